@@ -1,0 +1,89 @@
+//! Audit records: who did what to which entity, with a field-level diff.
+
+use crate::contact::Contact;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// One field that changed. `old` is null for a creation, `new` is null for a removal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// An audit record to append in the transaction of the change it describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// `create`, `update`, `delete`, ...
+    pub action: &'static str,
+    pub entity_type: &'static str,
+    pub entity_id: Uuid,
+    pub changes: Vec<FieldChange>,
+}
+
+impl AuditRecord {
+    pub fn contact_created(contact: &Contact) -> Self {
+        let after = serde_json::to_value(contact).unwrap_or(Value::Null);
+        Self {
+            action: "create",
+            entity_type: "contact",
+            entity_id: contact.id.as_uuid(),
+            changes: diff(&Value::Null, &after),
+        }
+    }
+}
+
+/// Server-owned fields that every write touches; listing them would drown the real changes.
+const UNAUDITED_FIELDS: [&str; 4] = ["id", "version", "created_at", "updated_at"];
+
+/// The top-level fields whose values differ between two JSON objects, in field order.
+pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let empty = Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|field| !UNAUDITED_FIELDS.contains(&field.as_str()))
+        .filter_map(|field| {
+            let old = before.get(field).cloned().unwrap_or(Value::Null);
+            let new = after.get(field).cloned().unwrap_or(Value::Null);
+            (old != new).then(|| FieldChange {
+                field: field.clone(),
+                old,
+                new,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_only_changed_fields_and_skips_server_fields() {
+        let before = json!({"id": 1, "version": 1, "first_name": "Ada", "last_name": "L"});
+        let after = json!({"id": 1, "version": 2, "first_name": "Ada", "last_name": "Lovelace"});
+        assert_eq!(
+            diff(&before, &after),
+            vec![FieldChange {
+                field: "last_name".into(),
+                old: json!("L"),
+                new: json!("Lovelace"),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_creation_lists_every_non_null_field_as_new() {
+        let changes = diff(&Value::Null, &json!({"first_name": "Ada", "company": null}));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].old, Value::Null);
+    }
+}

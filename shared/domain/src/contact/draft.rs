@@ -1,0 +1,342 @@
+//! A new contact as a client describes it, and the rules that turn it into a valid one.
+
+use super::{EmailAddress, Label, PersonName, PhoneNumber};
+use crate::error::{FieldError, ValidationErrors};
+use crate::region::Region;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+pub const MAX_EMAILS: usize = 10;
+pub const MAX_PHONES: usize = 10;
+/// Display names may be longer than first or last names: they often hold both plus a title.
+const MAX_DISPLAY_NAME_CHARS: usize = 200;
+
+/// The request body of a create, as raw strings. Unknown fields are refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDraft {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<EmailDraft>,
+    #[serde(default)]
+    pub phones: Vec<PhoneDraft>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailDraft {
+    pub address: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneDraft {
+    pub number: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// A contact that satisfies every rule; only this can be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewContact {
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+    pub display_name: PersonName,
+    pub emails: Vec<NewEmail>,
+    pub phones: Vec<NewPhone>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEmail {
+    pub address: EmailAddress,
+    pub label: Option<Label>,
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPhone {
+    pub number: PhoneNumber,
+    pub label: Option<Label>,
+    pub primary: bool,
+}
+
+impl NewContact {
+    /// Validates every field of `draft` and reports all that are wrong at once.
+    ///
+    /// Phone numbers without a country code are read as dialled from `default_region`.
+    /// When no entry is marked primary the first one becomes primary; two marked primary is an error.
+    pub fn parse(draft: ContactDraft, default_region: Region) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let name = |raw: Option<String>, field: &str, max: usize, errors: &mut ValidationErrors| {
+            raw.and_then(|raw| errors.take(PersonName::parse(&raw, field, max)).flatten())
+        };
+        let first_name = name(draft.first_name, "/first_name", PersonName::MAX_CHARS, &mut errors);
+        let last_name = name(draft.last_name, "/last_name", PersonName::MAX_CHARS, &mut errors);
+        let display_name = name(
+            draft.display_name,
+            "/display_name",
+            MAX_DISPLAY_NAME_CHARS,
+            &mut errors,
+        );
+        let emails = parse_emails(draft.emails, &mut errors);
+        let phones = parse_phones(draft.phones, default_region, &mut errors);
+
+        let display_name = display_name.or_else(|| {
+            derive_display_name(first_name.as_ref(), last_name.as_ref(), &emails, &phones)
+        });
+        if display_name.is_none() && errors.is_empty() {
+            errors.push(FieldError::new(
+                "",
+                "required",
+                "a contact needs a name, an email address or a phone number",
+            ));
+        }
+        match display_name {
+            Some(display_name) if errors.is_empty() => Ok(Self {
+                first_name,
+                last_name,
+                display_name,
+                emails,
+                phones,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn derive_display_name(
+    first: Option<&PersonName>,
+    last: Option<&PersonName>,
+    emails: &[NewEmail],
+    phones: &[NewPhone],
+) -> Option<PersonName> {
+    let full_name = [first, last]
+        .into_iter()
+        .flatten()
+        .map(PersonName::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let derived = if !full_name.is_empty() {
+        full_name
+    } else if let Some(email) = emails.iter().find(|e| e.primary) {
+        email.address.as_str().to_owned()
+    } else {
+        phones.iter().find(|p| p.primary)?.number.e164().to_owned()
+    };
+    PersonName::parse(&derived, "/display_name", MAX_DISPLAY_NAME_CHARS)
+        .ok()
+        .flatten()
+}
+
+fn parse_emails(drafts: Vec<EmailDraft>, errors: &mut ValidationErrors) -> Vec<NewEmail> {
+    if drafts.len() > MAX_EMAILS {
+        errors.push(too_many("/emails", MAX_EMAILS));
+        return Vec::new();
+    }
+    let mut seen = HashSet::new();
+    let mut emails = Vec::with_capacity(drafts.len());
+    for (index, draft) in drafts.into_iter().enumerate() {
+        let field = format!("/emails/{index}/address");
+        let address = errors.take(EmailAddress::parse(&draft.address, &field));
+        let label = label(draft.label, &format!("/emails/{index}/label"), errors);
+        if let Some(address) = address {
+            if !seen.insert(address.key()) {
+                errors.push(FieldError::new(field, "duplicate", "is listed twice"));
+                continue;
+            }
+            emails.push(NewEmail {
+                address,
+                label,
+                primary: draft.primary,
+            });
+        }
+    }
+    let primaries: Vec<bool> = emails.iter().map(|e| e.primary).collect();
+    if let Some(first) = resolve_primary(&primaries, "/emails", errors) {
+        emails[first].primary = true;
+    }
+    emails
+}
+
+fn parse_phones(
+    drafts: Vec<PhoneDraft>,
+    region: Region,
+    errors: &mut ValidationErrors,
+) -> Vec<NewPhone> {
+    if drafts.len() > MAX_PHONES {
+        errors.push(too_many("/phones", MAX_PHONES));
+        return Vec::new();
+    }
+    let mut seen = HashSet::new();
+    let mut phones = Vec::with_capacity(drafts.len());
+    for (index, draft) in drafts.into_iter().enumerate() {
+        let field = format!("/phones/{index}/number");
+        let number = errors.take(PhoneNumber::parse(&draft.number, region, &field));
+        let label = label(draft.label, &format!("/phones/{index}/label"), errors);
+        if let Some(number) = number {
+            if !seen.insert(number.e164().to_owned()) {
+                errors.push(FieldError::new(field, "duplicate", "is listed twice"));
+                continue;
+            }
+            phones.push(NewPhone {
+                number,
+                label,
+                primary: draft.primary,
+            });
+        }
+    }
+    let primaries: Vec<bool> = phones.iter().map(|p| p.primary).collect();
+    if let Some(first) = resolve_primary(&primaries, "/phones", errors) {
+        phones[first].primary = true;
+    }
+    phones
+}
+
+/// Enforces "exactly one primary when any": returns the index to promote when none is marked.
+fn resolve_primary(primaries: &[bool], field: &str, errors: &mut ValidationErrors) -> Option<usize> {
+    match primaries.iter().filter(|primary| **primary).count() {
+        0 if !primaries.is_empty() => Some(0),
+        0 | 1 => None,
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "multiple_primary",
+                "at most one entry may be primary",
+            ));
+            None
+        }
+    }
+}
+
+fn label(raw: Option<String>, field: &str, errors: &mut ValidationErrors) -> Option<Label> {
+    raw.and_then(|raw| errors.take(Label::parse(&raw, field)).flatten())
+}
+
+fn too_many(field: &str, max: usize) -> FieldError {
+    FieldError::new(field, "too_many", format!("at most {max} entries are allowed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gb() -> Region {
+        Region::parse("GB").unwrap()
+    }
+
+    fn email(address: &str, primary: bool) -> EmailDraft {
+        EmailDraft {
+            address: address.into(),
+            label: None,
+            primary,
+        }
+    }
+
+    fn phone(number: &str) -> PhoneDraft {
+        PhoneDraft {
+            number: number.into(),
+            label: Some("mobile".into()),
+            primary: false,
+        }
+    }
+
+    fn fields(errors: &ValidationErrors) -> Vec<(&str, &str)> {
+        errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect()
+    }
+
+    #[test]
+    fn derives_the_display_name_from_the_names() {
+        let draft = ContactDraft {
+            first_name: Some(" Ada ".into()),
+            last_name: Some("Lovelace".into()),
+            ..Default::default()
+        };
+        let contact = NewContact::parse(draft, gb()).unwrap();
+        assert_eq!(contact.display_name.as_str(), "Ada Lovelace");
+    }
+
+    #[test]
+    fn derives_the_display_name_from_the_primary_email_without_names() {
+        let draft = ContactDraft {
+            emails: vec![email("a@example.com", false), email("b@example.com", true)],
+            ..Default::default()
+        };
+        let contact = NewContact::parse(draft, gb()).unwrap();
+        assert_eq!(contact.display_name.as_str(), "b@example.com");
+    }
+
+    #[test]
+    fn the_first_entry_becomes_primary_when_none_is_marked() {
+        let draft = ContactDraft {
+            emails: vec![email("a@example.com", false), email("b@example.com", false)],
+            phones: vec![phone("07911 123456")],
+            ..Default::default()
+        };
+        let contact = NewContact::parse(draft, gb()).unwrap();
+        assert!(contact.emails[0].primary && !contact.emails[1].primary);
+        assert!(contact.phones[0].primary);
+    }
+
+    #[test]
+    fn reports_every_invalid_field_together() {
+        let draft = ContactDraft {
+            first_name: Some("x".repeat(101)),
+            emails: vec![
+                email("nope", false),
+                email("ok@example.com", true),
+                email("OK@example.com", true),
+            ],
+            phones: vec![phone("123"), phone("07911 123456")],
+            ..Default::default()
+        };
+        let errors = NewContact::parse(draft, gb()).unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            vec![
+                ("/first_name", "too_long"),
+                ("/emails/0/address", "invalid_email"),
+                ("/emails/2/address", "duplicate"),
+                ("/phones/0/number", "invalid_phone"),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_primaries_are_refused() {
+        let draft = ContactDraft {
+            emails: vec![email("a@example.com", true), email("b@example.com", true)],
+            ..Default::default()
+        };
+        let errors = NewContact::parse(draft, gb()).unwrap_err();
+        assert_eq!(fields(&errors), vec![("/emails", "multiple_primary")]);
+    }
+
+    #[test]
+    fn an_empty_contact_is_refused() {
+        let errors = NewContact::parse(ContactDraft::default(), gb()).unwrap_err();
+        assert_eq!(fields(&errors), vec![("", "required")]);
+    }
+
+    #[test]
+    fn more_than_ten_emails_are_refused() {
+        let draft = ContactDraft {
+            emails: (0..11)
+                .map(|i| email(&format!("p{i}@example.com"), false))
+                .collect(),
+            ..Default::default()
+        };
+        let errors = NewContact::parse(draft, gb()).unwrap_err();
+        assert_eq!(fields(&errors), vec![("/emails", "too_many")]);
+    }
+}

@@ -1,0 +1,112 @@
+//! Phone numbers, parsed with libphonenumber's metadata and stored as E.164 with their region.
+
+use crate::error::FieldError;
+use crate::region::Region;
+use phonenumber::Mode;
+
+/// A valid phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    raw: String,
+    e164: String,
+    national: String,
+    region: Region,
+}
+
+impl PhoneNumber {
+    pub const MAX_RAW_CHARS: usize = 40;
+
+    /// Parses `raw` as dialled from `default_region`; a number written with its own country code
+    /// (`+49 ...`, `00 49 ...`) keeps that country whatever the default.
+    pub fn parse(raw: &str, default_region: Region, field: &str) -> Result<Self, FieldError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(FieldError::new(field, "required", "must not be empty"));
+        }
+        if trimmed.chars().count() > Self::MAX_RAW_CHARS {
+            return Err(FieldError::new(
+                field,
+                "too_long",
+                format!("must be at most {} characters", Self::MAX_RAW_CHARS),
+            ));
+        }
+        let invalid = || {
+            FieldError::new(
+                field,
+                "invalid_phone",
+                format!(
+                    "is not a valid phone number (read with default region {})",
+                    default_region
+                ),
+            )
+        };
+        let parsed = phonenumber::parse(Some(default_region.id()), trimmed).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(invalid());
+        }
+        let region = parsed.country().id().map(Region::from_id).ok_or_else(invalid)?;
+        Ok(Self {
+            raw: trimmed.to_owned(),
+            e164: parsed.format().mode(Mode::E164).to_string(),
+            national: parsed.format().mode(Mode::National).to_string(),
+            region,
+        })
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn e164(&self) -> &str {
+        &self.e164
+    }
+
+    pub fn national(&self) -> &str {
+        &self.national
+    }
+
+    pub fn region(&self) -> Region {
+        self.region
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(code: &str) -> Region {
+        Region::parse(code).unwrap()
+    }
+
+    #[test]
+    fn reads_national_numbers_with_the_default_region() {
+        let phone = PhoneNumber::parse("020 7946 0018", region("GB"), "/p").unwrap();
+        assert_eq!(phone.e164(), "+442079460018");
+        assert_eq!(phone.region().code(), "GB");
+        assert_eq!(phone.raw(), "020 7946 0018");
+    }
+
+    #[test]
+    fn a_country_code_overrides_the_default_region() {
+        let phone = PhoneNumber::parse("+49 30 901820", region("US"), "/p").unwrap();
+        assert_eq!(phone.e164(), "+4930901820");
+        assert_eq!(phone.region().code(), "DE");
+    }
+
+    #[test]
+    fn distinguishes_regions_that_share_a_country_code() {
+        let toronto = PhoneNumber::parse("+1 416 979 2000", region("US"), "/p").unwrap();
+        assert_eq!(toronto.region().code(), "CA");
+        let new_york = PhoneNumber::parse("(212) 736-5000", region("US"), "/p").unwrap();
+        assert_eq!(new_york.region().code(), "US");
+    }
+
+    #[test]
+    fn rejects_impossible_numbers_with_the_field() {
+        for raw in ["12", "not a phone", "+44 20 7946 00189999"] {
+            let error = PhoneNumber::parse(raw, region("GB"), "/phones/2/number").unwrap_err();
+            assert_eq!(error.field, "/phones/2/number", "{raw}");
+            assert_eq!(error.code, "invalid_phone", "{raw}");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure CRM domain: value objects, entities, rules and events. No I/O, no async, no Spin.
+//!
+//! Raw input becomes domain types here, once; everything past this crate holds only valid values.
+
+pub mod audit;
+pub mod contact;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod region;
+
+pub use error::{FieldError, ValidationErrors};
+pub use ids::{ContactId, TenantId};
+pub use region::Region;

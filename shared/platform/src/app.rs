@@ -1,0 +1,154 @@
+//! The request pipeline shared by every component and by the native server: request id, routing,
+//! body limit, authentication and scopes, idempotency, the handler, problem+json on every error.
+
+use crate::auth::{Authenticator, Principal};
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::problem::ApiError;
+use crate::http::router::{Access, PathParams, Router};
+use crate::http::{request_id, ApiRequest, ApiResponse};
+use crate::idempotency::{self, ClaimOutcome, IdempotencyClaim};
+use anyhow::Context;
+use bytes::Bytes;
+use http::{HeaderValue, Method};
+use std::sync::Arc;
+
+/// Everything a request may use that outlives it: configuration, key material, the database.
+pub struct App {
+    pub config: Config,
+    pub auth: Authenticator,
+    pub db: Db,
+}
+
+/// A request body as an entry point read it: whole, or cut off at the configured limit.
+pub enum Body {
+    Complete(Bytes),
+    TooLarge,
+}
+
+/// What a handler receives.
+pub struct RequestContext {
+    pub app: Arc<App>,
+    pub request: ApiRequest,
+    pub request_id: String,
+    pub params: PathParams,
+    principal: Option<Principal>,
+    idempotency: Option<Arc<IdempotencyClaim>>,
+}
+
+impl RequestContext {
+    /// The caller of an authenticated route.
+    pub fn principal(&self) -> Result<&Principal, ApiError> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("principal() on a public route")))
+    }
+
+    /// A path parameter declared by the route pattern.
+    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.params
+            .get(name)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no parameter {name}")))
+    }
+
+    /// The Idempotency-Key claim of this request, if it sent one: a mutation records its response
+    /// with it inside its own transaction.
+    pub fn idempotency(&self) -> Option<&IdempotencyClaim> {
+        self.idempotency.as_deref()
+    }
+}
+
+impl App {
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let auth = Authenticator::new(&config.jwt).context("loading JWT keys")?;
+        let db = Db::connect(&config.database_url)?;
+        Ok(Self { config, auth, db })
+    }
+
+    /// Answers one request. Never fails: every error becomes problem+json carrying the request id.
+    pub async fn handle(self: Arc<Self>, router: &Router, parts: http::request::Parts, body: Body) -> ApiResponse {
+        let request_id = request_id::from_headers(&parts.headers);
+        let mut response = match self.dispatch(router, parts, body, &request_id).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status().is_server_error() {
+                    log_error(&request_id, &error);
+                }
+                error.to_response(&request_id)
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(request_id::HEADER, value);
+        }
+        response
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        router: &Router,
+        parts: http::request::Parts,
+        body: Body,
+        request_id: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
+        let principal = match route.access {
+            Access::Public => None,
+            Access::Scope(scope) => {
+                let principal = self.auth.authenticate(&parts.headers)?;
+                if !principal.has_scope(scope) {
+                    return Err(ApiError::Forbidden { scope });
+                }
+                Some(principal)
+            }
+        };
+        // Authentication comes first so that an anonymous client learns nothing from our limits.
+        let Body::Complete(body) = body else {
+            return Err(ApiError::PayloadTooLarge {
+                limit: self.config.max_body_bytes,
+            });
+        };
+        let request = ApiRequest {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            body,
+        };
+        let claim = match (&principal, request.method == Method::POST) {
+            (Some(principal), true) => match idempotency::key_of(&request)? {
+                Some(key) => match idempotency::claim(&self.db, principal.tenant_id, key, &request).await? {
+                    ClaimOutcome::Replay(response) => return Ok(response),
+                    ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        let context = RequestContext {
+            app: self.clone(),
+            request,
+            request_id: request_id.to_owned(),
+            params,
+            principal,
+            idempotency: claim.clone(),
+        };
+        let outcome = (route.handler)(context).await;
+        if let Some(claim) = claim {
+            claim.settle(&self.db, &outcome).await?;
+        }
+        outcome
+    }
+}
+
+/// One log line per server error, with the full cause chain and the request id to find it by.
+pub fn log_error(request_id: &str, error: &ApiError) {
+    let cause = match error {
+        ApiError::Internal(cause) | ApiError::Unavailable(cause) => format!("{cause:#}"),
+        other => other.to_string(),
+    };
+    eprintln!(
+        "level=error request_id={request_id} status={} error={:?}",
+        error.status().as_u16(),
+        cause
+    );
+}

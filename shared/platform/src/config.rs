@@ -1,0 +1,217 @@
+//! Configuration, read once from Spin variables (natively: `SPIN_VARIABLE_*` environment variables,
+//! the same names Spin's own environment provider reads) into one typed `Config`.
+
+use anyhow::bail;
+#[cfg(target_arch = "wasm32")]
+use anyhow::Context;
+use crm_domain::Region;
+
+/// Every variable the application reads: its name, its default (`None`: required) and its meaning.
+/// `spin.toml` declares each one and the README documents each one; a test keeps the three in step.
+pub const VARIABLES: &[Variable] = &[
+    Variable::required("database_url", "PostgreSQL URL the application connects with, as the non-owner role `crm_app` (secret). Local: `postgres://crm_app@127.0.0.1:5432/crm?sslmode=disable`."),
+    Variable::optional("jwt_issuer", "crm-dev", "Required `iss` claim of every token."),
+    Variable::optional("jwt_audience", "crm-api", "Required `aud` claim of every token."),
+    Variable::optional("jwt_hs256_secret", "", "Development HS256 secret (at least 32 bytes, secret). Empty disables HS256, as production should."),
+    Variable::optional("jwt_public_keys", "", "Production verification keys: a JWKS document (`{\"keys\": [...]}`, RSA/EC P-256/Ed25519) or a JSON array of `{\"kid\", \"alg\", \"pem\"}`. Selected by the token's `kid`."),
+    Variable::optional("jwt_leeway_seconds", "30", "Clock skew tolerated on `exp`/`nbf`, at most 60."),
+    Variable::optional("default_phone_region", "US", "Region for numbers without a country code when a tenant sets none (ISO 3166-1 alpha-2)."),
+    Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
+    Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
+];
+
+pub struct Variable {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub meaning: &'static str,
+}
+
+impl Variable {
+    const fn required(name: &'static str, meaning: &'static str) -> Self {
+        Self {
+            name,
+            default: None,
+            meaning,
+        }
+    }
+
+    const fn optional(name: &'static str, default: &'static str, meaning: &'static str) -> Self {
+        Self {
+            name,
+            default: Some(default),
+            meaning,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub jwt: JwtConfig,
+    pub default_phone_region: Region,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub hs256_secret: Option<String>,
+    pub public_keys: Option<String>,
+    pub leeway_seconds: u64,
+    pub max_token_bytes: usize,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so that the database URL and secrets can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("jwt_issuer", &self.jwt.issuer)
+            .field("jwt_audience", &self.jwt.audience)
+            .field("default_phone_region", &self.default_phone_region.to_string())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Builds the configuration from a lookup of raw variable values (`None` or empty: unset).
+    ///
+    /// # Errors
+    /// Names every variable that is missing or malformed, in one message.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let value = |name: &str| -> Option<String> {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| {
+                    VARIABLES
+                        .iter()
+                        .find(|v| v.name == name)
+                        .and_then(|v| v.default)
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_owned)
+                })
+        };
+        let mut problems = Vec::new();
+        let mut number = |name: &str| -> u64 {
+            let raw = value(name).unwrap_or_default();
+            raw.trim().parse().unwrap_or_else(|_| {
+                problems.push(format!("{name} must be a whole number, got {raw:?}"));
+                0
+            })
+        };
+        let leeway_seconds = number("jwt_leeway_seconds");
+        let max_body_bytes = number("max_body_bytes") as usize;
+        let max_token_bytes = number("max_token_bytes") as usize;
+        if leeway_seconds > 60 {
+            problems.push("jwt_leeway_seconds must be at most 60".into());
+        }
+        let database_url = value("database_url").unwrap_or_else(|| {
+            problems.push("database_url is required".into());
+            String::new()
+        });
+        let region_raw = value("default_phone_region").unwrap_or_default();
+        let default_phone_region = Region::parse(&region_raw).unwrap_or_else(|| {
+            problems.push(format!("default_phone_region {region_raw:?} is not a known region"));
+            Region::parse("US").expect("US is a known region")
+        });
+        let hs256_secret = value("jwt_hs256_secret");
+        if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            problems.push("jwt_hs256_secret must be at least 32 bytes".into());
+        }
+        let public_keys = value("jwt_public_keys");
+        if hs256_secret.is_none() && public_keys.is_none() {
+            problems.push("set jwt_hs256_secret (development) or jwt_public_keys (production)".into());
+        }
+        if !problems.is_empty() {
+            bail!("incomplete configuration: {}", problems.join("; "));
+        }
+        Ok(Self {
+            database_url,
+            jwt: JwtConfig {
+                issuer: value("jwt_issuer").unwrap_or_default(),
+                audience: value("jwt_audience").unwrap_or_default(),
+                hs256_secret,
+                public_keys,
+                leeway_seconds,
+                max_token_bytes,
+            },
+            default_phone_region,
+            max_body_bytes,
+        })
+    }
+
+    /// Natively: from `SPIN_VARIABLE_<NAME>` environment variables.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(env_name(name)).ok())
+    }
+
+    /// On Spin: from the component's variables.
+    #[cfg(target_arch = "wasm32")]
+    pub async fn from_spin_variables() -> anyhow::Result<Self> {
+        let mut values = std::collections::HashMap::new();
+        for variable in VARIABLES {
+            if let Ok(value) = spin_sdk::variables::get(variable.name).await {
+                values.insert(variable.name, value);
+            }
+        }
+        Self::from_lookup(|name| values.get(name).cloned()).context("reading Spin variables")
+    }
+}
+
+/// The environment variable that carries a Spin variable natively (`SPIN_VARIABLE_DATABASE_URL`).
+pub fn env_name(variable: &str) -> String {
+    format!("SPIN_VARIABLE_{}", variable.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn applies_defaults() {
+        let config = Config::from_lookup(lookup(&[
+            ("database_url", "postgres://crm_app@db/crm"),
+            ("jwt_hs256_secret", &"s".repeat(32)),
+        ]))
+        .unwrap();
+        assert_eq!(config.jwt.issuer, "crm-dev");
+        assert_eq!(config.default_phone_region.to_string(), "US");
+        assert_eq!(config.max_body_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn names_every_problem_at_once() {
+        let error = Config::from_lookup(lookup(&[
+            ("jwt_hs256_secret", "short"),
+            ("default_phone_region", "XX"),
+            ("jwt_leeway_seconds", "600"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for expected in ["database_url", "jwt_hs256_secret", "default_phone_region", "jwt_leeway_seconds"] {
+            assert!(error.contains(expected), "{expected} missing from {error}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let config = Config::from_lookup(lookup(&[
+            ("database_url", "postgres://crm_app:hunter2@db/crm"),
+            ("jwt_hs256_secret", "supersecretsupersecretsupersecret"),
+        ]))
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("supersecret"));
+    }
+}

@@ -1,0 +1,354 @@
+//! The database layer: tenant-scoped transactions, portable values and rows, error mapping.
+//!
+//! Every statement runs inside [`Db::transaction`], which opens a transaction, sets `app.tenant_id`
+//! for row-level security, and commits on `Ok` or rolls back on `Err`: no error path can leave a
+//! transaction open on a pooled connection. Timestamps cross this boundary as RFC 3339 text (SQL
+//! formats them with `rfc3339(...)` and parses them with `$n::text::timestamptz`), which reads the
+//! same on Spin's pg host and on tokio-postgres.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
+#[cfg(target_arch = "wasm32")]
+mod spin;
+
+#[cfg(not(target_arch = "wasm32"))]
+use native as backend;
+#[cfg(target_arch = "wasm32")]
+use spin as backend;
+
+use crate::http::problem::ApiError;
+use chrono::{DateTime, Utc};
+use crm_domain::TenantId;
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A statement parameter or a column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(String),
+    Uuid(Uuid),
+    Json(Value),
+    Bytes(Vec<u8>),
+    TextArray(Vec<String>),
+}
+
+impl From<&str> for SqlValue {
+    fn from(value: &str) -> Self {
+        SqlValue::Text(value.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(value: String) -> Self {
+        SqlValue::Text(value)
+    }
+}
+impl From<i64> for SqlValue {
+    fn from(value: i64) -> Self {
+        SqlValue::Int(value)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(value: bool) -> Self {
+        SqlValue::Bool(value)
+    }
+}
+impl From<Uuid> for SqlValue {
+    fn from(value: Uuid) -> Self {
+        SqlValue::Uuid(value)
+    }
+}
+impl From<TenantId> for SqlValue {
+    fn from(value: TenantId) -> Self {
+        SqlValue::Uuid(value.as_uuid())
+    }
+}
+impl From<Value> for SqlValue {
+    fn from(value: Value) -> Self {
+        SqlValue::Json(value)
+    }
+}
+impl From<Vec<u8>> for SqlValue {
+    fn from(value: Vec<u8>) -> Self {
+        SqlValue::Bytes(value)
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// One result row. Columns are read by position, in the order the statement selects them.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<SqlValue>,
+}
+
+impl Row {
+    pub(crate) fn new(columns: Arc<[String]>, values: Vec<SqlValue>) -> Self {
+        Self { columns, values }
+    }
+
+    /// The value at `index` as `T`.
+    ///
+    /// # Errors
+    /// `DbError::Decode` naming the column when it is absent or of another type.
+    pub fn get<T: FromSql>(&self, index: usize) -> Result<T, DbError> {
+        let value = self.values.get(index).unwrap_or(&SqlValue::Null);
+        T::from_sql(value).ok_or_else(|| DbError::Decode {
+            column: self.columns.get(index).cloned().unwrap_or_else(|| index.to_string()),
+            found: format!("{value:?}").chars().take(40).collect(),
+            expected: std::any::type_name::<T>(),
+        })
+    }
+}
+
+/// Conversion from a column value.
+pub trait FromSql: Sized {
+    fn from_sql(value: &SqlValue) -> Option<Self>;
+}
+
+impl<T: FromSql> FromSql for Option<T> {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Null => Some(None),
+            other => T::from_sql(other).map(Some),
+        }
+    }
+}
+impl FromSql for String {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Text(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
+}
+impl FromSql for i64 {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+impl FromSql for bool {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+impl FromSql for Uuid {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Uuid(uuid) => Some(*uuid),
+            _ => None,
+        }
+    }
+}
+impl FromSql for Value {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Json(json) => Some(json.clone()),
+            _ => None,
+        }
+    }
+}
+impl FromSql for Vec<u8> {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Bytes(bytes) => Some(bytes.clone()),
+            _ => None,
+        }
+    }
+}
+/// Timestamps are selected as `rfc3339(column)` text.
+impl FromSql for DateTime<Utc> {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::Text(text) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong in the database, in terms the HTTP layer can map.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A constraint rejected the statement; `constraint` is its name.
+    #[error("{kind:?} constraint {constraint} violated")]
+    Constraint { kind: ConstraintKind, constraint: String },
+    /// The database could not be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(String),
+    #[error("column {column}: expected {expected}, found {found}")]
+    Decode {
+        column: String,
+        expected: &'static str,
+        found: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    Unique,
+    ForeignKey,
+    Check,
+    NotNull,
+}
+
+impl DbError {
+    /// Classifies a PostgreSQL error by SQLSTATE; `constraint` falls back to the name quoted in
+    /// the message, which every backend carries.
+    pub(crate) fn from_sqlstate(code: &str, constraint: Option<String>, message: &str) -> Self {
+        let kind = match code {
+            "23505" => Some(ConstraintKind::Unique),
+            "23503" => Some(ConstraintKind::ForeignKey),
+            "23514" => Some(ConstraintKind::Check),
+            "23502" => Some(ConstraintKind::NotNull),
+            _ => None,
+        };
+        let quoted = || message.split('"').nth(1).map(str::to_owned);
+        match kind {
+            Some(kind) => DbError::Constraint {
+                kind,
+                constraint: constraint.or_else(quoted).unwrap_or_default(),
+            },
+            // Class 08: connection exceptions; 57P0x: the server is shutting down or starting.
+            None if code.starts_with("08") || code.starts_with("57P0") => DbError::Unavailable(message.to_owned()),
+            None => DbError::Query(format!("{code}: {message}")),
+        }
+    }
+
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            DbError::Constraint { constraint, .. } => Some(constraint),
+            _ => None,
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(_) => ApiError::Unavailable(error.into()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// Maps the violation of the constraint `name` to `to_error`; any other database error keeps its
+/// usual mapping. The one place constraint names become HTTP answers:
+/// `.map_err(on_constraint("contact_emails_live_address_key", || ApiError::Conflict { .. }))`.
+pub fn on_constraint(name: &'static str, to_error: impl FnOnce() -> ApiError) -> impl FnOnce(DbError) -> ApiError {
+    move |error| match error.constraint() {
+        Some(constraint) if constraint == name => to_error(),
+        _ => ApiError::from(error),
+    }
+}
+
+/// The application's database: a pool natively, the Spin host's pooled connections on wasm32.
+#[derive(Clone)]
+pub struct Db(backend::Pool);
+
+impl Db {
+    /// # Errors
+    /// When the URL cannot be parsed (natively). No connection is made until the first request.
+    pub fn connect(url: &str) -> anyhow::Result<Self> {
+        backend::Pool::new(url).map(Self)
+    }
+
+    /// Runs `work` in one transaction for `tenant`: committed when it returns `Ok`, rolled back
+    /// when it returns `Err` (or when the commit itself fails).
+    pub async fn transaction<T, E>(&self, tenant: TenantId, work: impl AsyncFnOnce(&Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let tx = Tx(self.0.begin(tenant).await?);
+        match work(&tx).await {
+            Ok(value) => {
+                tx.0.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                tx.0.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks that the database answers (`/readyz`). Runs no migration and touches no table.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.0.ping().await
+    }
+}
+
+/// An open transaction. Only [`Db::transaction`] makes one.
+pub struct Tx(backend::Connection);
+
+impl Tx {
+    pub async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        self.0.query(sql, params).await
+    }
+
+    pub async fn query_opt(&self, sql: &str, params: &[SqlValue]) -> Result<Option<Row>, DbError> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    pub async fn query_one(&self, sql: &str, params: &[SqlValue]) -> Result<Row, DbError> {
+        self.query_opt(sql, params)
+            .await?
+            .ok_or_else(|| DbError::Query("the statement returned no row".into()))
+    }
+
+    pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        self.0.execute(sql, params).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_constraint_violations_and_finds_their_names() {
+        let error = DbError::from_sqlstate(
+            "23505",
+            None,
+            "duplicate key value violates unique constraint \"contact_emails_live_address_key\"",
+        );
+        assert_eq!(error.constraint(), Some("contact_emails_live_address_key"));
+        assert!(matches!(DbError::from_sqlstate("08006", None, "gone"), DbError::Unavailable(_)));
+    }
+
+    #[test]
+    fn on_constraint_maps_only_the_named_constraint() {
+        let conflict = || ApiError::bad_request("dup");
+        let named = DbError::Constraint {
+            kind: ConstraintKind::Unique,
+            constraint: "a_key".into(),
+        };
+        assert!(matches!(on_constraint("a_key", conflict)(named), ApiError::BadRequest { .. }));
+        let other = DbError::Constraint {
+            kind: ConstraintKind::Unique,
+            constraint: "b_key".into(),
+        };
+        assert!(matches!(on_constraint("a_key", conflict)(other), ApiError::Internal(_)));
+    }
+
+    #[test]
+    fn rows_report_the_column_at_fault() {
+        let row = Row::new(Arc::from(vec!["version".to_owned()]), vec![SqlValue::Text("x".into())]);
+        let error = row.get::<i64>(0).unwrap_err().to_string();
+        assert!(error.contains("version"), "{error}");
+    }
+}

@@ -1,0 +1,22 @@
+//! HTTP plumbing, one of each: routing, JSON bodies, problem+json, request ids, pagination, ETags.
+
+pub mod etag;
+pub mod json;
+pub mod pagination;
+pub mod problem;
+pub mod query;
+pub mod request_id;
+pub mod response;
+pub mod router;
+
+/// A request as handlers see it: the body is already read, within the size limit.
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub method: ::http::Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: ::http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+pub type ApiResponse = ::http::Response<bytes::Bytes>;

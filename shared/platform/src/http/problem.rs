@@ -1,0 +1,251 @@
+//! The one API error type and its RFC 9457 `application/problem+json` rendering.
+
+use super::ApiResponse;
+use crm_domain::{FieldError, ValidationErrors};
+use http::{header, HeaderValue, Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Everything a request can fail with. Each variant documents its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request cannot be read at all (malformed JSON, a bad query parameter).
+    #[error("bad request: {detail}")]
+    BadRequest { detail: String },
+    /// 401 with `WWW-Authenticate`: no token, or one that does not verify.
+    #[error("unauthorized: {detail}")]
+    Unauthorized { detail: String },
+    /// 403: a valid token without the scope the route needs.
+    #[error("forbidden: missing scope {scope}")]
+    Forbidden { scope: &'static str },
+    /// 404: no such resource for this tenant (another tenant's ids answer this too).
+    #[error("not found")]
+    NotFound,
+    /// 405 with `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed { allowed: Vec<Method> },
+    /// 409: the request conflicts with the current state; `extra` members join the problem body.
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        errors: Vec<FieldError>,
+        extra: Map<String, Value>,
+    },
+    /// 409: the same Idempotency-Key is still being processed.
+    #[error("idempotency key in flight")]
+    IdempotencyKeyInFlight,
+    /// 412: `If-Match` names a version that is no longer current.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// 413: the body exceeds the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    /// 415: a body that is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: well-formed input that breaks the rules; every field at fault is listed.
+    #[error("validation failed")]
+    Validation(ValidationErrors),
+    /// 422: an Idempotency-Key reused with a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// 503: a dependency (the database) is unavailable.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// 500: a bug or an unexpected failure. The cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            detail: detail.into(),
+        }
+    }
+
+    /// A 422 about one field.
+    pub fn invalid_field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Validation(ValidationErrors(vec![FieldError::new(field, code, message)]))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem type slug: `/problems/{slug}` is this error's `type`.
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest { .. } => ("bad-request", "The request could not be read"),
+            ApiError::Unauthorized { .. } => ("unauthorized", "Authentication is required"),
+            ApiError::Forbidden { .. } => ("forbidden", "The token lacks a required scope"),
+            ApiError::NotFound => ("not-found", "No such resource"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { .. } => ("conflict", "The request conflicts with existing data"),
+            ApiError::IdempotencyKeyInFlight => (
+                "idempotency-key-in-flight",
+                "A request with this Idempotency-Key is still being processed",
+            ),
+            ApiError::PreconditionFailed => ("precondition-failed", "The resource has changed"),
+            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "The body is too large"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Send application/json"),
+            ApiError::Validation(_) => ("validation-error", "The request has invalid fields"),
+            ApiError::IdempotencyKeyReused => (
+                "idempotency-key-reused",
+                "This Idempotency-Key was used with a different request",
+            ),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest { detail }
+            | ApiError::Unauthorized { detail }
+            | ApiError::Conflict { detail, .. } => detail.clone(),
+            ApiError::Forbidden { scope } => format!("this route needs the scope `{scope}`"),
+            ApiError::NotFound => "the resource does not exist".into(),
+            ApiError::MethodNotAllowed { allowed } => format!(
+                "allowed: {}",
+                allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
+            ),
+            ApiError::IdempotencyKeyInFlight => "retry once the first request has finished".into(),
+            ApiError::PreconditionFailed => {
+                "If-Match does not name the current version; fetch the resource and retry".into()
+            }
+            ApiError::PayloadTooLarge { limit } => format!("bodies are limited to {limit} bytes"),
+            ApiError::UnsupportedMediaType => "the body must be JSON (Content-Type: application/json)".into(),
+            ApiError::Validation(errors) => format!("{} field(s) are invalid", errors.0.len()),
+            ApiError::IdempotencyKeyReused => {
+                "send a new Idempotency-Key for a different request body or route".into()
+            }
+            // 5xx bodies are generic: the cause goes to the log with the request id.
+            ApiError::Unavailable(_) => "a dependency is unavailable; retry later".into(),
+            ApiError::Internal(_) => "something went wrong on our side".into(),
+        }
+    }
+
+    /// Renders the problem+json response, stamped with the request id.
+    pub fn to_response(&self, request_id: &str) -> ApiResponse {
+        let (slug, title) = self.slug_and_title();
+        let status = self.status();
+        let mut body = json!({
+            "type": format!("/problems/{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.detail(),
+            "request_id": request_id,
+        });
+        let members = body.as_object_mut().expect("a json! object");
+        match self {
+            ApiError::Validation(errors) => {
+                members.insert("errors".into(), json!(errors.0));
+            }
+            ApiError::Conflict { errors, extra, .. } => {
+                if !errors.is_empty() {
+                    members.insert("errors".into(), json!(errors));
+                }
+                members.extend(extra.clone());
+            }
+            _ => {}
+        }
+        let mut response = http::Response::new(bytes::Bytes::from(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match self {
+            ApiError::Unauthorized { .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="crm", error="invalid_token""#),
+                );
+            }
+            ApiError::Forbidden { scope } => {
+                if let Ok(value) = HeaderValue::from_str(&format!(
+                    r#"Bearer realm="crm", error="insufficient_scope", scope="{scope}""#
+                )) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::MethodNotAllowed { allowed } => {
+                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(response: &ApiResponse) -> Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    #[test]
+    fn validation_problems_list_every_field() {
+        let error = ApiError::Validation(ValidationErrors(vec![
+            FieldError::new("/a", "required", "must be set"),
+            FieldError::new("/b/0", "too_long", "too long"),
+        ]));
+        let response = error.to_response("req-1");
+        assert_eq!(response.status(), 422);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = body(&response);
+        assert_eq!(body["request_id"], "req-1");
+        assert_eq!(body["errors"][1]["field"], "/b/0");
+        assert_eq!(body["type"], "/problems/validation-error");
+    }
+
+    #[test]
+    fn internal_errors_never_leak_their_cause() {
+        let error = ApiError::Internal(anyhow::anyhow!("password=hunter2 connection refused"));
+        let response = error.to_response("req-2");
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        assert!(!text.contains("hunter2"));
+        assert_eq!(response.status(), 500);
+    }
+
+    #[test]
+    fn unauthorized_carries_a_bearer_challenge() {
+        let response = ApiError::unauthorized("expired").to_response("r");
+        assert!(response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+    }
+}

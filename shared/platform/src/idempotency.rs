@@ -1,0 +1,185 @@
+//! `Idempotency-Key` on POST: the same key and request replay the stored response; the same key with
+//! another request is 422; a key whose first request is still running is 409. Keys live 24 hours.
+//!
+//! The key is claimed in its own short transaction (so a concurrent duplicate sees it in flight), and
+//! the response is recorded in the *mutation's* transaction: a change is never committed without
+//! the response that a replay will return. A failed request releases its claim, so a retry runs anew;
+//! a claim abandoned by a crashed process is retaken once its lock lapses.
+
+use crate::db::{Db, DbError, SqlValue, Tx};
+use crate::http::problem::ApiError;
+use crate::http::{ApiRequest, ApiResponse};
+use bytes::Bytes;
+use crm_domain::TenantId;
+use http::{header, HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+const MAX_KEY_LEN: usize = 255;
+/// Response headers a replay repeats; the request id is per request and is not among them.
+const STORED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+
+const CLAIM: &str = "
+    insert into idempotency_keys as k (tenant_id, key, request_hash, status, locked_until)
+    values ($1, $2, $3, 'in_flight', now() + interval '60 seconds')
+    on conflict (tenant_id, key) do update
+        set request_hash = excluded.request_hash, status = 'in_flight',
+            locked_until = excluded.locked_until, response_status = null,
+            response_headers = null, response_body = null,
+            created_at = now(), expires_at = now() + interval '24 hours'
+        where k.expires_at < now() or (k.status = 'in_flight' and k.locked_until < now())
+    returning true";
+const EXISTING: &str = "
+    select request_hash, status, response_status::int8, response_headers, response_body
+    from idempotency_keys where tenant_id = $1 and key = $2";
+const RECORD: &str = "
+    update idempotency_keys
+    set status = 'completed', response_status = $3::int8::int2, response_headers = $4, response_body = $5
+    where tenant_id = $1 and key = $2";
+const RELEASE: &str = "delete from idempotency_keys where tenant_id = $1 and key = $2 and status = 'in_flight'";
+
+/// A claimed key whose response has yet to be recorded.
+pub struct IdempotencyClaim {
+    tenant: TenantId,
+    key: String,
+    recorded: AtomicBool,
+}
+
+pub enum ClaimOutcome {
+    Claimed(IdempotencyClaim),
+    Replay(ApiResponse),
+}
+
+/// The request's key, if it sent one.
+///
+/// # Errors
+/// 422 when the header is empty, too long or not visible ASCII.
+pub fn key_of(request: &ApiRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers.get(HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
+        .map(|key| Some(key.to_owned()))
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "Idempotency-Key",
+                "invalid_header",
+                format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            )
+        })
+}
+
+/// What "the same request" means: method, path, query and body.
+fn fingerprint(request: &ApiRequest) -> String {
+    let mut hash = Sha256::new();
+    hash.update(request.method.as_str());
+    hash.update(b" ");
+    hash.update(&request.path);
+    hash.update(b"?");
+    hash.update(request.query.as_deref().unwrap_or_default());
+    hash.update(b"\n");
+    hash.update(&request.body);
+    hex::encode(hash.finalize())
+}
+
+/// Claims `key` for `request`, or answers from what an earlier request with it left.
+///
+/// # Errors
+/// 409 while the first request is in flight; 422 when the key came with another request.
+pub async fn claim(db: &Db, tenant: TenantId, key: String, request: &ApiRequest) -> Result<ClaimOutcome, ApiError> {
+    let hash = fingerprint(request);
+    db.transaction(tenant, async |tx: &Tx| {
+        let params = [tenant.into(), SqlValue::from(key.as_str()), hash.as_str().into()];
+        if tx.query_opt(CLAIM, &params).await?.is_some() {
+            return Ok(ClaimOutcome::Claimed(IdempotencyClaim {
+                tenant,
+                key: key.clone(),
+                recorded: AtomicBool::new(false),
+            }));
+        }
+        let row = tx.query_one(EXISTING, &params[..2]).await?;
+        if row.get::<String>(0)? != hash {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        if row.get::<String>(1)? != "completed" {
+            return Err(ApiError::IdempotencyKeyInFlight);
+        }
+        Ok(ClaimOutcome::Replay(stored_response(
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        )?))
+    })
+    .await
+}
+
+fn stored_response(status: i64, headers: Value, body: Vec<u8>) -> Result<ApiResponse, ApiError> {
+    let mut response = http::Response::new(Bytes::from(body));
+    *response.status_mut() = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| anyhow::anyhow!("stored idempotent status {status} is not a status"))?;
+    for (name, value) in headers.as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) = (
+            HeaderName::try_from(name.as_str()),
+            value.as_str().map(HeaderValue::from_str),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+impl IdempotencyClaim {
+    /// Stores `response` as the answer to every replay, inside the caller's transaction.
+    pub async fn record(&self, tx: &Tx, response: &ApiResponse) -> Result<(), DbError> {
+        let headers: Map<String, Value> = STORED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = response.headers().get(name)?.to_str().ok()?;
+                Some((name.as_str().to_owned(), Value::from(value)))
+            })
+            .collect();
+        tx.execute(
+            RECORD,
+            &[
+                self.tenant.into(),
+                self.key.as_str().into(),
+                i64::from(response.status().as_u16()).into(),
+                Value::Object(headers).into(),
+                response.body().to_vec().into(),
+            ],
+        )
+        .await?;
+        self.recorded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Settles the claim once the handler has answered: a success not yet recorded (a route that
+    /// wrote nothing transactional) is recorded now; a failure releases the key for a retry.
+    pub async fn settle(&self, db: &Db, outcome: &Result<ApiResponse, ApiError>) -> Result<(), ApiError> {
+        if self.recorded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match outcome {
+            Ok(response) => db.transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await).await?,
+            Err(_) => {
+                db.transaction(self.tenant, async |tx: &Tx| {
+                    tx.execute(RELEASE, &[self.tenant.into(), self.key.as_str().into()]).await
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

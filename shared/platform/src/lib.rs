@@ -1,0 +1,26 @@
+//! What every component needs: HTTP plumbing, auth, configuration and the database layer.
+//!
+//! Handlers are written once against this crate. Its backends are chosen by target: on `wasm32`
+//! they are Spin's (outbound pg, variables); natively they are tokio-postgres and environment
+//! variables, so the native server and the tests run the very same handler code.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod idempotency;
+pub mod ops;
+
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+
+pub use app::{App, RequestContext};
+pub use http::problem::ApiError;
+
+/// A boxed future: `Send` natively (the native server runs on a multi-threaded runtime), not on
+/// wasm32, where Spin's resources are not `Send` and a component has one thread.
+#[cfg(not(target_arch = "wasm32"))]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+#[cfg(target_arch = "wasm32")]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;

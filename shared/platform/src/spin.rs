@@ -1,0 +1,59 @@
+//! The Spin entry point's half: turns a `wasi:http` request into a pipeline call. Each component's
+//! `#[http_service]` function is one line that calls [`serve`] with its router.
+
+use crate::app::{App, Body};
+use crate::config::Config;
+use crate::http::problem::ApiError;
+use crate::http::router::Router;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use http_body_util::{BodyDataStream, Full};
+use spin_sdk::http::Request;
+use std::sync::{Arc, OnceLock};
+
+/// Built once per instance (WASIp3 reuses instances): parsed keys and configuration, nothing
+/// per request or per tenant.
+static APP: OnceLock<Arc<App>> = OnceLock::new();
+
+async fn app() -> anyhow::Result<Arc<App>> {
+    if let Some(app) = APP.get() {
+        return Ok(app.clone());
+    }
+    let app = Arc::new(App::new(Config::from_spin_variables().await?)?);
+    Ok(APP.get_or_init(|| app).clone())
+}
+
+/// Serves one request with `router`.
+pub async fn serve(router: &Router, request: Request) -> http::Response<Full<Bytes>> {
+    let app = match app().await {
+        Ok(app) => app,
+        Err(error) => {
+            let request_id = crate::http::request_id::from_headers(request.headers());
+            let error = ApiError::Internal(error.context("starting the component"));
+            crate::app::log_error(&request_id, &error);
+            return error.to_response(&request_id).map(Full::new);
+        }
+    };
+    let limit = app.config.max_body_bytes;
+    let (parts, body) = request.into_parts();
+    let body = read_limited(BodyDataStream::new(body), limit).await;
+    app.handle(router, parts, body).await.map(Full::new)
+}
+
+/// Reads the body, stopping as soon as it exceeds `limit` instead of buffering all of it.
+async fn read_limited<S, E>(mut stream: S, limit: usize) -> Body
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Body::Complete(buffer.freeze());
+        };
+        if buffer.len() + chunk.len() > limit {
+            return Body::TooLarge;
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Body::Complete(buffer.freeze())
+}
