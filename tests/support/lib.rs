@@ -1,1 +1,245 @@
-//! placeholder
+//! The HTTP test harness. By default it creates a fresh database, migrates it, and hosts every
+//! component's handlers in-process on a loopback port. With `CRM_TEST_BASE_URL` set, the same tests
+//! run against that live deployment instead (see the README's "Testing").
+
+use crm_domain::TenantId;
+use crm_platform::app::App;
+use crm_platform::config::{Config, JwtConfig};
+use reqwest::Method;
+use serde_json::Value;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where the suite sends requests and how it reaches the database behind them.
+pub struct Harness {
+    pub base_url: String,
+    /// The schema owner: creates tenants and inspects what was stored, bypassing RLS.
+    pub owner_url: String,
+    /// The application role, for proving what RLS does to it.
+    pub app_url: String,
+    pub jwt: JwtConfig,
+    /// True when the server runs in this process (tests that need to start servers of their own).
+    pub in_process: bool,
+}
+
+static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+/// A libpq key/value prefix for the local cluster; `dbname` and `user` are appended.
+fn cluster() -> String {
+    std::env::var("CRM_TEST_PG").unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres".into())
+}
+
+pub fn test_jwt_config() -> JwtConfig {
+    JwtConfig {
+        issuer: "crm-test".into(),
+        audience: "crm-api-test".into(),
+        hs256_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
+        public_keys: None,
+        leeway_seconds: 30,
+        max_token_bytes: 8192,
+    }
+}
+
+pub fn harness() -> &'static Harness {
+    HARNESS.get_or_init(|| match std::env::var("CRM_TEST_BASE_URL") {
+        Ok(base_url) => live(base_url),
+        Err(_) => in_process(),
+    })
+}
+
+fn live(base_url: String) -> Harness {
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set with CRM_TEST_BASE_URL"));
+    let config = Config::from_env().expect("SPIN_VARIABLE_* must describe the deployment's JWT settings");
+    Harness {
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        owner_url: env("CRM_TEST_DATABASE_URL"),
+        app_url: env("CRM_TEST_APP_DATABASE_URL"),
+        jwt: config.jwt,
+        in_process: false,
+    }
+}
+
+/// A configuration for an in-process server on `database`.
+pub fn test_config(database_url: String) -> Config {
+    let jwt = test_jwt_config();
+    Config::from_lookup(|name| match name {
+        "database_url" => Some(database_url.clone()),
+        "jwt_issuer" => Some(jwt.issuer.clone()),
+        "jwt_audience" => Some(jwt.audience.clone()),
+        "jwt_hs256_secret" => jwt.hs256_secret.clone(),
+        "max_body_bytes" => Some("65536".into()),
+        "default_phone_region" => Some("US".into()),
+        _ => None,
+    })
+    .expect("the test configuration is complete")
+}
+
+fn in_process() -> Harness {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async move {
+            let database = fresh_database().await;
+            let owner_url = format!("{} dbname={database}", cluster());
+            crm::migrate::run(&owner_url).await.expect("migrations apply to a fresh database");
+            let app_url = format!("{} dbname={database} user=crm_app", cluster());
+            let base_url = start_server(test_config(app_url.clone())).await;
+            sender
+                .send(Harness {
+                    base_url,
+                    owner_url,
+                    app_url,
+                    jwt: test_jwt_config(),
+                    in_process: true,
+                })
+                .expect("the harness is waiting");
+            std::future::pending::<()>().await;
+        });
+    });
+    receiver.recv_timeout(Duration::from_secs(120)).expect("the test server started")
+}
+
+/// Starts a server for `config` on a loopback port of the current runtime and returns its URL.
+pub async fn start_server(config: Config) -> String {
+    let app = std::sync::Arc::new(App::new(config).expect("a valid app"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    tokio::spawn(crm::server::serve(listener, app, std::future::pending()));
+    format!("http://{address}")
+}
+
+/// Creates `crm_test_<unix seconds>_<random>`, dropping leftovers of runs older than a day.
+pub async fn fresh_database() -> String {
+    let admin = crm::connect(&format!("{} dbname=postgres", cluster())).await.expect("the test cluster");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+    for row in admin
+        .query("select datname from pg_database where datname like 'crm\\_test\\_%'", &[])
+        .await
+        .expect("listing databases")
+    {
+        let name: String = row.get(0);
+        let created: Option<u64> = name.split('_').nth(2).and_then(|s| s.parse().ok());
+        if created.is_some_and(|created| created + 86_400 < now) {
+            // Best effort: another run may be dropping it too.
+            let _ignored = admin.batch_execute(&format!("drop database if exists \"{name}\"")).await;
+        }
+    }
+    let name = format!("crm_test_{now}_{:08x}", rand::random::<u32>());
+    admin
+        .batch_execute(&format!("create database \"{name}\""))
+        .await
+        .expect("creating the test database");
+    name
+}
+
+/// An owner connection to the harness database.
+pub async fn owner_db() -> tokio_postgres::Client {
+    crm::connect(&harness().owner_url).await.expect("owner connection")
+}
+
+/// A tenant made for one test, and a client acting for it.
+pub struct TestTenant {
+    pub id: TenantId,
+}
+
+impl TestTenant {
+    /// A new tenant whose phone numbers default to `region`.
+    pub async fn create(region: &str) -> Self {
+        let id = crm::tenants::create(&harness().owner_url, "Test tenant", region)
+            .await
+            .expect("creating a tenant");
+        Self { id }
+    }
+
+    pub fn token(&self, scopes: &str) -> String {
+        crm_platform::auth::issue_hs256_token(&harness().jwt, "user-test", self.id, scopes, Duration::from_secs(600))
+            .expect("a test token")
+    }
+
+    /// A client with read and write scopes for contacts.
+    pub fn client(&self) -> TestClient {
+        TestClient::new(Some(self.token("contacts:read contacts:write")))
+    }
+}
+
+/// Sends requests to the harness's base URL.
+pub struct TestClient {
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `errors[].field` pointers of a problem body.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl TestClient {
+    pub fn new(token: Option<String>) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            token,
+        }
+    }
+
+    pub fn anonymous() -> Self {
+        Self::new(None)
+    }
+
+    /// A request to `path` with this client's bearer token.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", harness().base_url));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        let response = builder.send().await.expect("the server answers");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("a readable body"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post_contact(&self, body: &Value) -> Reply {
+        self.send(self.request(Method::POST, "/api/v1/contacts").json(body)).await
+    }
+
+    pub async fn get_contact(&self, id: &str) -> Reply {
+        self.get(&format!("/api/v1/contacts/{id}")).await
+    }
+}

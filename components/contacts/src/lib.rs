@@ -1,1 +1,40 @@
-//! placeholder
+//! The contacts component: `/api/v1/contacts/**`. On Spin it also serves `/healthz`, `/readyz` and
+//! the OpenAPI document.
+
+mod handlers;
+mod repository;
+
+use crm_platform::http::router::{Access, Router};
+use http::Method;
+
+pub const READ: &str = "contacts:read";
+pub const WRITE: &str = "contacts:write";
+
+/// The component's route table.
+pub fn routes() -> Router {
+    Router::new()
+        .route(Method::POST, "/api/v1/contacts", Access::Scope(WRITE), |ctx| {
+            Box::pin(handlers::create_contact(ctx))
+        })
+        .route(Method::GET, "/api/v1/contacts", Access::Scope(READ), |ctx| {
+            Box::pin(handlers::list_contacts(ctx))
+        })
+        .route(Method::GET, "/api/v1/contacts/{id}", Access::Scope(READ), |ctx| {
+            Box::pin(handlers::get_contact(ctx))
+        })
+}
+
+#[cfg(target_arch = "wasm32")]
+mod spin_entry {
+    use crm_platform::http::router::Router;
+    use spin_sdk::http::{IntoResponse, Request};
+    use std::sync::OnceLock;
+
+    static ROUTER: OnceLock<Router> = OnceLock::new();
+
+    #[spin_sdk::http_service]
+    async fn handle(request: Request) -> impl IntoResponse {
+        let router = ROUTER.get_or_init(|| crm_platform::ops::routes().merge(super::routes()));
+        crm_platform::spin::serve(router, request).await
+    }
+}

@@ -1,1 +1,31 @@
-//! placeholder
+//! The operator's side of the CRM: migrations, tenants, development tokens, seed data and the native
+//! server that hosts every component's routes for machines without Spin and for the tests.
+
+pub mod migrate;
+pub mod seed;
+pub mod server;
+pub mod tenants;
+
+/// Connects to PostgreSQL with a one-line error that names the host, never the password.
+pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the database URL is not valid: {e}"))?;
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(host) => host.clone(),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", hosts.join(","))
+    })?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            eprintln!("level=warn msg=\"database connection closed\" error=\"{error}\"");
+        }
+    });
+    Ok(client)
+}

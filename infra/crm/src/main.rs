@@ -1,1 +1,160 @@
-fn main() {}
+//! `crm`: the operator CLI.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use crm_domain::TenantId;
+use crm_platform::config::Config;
+use crm_platform::App;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Operate the CRM contacts API: migrate the database, create tenants, issue development tokens,
+/// seed data, serve the API natively.
+///
+/// The API's configuration is read from `SPIN_VARIABLE_*` environment variables, the same names
+/// Spin's environment provider reads (see the README).
+#[derive(Parser)]
+#[command(name = "crm", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Connection string of the schema owner (migrations, tenants and seeding run as the owner, not as
+/// the application role).
+#[derive(clap::Args)]
+struct OwnerDatabase {
+    #[arg(
+        long = "database-url",
+        env = "CRM_MIGRATE_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/crm?sslmode=disable"
+    )]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations (safe to run concurrently; refuses edited migrations).
+    Migrate {
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Print a development HS256 token signed with `jwt_hs256_secret`.
+    Token {
+        /// The tenant the token acts for.
+        #[arg(long)]
+        tenant: String,
+        /// Space-separated scopes, e.g. "contacts:read contacts:write".
+        #[arg(long)]
+        scopes: String,
+        /// Lifetime: 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The `sub` claim: who the audit trail records as the actor.
+        #[arg(long, default_value = "dev")]
+        subject: String,
+    },
+    /// Insert synthetic contacts for a tenant (bulk COPY; no audit records or events).
+    Seed {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        contacts: usize,
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
+    /// Serve every component's routes natively (for machines without Spin).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its id.
+    Create {
+        name: String,
+        /// Default region for phone numbers written without a country code.
+        #[arg(long, default_value = "US")]
+        region: String,
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run(Cli::parse()).await {
+        eprintln!("crm: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate { database } => {
+            let report = crm::migrate::run(&database.url).await?;
+            for name in &report.applied {
+                println!("applied {name}");
+            }
+            println!("{} applied, {} already up to date", report.applied.len(), report.already);
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name, region, database },
+        } => {
+            println!("{}", crm::tenants::create(&database.url, &name, &region).await?);
+        }
+        Command::Token {
+            tenant,
+            scopes,
+            ttl,
+            subject,
+        } => {
+            let config = Config::from_env()?;
+            let tenant = parse_tenant(&tenant)?;
+            let token = crm_platform::auth::issue_hs256_token(&config.jwt, &subject, tenant, &scopes, parse_ttl(&ttl)?)?;
+            println!("{token}");
+        }
+        Command::Seed {
+            tenant,
+            contacts,
+            database,
+        } => crm::seed::run(&database.url, parse_tenant(&tenant)?, contacts).await?,
+        Command::Serve { listen } => {
+            let app = Arc::new(App::new(Config::from_env()?)?);
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            app.db.ping().await.context("the database is not reachable with database_url")?;
+            eprintln!("crm: serving on http://{listen}");
+            crm::server::serve(listener, app, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
+    TenantId::parse(raw).with_context(|| format!("{raw:?} is not a tenant id (a UUID)"))
+}
+
+fn parse_ttl(raw: &str) -> anyhow::Result<Duration> {
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let number: u64 = number.parse().with_context(|| format!("ttl {raw:?} must start with a number"))?;
+    let seconds = match unit {
+        "s" | "" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => bail!("ttl {raw:?}: use s, m, h or d"),
+    };
+    Ok(Duration::from_secs(seconds))
+}

@@ -20,10 +20,12 @@ pub struct App {
     pub db: Db,
 }
 
-/// A request body as an entry point read it: whole, or cut off at the configured limit.
+/// A request body as an entry point read it: whole, cut off at the configured limit, or broken off
+/// by the client.
 pub enum Body {
     Complete(Bytes),
     TooLarge,
+    Incomplete,
 }
 
 /// What a handler receives.
@@ -102,10 +104,14 @@ impl App {
             }
         };
         // Authentication comes first so that an anonymous client learns nothing from our limits.
-        let Body::Complete(body) = body else {
-            return Err(ApiError::PayloadTooLarge {
-                limit: self.config.max_body_bytes,
-            });
+        let body = match body {
+            Body::Complete(body) => body,
+            Body::TooLarge => {
+                return Err(ApiError::PayloadTooLarge {
+                    limit: self.config.max_body_bytes,
+                })
+            }
+            Body::Incomplete => return Err(ApiError::bad_request("the request body could not be read")),
         };
         let request = ApiRequest {
             method: parts.method,

@@ -48,7 +48,7 @@ where
     let mut buffer = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
-            return Body::Complete(buffer.freeze());
+            return Body::Incomplete;
         };
         if buffer.len() + chunk.len() > limit {
             return Body::TooLarge;

@@ -12,7 +12,7 @@ pub use phone::PhoneNumber;
 
 use crate::ids::ContactId;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A contact as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,14 +29,14 @@ pub struct Contact {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactEmail {
     pub address: String,
     pub label: Option<String>,
     pub primary: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactPhone {
     /// The number as the client typed it.
     pub number: String,

@@ -37,7 +37,7 @@ impl Pool {
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.open().await?.query("select 1", &[]).await.map(|_| ())
+        Connection(self.open().await?).query("select 1", &[]).await.map(|_| ())
     }
 }
 
@@ -109,7 +109,8 @@ fn decode(value: &DbValue, column: &str) -> Result<SqlValue, DbError> {
         DbValue::Jsonb(v) => SqlValue::Json(serde_json::from_slice(v).map_err(|e| unsupported(e.to_string()))?),
         DbValue::Binary(v) => SqlValue::Bytes(v.clone()),
         DbValue::ArrayStr(v) => SqlValue::TextArray(v.iter().map(|s| s.clone().unwrap_or_default()).collect()),
-        other => return Err(unsupported(format!("{other:?}").chars().take(40).collect())),
+        DbValue::Unsupported(_) => return Err(unsupported("a type the Spin host cannot convert".into())),
+        other => return Err(unsupported(db_value_kind(other).into())),
     })
 }
 
@@ -125,5 +126,19 @@ fn map_error(error: pg::Error) -> DbError {
             DbError::from_sqlstate(&db.code, constraint, &db.message)
         }
         other => DbError::Query(other.to_string()),
+    }
+}
+
+/// The variant name of a value we do not decode, for the error message (`DbValue` has no `Debug`).
+fn db_value_kind(value: &DbValue) -> &'static str {
+    match value {
+        DbValue::Floating32(_) | DbValue::Floating64(_) => "float",
+        DbValue::Date(_) => "date",
+        DbValue::Time(_) => "time",
+        DbValue::Datetime(_) => "datetime",
+        DbValue::Timestamp(_) => "timestamp",
+        DbValue::Decimal(_) => "numeric",
+        DbValue::Interval(_) => "interval",
+        _ => "a range or array type",
     }
 }

@@ -19,4 +19,5 @@ pub struct ApiRequest {
     pub body: bytes::Bytes,
 }
 
-pub type ApiResponse = ::http::Response<bytes::Bytes>;
+pub type ResponseBody = bytes::Bytes;
+pub type ApiResponse = ::http::Response<ResponseBody>;
