@@ -17,11 +17,20 @@ fn main() {
     let mut code = String::from("pub const MIGRATIONS: &[(&str, &str)] = &[\n");
     for path in files {
         println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_name().and_then(|n| n.to_str()).expect("a UTF-8 file name");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a UTF-8 file name");
         let absolute = path.canonicalize().expect("a readable migration");
-        writeln!(code, "    ({name:?}, include_str!({:?})),", absolute.display().to_string()).expect("write to a String");
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            absolute.display().to_string()
+        )
+        .expect("write to a String");
     }
     code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("migrations.rs");
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("migrations.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -48,8 +48,11 @@ pub fn harness() -> &'static Harness {
 }
 
 fn live(base_url: String) -> Harness {
-    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set with CRM_TEST_BASE_URL"));
-    let config = Config::from_env().expect("SPIN_VARIABLE_* must describe the deployment's JWT settings");
+    let env = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set with CRM_TEST_BASE_URL"))
+    };
+    let config =
+        Config::from_env().expect("SPIN_VARIABLE_* must describe the deployment's JWT settings");
     Harness {
         base_url: base_url.trim_end_matches('/').to_owned(),
         owner_url: env("CRM_TEST_DATABASE_URL"),
@@ -85,7 +88,9 @@ fn in_process() -> Harness {
         runtime.block_on(async move {
             let database = fresh_database().await;
             let owner_url = format!("{} dbname={database}", cluster());
-            crm::migrate::run(&owner_url).await.expect("migrations apply to a fresh database");
+            crm::migrate::run(&owner_url)
+                .await
+                .expect("migrations apply to a fresh database");
             let app_url = format!("{} dbname={database} user=crm_app", cluster());
             let base_url = start_server(test_config(app_url.clone())).await;
             sender
@@ -100,13 +105,17 @@ fn in_process() -> Harness {
             std::future::pending::<()>().await;
         });
     });
-    receiver.recv_timeout(Duration::from_secs(120)).expect("the test server started")
+    receiver
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the test server started")
 }
 
 /// Starts a server for `config` on a loopback port of the current runtime and returns its URL.
 pub async fn start_server(config: Config) -> String {
     let app = std::sync::Arc::new(App::new(config).expect("a valid app"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
     let address = listener.local_addr().expect("a bound address");
     tokio::spawn(crm::server::serve(listener, app, std::future::pending()));
     format!("http://{address}")
@@ -114,10 +123,18 @@ pub async fn start_server(config: Config) -> String {
 
 /// Creates `crm_test_<unix seconds>_<random>`, dropping leftovers of runs older than a day.
 pub async fn fresh_database() -> String {
-    let admin = crm::connect(&format!("{} dbname=postgres", cluster())).await.expect("the test cluster");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+    let admin = crm::connect(&format!("{} dbname=postgres", cluster()))
+        .await
+        .expect("the test cluster");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
     for row in admin
-        .query("select datname from pg_database where datname like 'crm\\_test\\_%'", &[])
+        .query(
+            "select datname from pg_database where datname like 'crm\\_test\\_%'",
+            &[],
+        )
         .await
         .expect("listing databases")
     {
@@ -125,7 +142,9 @@ pub async fn fresh_database() -> String {
         let created: Option<u64> = name.split('_').nth(2).and_then(|s| s.parse().ok());
         if created.is_some_and(|created| created + 86_400 < now) {
             // Best effort: another run may be dropping it too.
-            let _ignored = admin.batch_execute(&format!("drop database if exists \"{name}\"")).await;
+            let _ignored = admin
+                .batch_execute(&format!("drop database if exists \"{name}\""))
+                .await;
         }
     }
     let name = format!("crm_test_{now}_{:08x}", rand::random::<u32>());
@@ -138,7 +157,9 @@ pub async fn fresh_database() -> String {
 
 /// An owner connection to the harness database.
 pub async fn owner_db() -> tokio_postgres::Client {
-    crm::connect(&harness().owner_url).await.expect("owner connection")
+    crm::connect(&harness().owner_url)
+        .await
+        .expect("owner connection")
 }
 
 /// A tenant made for one test, and a client acting for it.
@@ -156,8 +177,14 @@ impl TestTenant {
     }
 
     pub fn token(&self, scopes: &str) -> String {
-        crm_platform::auth::issue_hs256_token(&harness().jwt, "user-test", self.id, scopes, Duration::from_secs(600))
-            .expect("a test token")
+        crm_platform::auth::issue_hs256_token(
+            &harness().jwt,
+            "user-test",
+            self.id,
+            scopes,
+            Duration::from_secs(600),
+        )
+        .expect("a test token")
     }
 
     /// A client with read and write scopes for contacts.
@@ -182,7 +209,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -193,7 +221,12 @@ impl Reply {
     pub fn error_fields(&self) -> Vec<String> {
         self.json()["errors"]
             .as_array()
-            .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -215,7 +248,9 @@ impl TestClient {
 
     /// A request to `path` with this client's bearer token.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", harness().base_url));
+        let builder = self
+            .http
+            .request(method, format!("{}{path}", harness().base_url));
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -236,7 +271,8 @@ impl TestClient {
     }
 
     pub async fn post_contact(&self, body: &Value) -> Reply {
-        self.send(self.request(Method::POST, "/api/v1/contacts").json(body)).await
+        self.send(self.request(Method::POST, "/api/v1/contacts").json(body))
+            .await
     }
 
     pub async fn get_contact(&self, id: &str) -> Reply {

@@ -35,7 +35,10 @@ async fn create_then_read_returns_the_normalised_contact() {
     assert_eq!(body["phones"][1]["e164"], "+4930901820");
     assert_eq!(body["phones"][1]["region"], "DE");
     assert_eq!(body["version"], 1);
-    assert_eq!(created.header("location"), Some(format!("/api/v1/contacts/{id}").as_str()));
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/contacts/{id}").as_str())
+    );
     assert_eq!(created.header("etag"), Some("\"v1\""));
 
     let read = client.get_contact(id).await;
@@ -50,13 +53,21 @@ async fn a_read_with_the_current_etag_answers_304() {
     let created = client.post_contact(&json!({"first_name": "Grace"})).await;
     let id = created.json()["id"].as_str().unwrap().to_owned();
     let reply = client
-        .send(client.request(Method::GET, &format!("/api/v1/contacts/{id}")).header("if-none-match", "\"v1\""))
+        .send(
+            client
+                .request(Method::GET, &format!("/api/v1/contacts/{id}"))
+                .header("if-none-match", "\"v1\""),
+        )
         .await;
     assert_eq!(reply.status, 304);
     assert_eq!(reply.header("etag"), Some("\"v1\""));
     assert!(reply.text.is_empty());
     let stale = client
-        .send(client.request(Method::GET, &format!("/api/v1/contacts/{id}")).header("if-none-match", "\"v0\""))
+        .send(
+            client
+                .request(Method::GET, &format!("/api/v1/contacts/{id}"))
+                .header("if-none-match", "\"v0\""),
+        )
         .await;
     assert_eq!(stale.status, 200);
 }
@@ -70,7 +81,9 @@ async fn create_writes_the_audit_record_and_the_event_in_the_same_transaction() 
             client
                 .request(Method::POST, "/api/v1/contacts")
                 .header("x-request-id", "audit-trail-check-1")
-                .json(&json!({"first_name": "Katherine", "emails": [{"address": "kj@example.com"}]})),
+                .json(
+                    &json!({"first_name": "Katherine", "emails": [{"address": "kj@example.com"}]}),
+                ),
         )
         .await;
     assert_eq!(reply.status, 201);
@@ -115,10 +128,18 @@ async fn every_invalid_field_is_reported_in_one_422() {
         }))
         .await;
     assert_eq!(reply.status, 422, "{}", reply.text);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     assert_eq!(
         reply.error_fields(),
-        vec!["/first_name", "/emails/0/address", "/emails/1/label", "/phones/0/number"]
+        vec![
+            "/first_name",
+            "/emails/0/address",
+            "/emails/1/label",
+            "/phones/0/number"
+        ]
     );
     let body = reply.json();
     assert_eq!(body["status"], 422);
@@ -137,9 +158,15 @@ async fn a_contact_without_name_email_or_phone_is_refused() {
 async fn server_owned_and_unknown_fields_are_refused() {
     let client = TestTenant::create("US").await.client();
     for (body, field) in [
-        (json!({"first_name": "Ada", "id": "0192d7a4-5b6c-7d8e-9f00-112233445566"}), "/id"),
+        (
+            json!({"first_name": "Ada", "id": "0192d7a4-5b6c-7d8e-9f00-112233445566"}),
+            "/id",
+        ),
         (json!({"first_name": "Ada", "version": 7}), "/version"),
-        (json!({"first_name": "Ada", "emails": [{"address": "a@example.com", "verified": true}]}), "/emails/0/verified"),
+        (
+            json!({"first_name": "Ada", "emails": [{"address": "a@example.com", "verified": true}]}),
+            "/emails/0/verified",
+        ),
     ] {
         let reply = client.post_contact(&body).await;
         assert_eq!(reply.status, 422, "{body}");
@@ -168,8 +195,14 @@ async fn malformed_json_is_a_400_problem() {
         )
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
-    assert!(reply.json()["detail"].as_str().unwrap().contains("malformed JSON"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert!(reply.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("malformed JSON"));
 }
 
 #[tokio::test]
@@ -192,12 +225,25 @@ async fn an_oversized_body_is_a_413_and_stores_nothing() {
     let client = tenant.client();
     // The in-process server allows 64 KiB; a live one its own max_body_bytes (1 MiB by default).
     let padding = "x".repeat(2 * 1024 * 1024);
-    let reply = client.post_contact(&json!({"first_name": "Big", "last_name": padding})).await;
-    assert_eq!(reply.status, 413, "{}", &reply.text[..reply.text.len().min(200)]);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    let reply = client
+        .post_contact(&json!({"first_name": "Big", "last_name": padding}))
+        .await;
+    assert_eq!(
+        reply.status,
+        413,
+        "{}",
+        &reply.text[..reply.text.len().min(200)]
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     let stored: i64 = owner_db()
         .await
-        .query_one("select count(*) from contacts where tenant_id = $1", &[&tenant.id.as_uuid()])
+        .query_one(
+            "select count(*) from contacts where tenant_id = $1",
+            &[&tenant.id.as_uuid()],
+        )
         .await
         .unwrap()
         .get(0);
@@ -207,9 +253,13 @@ async fn an_oversized_body_is_a_413_and_stores_nothing() {
 #[tokio::test]
 async fn a_duplicate_live_email_is_a_409_naming_the_existing_contact() {
     let client = TestTenant::create("US").await.client();
-    let first = client.post_contact(&json!({"emails": [{"address": "dup@example.com"}]})).await;
+    let first = client
+        .post_contact(&json!({"emails": [{"address": "dup@example.com"}]}))
+        .await;
     assert_eq!(first.status, 201);
-    let again = client.post_contact(&json!({"first_name": "Other", "emails": [{"address": "DUP@Example.com"}]})).await;
+    let again = client
+        .post_contact(&json!({"first_name": "Other", "emails": [{"address": "DUP@Example.com"}]}))
+        .await;
     assert_eq!(again.status, 409, "{}", again.text);
     assert_eq!(again.json()["existing_contact_id"], first.json()["id"]);
     assert_eq!(again.error_fields(), vec!["/emails"]);
@@ -218,8 +268,24 @@ async fn a_duplicate_live_email_is_a_409_naming_the_existing_contact() {
 #[tokio::test]
 async fn the_same_email_in_two_tenants_is_fine() {
     let address = json!({"emails": [{"address": "shared@example.com"}]});
-    assert_eq!(TestTenant::create("US").await.client().post_contact(&address).await.status, 201);
-    assert_eq!(TestTenant::create("US").await.client().post_contact(&address).await.status, 201);
+    assert_eq!(
+        TestTenant::create("US")
+            .await
+            .client()
+            .post_contact(&address)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        TestTenant::create("US")
+            .await
+            .client()
+            .post_contact(&address)
+            .await
+            .status,
+        201
+    );
 }
 
 #[tokio::test]
@@ -243,21 +309,37 @@ async fn a_failure_after_the_insert_leaves_no_contact_audit_or_event() {
     .unwrap();
     let reply = tenant
         .client()
-        .post_contact(&json!({"display_name": "FAIL-INJECT", "emails": [{"address": "inject@example.com"}]}))
+        .post_contact(
+            &json!({"display_name": "FAIL-INJECT", "emails": [{"address": "inject@example.com"}]}),
+        )
         .await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.json()["detail"], "something went wrong on our side");
     let tenant_id = tenant.id.as_uuid();
-    for table in ["contacts", "contact_emails", "contact_phones", "audit_log", "outbox_events"] {
+    for table in [
+        "contacts",
+        "contact_emails",
+        "contact_phones",
+        "audit_log",
+        "outbox_events",
+    ] {
         let count: i64 = db
-            .query_one(&format!("select count(*) from {table} where tenant_id = $1"), &[&tenant_id])
+            .query_one(
+                &format!("select count(*) from {table} where tenant_id = $1"),
+                &[&tenant_id],
+            )
             .await
             .unwrap()
             .get(0);
         assert_eq!(count, 0, "{table} kept a row of the failed create");
     }
     // The email was never taken: a clean retry succeeds.
-    let retry = tenant.client().post_contact(&json!({"display_name": "Fine", "emails": [{"address": "inject@example.com"}]})).await;
+    let retry = tenant
+        .client()
+        .post_contact(
+            &json!({"display_name": "Fine", "emails": [{"address": "inject@example.com"}]}),
+        )
+        .await;
     assert_eq!(retry.status, 201);
 }
 
@@ -266,7 +348,9 @@ async fn listing_pages_through_every_contact_once() {
     let client = TestTenant::create("US").await.client();
     let mut created = Vec::new();
     for n in 0..5 {
-        let reply = client.post_contact(&json!({"first_name": format!("Person {n}")})).await;
+        let reply = client
+            .post_contact(&json!({"first_name": format!("Person {n}")}))
+            .await;
         created.push(reply.json()["id"].as_str().unwrap().to_owned());
     }
     let mut seen = Vec::new();
@@ -292,24 +376,42 @@ async fn list_parameters_are_validated() {
     for query in ["limit=0", "limit=201", "cursor=garbage", "limt=5"] {
         let reply = client.get(&format!("/api/v1/contacts?{query}")).await;
         assert_eq!(reply.status, 400, "{query}");
-        assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
     }
 }
 
 #[tokio::test]
 async fn an_unknown_contact_id_is_404_and_a_malformed_one_too() {
     let client = TestTenant::create("US").await.client();
-    assert_eq!(client.get_contact("0192d7a4-5b6c-7d8e-9f00-112233445566").await.status, 404);
+    assert_eq!(
+        client
+            .get_contact("0192d7a4-5b6c-7d8e-9f00-112233445566")
+            .await
+            .status,
+        404
+    );
     assert_eq!(client.get_contact("not-a-uuid").await.status, 404);
 }
 
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
     let client = TestClient::anonymous();
-    let echoed = client.send(client.request(Method::GET, "/healthz").header("x-request-id", "client-id-42")).await;
+    let echoed = client
+        .send(
+            client
+                .request(Method::GET, "/healthz")
+                .header("x-request-id", "client-id-42"),
+        )
+        .await;
     assert_eq!(echoed.header("x-request-id"), Some("client-id-42"));
     let generated = client.get("/healthz").await;
     assert!(uuid::Uuid::parse_str(generated.header("x-request-id").unwrap()).is_ok());
     let problem = client.get("/api/v1/contacts/x").await;
-    assert_eq!(problem.json()["request_id"], problem.header("x-request-id").unwrap());
+    assert_eq!(
+        problem.json()["request_id"],
+        problem.header("x-request-id").unwrap()
+    );
 }

@@ -23,7 +23,11 @@ pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     let principal = ctx.principal()?;
     let tenant = principal.tenant_id;
     let draft: ContactDraft = parse_body(&ctx.request)?;
-    let email_keys: Vec<String> = draft.emails.iter().map(|e| e.address.trim().to_lowercase()).collect();
+    let email_keys: Vec<String> = draft
+        .emails
+        .iter()
+        .map(|e| e.address.trim().to_lowercase())
+        .collect();
     let id = ContactId::generate();
     let db = &ctx.app.db;
     let created = db
@@ -43,8 +47,16 @@ pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
             )
             .await?;
             let mut response = json(StatusCode::CREATED, &contact)?;
-            set_header(&mut response, header::LOCATION, &format!("/api/v1/contacts/{}", contact.id));
-            set_header(&mut response, header::ETAG, &etag::for_version(contact.version));
+            set_header(
+                &mut response,
+                header::LOCATION,
+                &format!("/api/v1/contacts/{}", contact.id),
+            );
+            set_header(
+                &mut response,
+                header::ETAG,
+                &etag::for_version(contact.version),
+            );
             if let Some(claim) = ctx.idempotency() {
                 claim.record(tx, &response).await?;
             }
@@ -61,9 +73,16 @@ pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
                 .await?;
             let mut extra = Map::new();
             if let Some(existing) = existing {
-                extra.insert("existing_contact_id".into(), Value::from(existing.to_string()));
+                extra.insert(
+                    "existing_contact_id".into(),
+                    Value::from(existing.to_string()),
+                );
             }
-            Err(ApiError::Conflict { detail, errors, extra })
+            Err(ApiError::Conflict {
+                detail,
+                errors,
+                extra,
+            })
         }
         other => other,
     }
@@ -72,7 +91,11 @@ pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 fn email_taken() -> ApiError {
     ApiError::Conflict {
         detail: "another live contact of this tenant already has this email address".into(),
-        errors: vec![FieldError::new("/emails", "duplicate", "is already used by another contact")],
+        errors: vec![FieldError::new(
+            "/emails",
+            "duplicate",
+            "is already used by another contact",
+        )],
         extra: Map::new(),
     }
 }
@@ -84,7 +107,9 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let contact = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| repository::find(tx, tenant, id).await)
+        .transaction(tenant, async |tx: &Tx| {
+            repository::find(tx, tenant, id).await
+        })
         .await?
         .ok_or(ApiError::NotFound)?;
     let tag = etag::for_version(contact.version);
@@ -111,7 +136,10 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
             repository::list(tx, tenant, page.after, page.fetch_limit()).await
         })
         .await?;
-    json(StatusCode::OK, &Page::from_rows(contacts, page.limit, |c| c.id))
+    json(
+        StatusCode::OK,
+        &Page::from_rows(contacts, page.limit, |c| c.id),
+    )
 }
 
 fn bytes_empty() -> crm_platform::http::ResponseBody {

@@ -13,15 +13,24 @@ pub const WRITE: &str = "contacts:write";
 /// The component's route table.
 pub fn routes() -> Router {
     Router::new()
-        .route(Method::POST, "/api/v1/contacts", Access::Scope(WRITE), |ctx| {
-            Box::pin(handlers::create_contact(ctx))
-        })
-        .route(Method::GET, "/api/v1/contacts", Access::Scope(READ), |ctx| {
-            Box::pin(handlers::list_contacts(ctx))
-        })
-        .route(Method::GET, "/api/v1/contacts/{id}", Access::Scope(READ), |ctx| {
-            Box::pin(handlers::get_contact(ctx))
-        })
+        .route(
+            Method::POST,
+            "/api/v1/contacts",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::create_contact(ctx)),
+        )
+        .route(
+            Method::GET,
+            "/api/v1/contacts",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::list_contacts(ctx)),
+        )
+        .route(
+            Method::GET,
+            "/api/v1/contacts/{id}",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::get_contact(ctx)),
+        )
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -70,7 +70,12 @@ pub async fn tenant_region(tx: &Tx, tenant: TenantId) -> Result<Option<Region>, 
 ///
 /// # Errors
 /// MUST return the violation of [`EMAIL_TAKEN`] when a live contact of the tenant has one of its emails.
-pub async fn insert(tx: &Tx, tenant: TenantId, id: ContactId, contact: &NewContact) -> Result<Contact, DbError> {
+pub async fn insert(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+    contact: &NewContact,
+) -> Result<Contact, DbError> {
     let emails: Vec<Value> = contact
         .emails
         .iter()
@@ -156,10 +161,19 @@ pub async fn find(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Option<Con
 }
 
 /// Up to `limit` live contacts after `after`, in id (creation) order.
-pub async fn list(tx: &Tx, tenant: TenantId, after: Option<ContactId>, limit: i64) -> Result<Vec<Contact>, DbError> {
+pub async fn list(
+    tx: &Tx,
+    tenant: TenantId,
+    after: Option<ContactId>,
+    limit: i64,
+) -> Result<Vec<Contact>, DbError> {
     tx.query(
         LIST,
-        &[tenant.into(), after.map(|id| id.as_uuid()).into(), SqlValue::Int(limit)],
+        &[
+            tenant.into(),
+            after.map(|id| id.as_uuid()).into(),
+            SqlValue::Int(limit),
+        ],
     )
     .await?
     .iter()
@@ -168,11 +182,19 @@ pub async fn list(tx: &Tx, tenant: TenantId, after: Option<ContactId>, limit: i6
 }
 
 /// The live contact that already holds one of `email_keys`.
-pub async fn live_owner_of_email(tx: &Tx, tenant: TenantId, email_keys: Vec<String>) -> Result<Option<ContactId>, DbError> {
+pub async fn live_owner_of_email(
+    tx: &Tx,
+    tenant: TenantId,
+    email_keys: Vec<String>,
+) -> Result<Option<ContactId>, DbError> {
     let row = tx
-        .query_opt(LIVE_OWNER_OF_EMAIL, &[tenant.into(), SqlValue::TextArray(email_keys)])
+        .query_opt(
+            LIVE_OWNER_OF_EMAIL,
+            &[tenant.into(), SqlValue::TextArray(email_keys)],
+        )
         .await?;
-    row.map(|row| row.get(0).map(ContactId::from_uuid)).transpose()
+    row.map(|row| row.get(0).map(ContactId::from_uuid))
+        .transpose()
 }
 
 /// The JSON column at `index` as a list of `T`.

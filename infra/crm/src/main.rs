@@ -38,6 +38,9 @@ enum Command {
     Migrate {
         #[command(flatten)]
         database: OwnerDatabase,
+        /// Create the database first when it does not exist (local development).
+        #[arg(long)]
+        create_database: bool,
     },
     /// Manage tenants.
     Tenant {
@@ -98,17 +101,35 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Migrate { database } => {
+        Command::Migrate {
+            database,
+            create_database,
+        } => {
+            if create_database && crm::migrate::create_database(&database.url).await? {
+                println!("created the database");
+            }
             let report = crm::migrate::run(&database.url).await?;
             for name in &report.applied {
                 println!("applied {name}");
             }
-            println!("{} applied, {} already up to date", report.applied.len(), report.already);
+            println!(
+                "{} applied, {} already up to date",
+                report.applied.len(),
+                report.already
+            );
         }
         Command::Tenant {
-            command: TenantCommand::Create { name, region, database },
+            command:
+                TenantCommand::Create {
+                    name,
+                    region,
+                    database,
+                },
         } => {
-            println!("{}", crm::tenants::create(&database.url, &name, &region).await?);
+            println!(
+                "{}",
+                crm::tenants::create(&database.url, &name, &region).await?
+            );
         }
         Command::Token {
             tenant,
@@ -118,7 +139,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = Config::from_env()?;
             let tenant = parse_tenant(&tenant)?;
-            let token = crm_platform::auth::issue_hs256_token(&config.jwt, &subject, tenant, &scopes, parse_ttl(&ttl)?)?;
+            let token = crm_platform::auth::issue_hs256_token(
+                &config.jwt,
+                &subject,
+                tenant,
+                &scopes,
+                parse_ttl(&ttl)?,
+            )?;
             println!("{token}");
         }
         Command::Seed {
@@ -131,7 +158,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            app.db.ping().await.context("the database is not reachable with database_url")?;
+            app.db
+                .ping()
+                .await
+                .context("the database is not reachable with database_url")?;
             eprintln!("crm: serving on http://{listen}");
             crm::server::serve(listener, app, async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -148,7 +178,9 @@ fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
 
 fn parse_ttl(raw: &str) -> anyhow::Result<Duration> {
     let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
-    let number: u64 = number.parse().with_context(|| format!("ttl {raw:?} must start with a number"))?;
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("ttl {raw:?} must start with a number"))?;
     let seconds = match unit {
         "s" | "" => number,
         "m" => number * 60,

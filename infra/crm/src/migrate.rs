@@ -51,7 +51,10 @@ pub async fn run_migrations(url: &str, migrations: &[(&str, &str)]) -> anyhow::R
     result
 }
 
-async fn apply(client: &tokio_postgres::Client, migrations: &[(&str, &str)]) -> anyhow::Result<Report> {
+async fn apply(
+    client: &tokio_postgres::Client,
+    migrations: &[(&str, &str)],
+) -> anyhow::Result<Report> {
     client.batch_execute(CREATE_VERSION_TABLE).await?;
     let landed: Vec<(String, String)> = client
         .query("select version, checksum from schema_migrations", &[])
@@ -76,11 +79,44 @@ async fn apply(client: &tokio_postgres::Client, migrations: &[(&str, &str)]) -> 
         if let Err(error) = client.batch_execute(&wrapped).await {
             // A failed statement leaves the transaction aborted; end it before reporting.
             let _ = client.batch_execute("rollback").await;
-            return Err(anyhow::anyhow!("migration {name} failed and was rolled back: {}", describe(&error)));
+            return Err(anyhow::anyhow!(
+                "migration {name} failed and was rolled back: {}",
+                describe(&error)
+            ));
         }
         report.applied.push((*name).to_owned());
     }
     Ok(report)
+}
+
+/// Creates the database `url` names, connecting to the cluster's `postgres` database to do so.
+/// Returns false when it already exists.
+pub async fn create_database(url: &str) -> anyhow::Result<bool> {
+    let mut config: tokio_postgres::Config =
+        url.parse().context("the database URL is not valid")?;
+    let name = config
+        .get_dbname()
+        .context("the database URL names no database")?
+        .to_owned();
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("database name {name:?}: use letters, digits and underscores");
+    }
+    config.dbname("postgres");
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("cannot connect to PostgreSQL to create the database")?;
+    tokio::spawn(connection);
+    let exists = client
+        .query_opt("select 1 from pg_database where datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("create database \"{name}\""))
+            .await?;
+    }
+    Ok(!exists)
 }
 
 fn describe(error: &tokio_postgres::Error) -> String {

@@ -12,24 +12,85 @@ use std::fmt::Write;
 use uuid::Uuid;
 
 const FIRST_NAMES: &[&str] = &[
-    "Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances",
-    "Tim", "Radia", "Edsger", "Hedy", "John", "Mary", "Guido", "Sophie", "Yukihiro", "Anita",
-    "Niklaus", "Jean", "Bjarne", "Shafi", "Donald", "Leslie", "Fernando", "Carol", "Vint", "Joan",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Tim",
+    "Radia",
+    "Edsger",
+    "Hedy",
+    "John",
+    "Mary",
+    "Guido",
+    "Sophie",
+    "Yukihiro",
+    "Anita",
+    "Niklaus",
+    "Jean",
+    "Bjarne",
+    "Shafi",
+    "Donald",
+    "Leslie",
+    "Fernando",
+    "Carol",
+    "Vint",
+    "Joan",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie", "Liskov",
-    "Thompson", "Allen", "Berners-Lee", "Perlman", "Dijkstra", "Lamarr", "McCarthy", "Keller",
-    "van Rossum", "Wilson", "Matsumoto", "Borg", "Wirth", "Sammet", "Stroustrup", "Goldwasser",
-    "Knuth", "Lamport", "Corbató", "Shaw", "Cerf", "Clarke",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Berners-Lee",
+    "Perlman",
+    "Dijkstra",
+    "Lamarr",
+    "McCarthy",
+    "Keller",
+    "van Rossum",
+    "Wilson",
+    "Matsumoto",
+    "Borg",
+    "Wirth",
+    "Sammet",
+    "Stroustrup",
+    "Goldwasser",
+    "Knuth",
+    "Lamport",
+    "Corbató",
+    "Shaw",
+    "Cerf",
+    "Clarke",
 ];
-const DOMAINS: &[&str] = &["example.com", "example.org", "example.net", "mail.example.com"];
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "example.org",
+    "example.net",
+    "mail.example.com",
+];
 const BATCH: usize = 10_000;
 
 /// Seeds `count` contacts, each with one email and one phone valid in the tenant's region.
 pub async fn run(owner_url: &str, tenant: TenantId, count: usize) -> anyhow::Result<()> {
     let mut client = crate::connect(owner_url).await?;
     let region: String = client
-        .query_opt("select default_region from tenants where id = $1", &[&tenant.as_uuid()])
+        .query_opt(
+            "select default_region from tenants where id = $1",
+            &[&tenant.as_uuid()],
+        )
         .await?
         .map(|row| row.get(0))
         .with_context(|| format!("no tenant {tenant}"))?;
@@ -41,7 +102,12 @@ pub async fn run(owner_url: &str, tenant: TenantId, count: usize) -> anyhow::Res
         let size = BATCH.min(count - written);
         let (contacts, emails, phones) = batch(&mut rng, tenant, region, run_tag, written, size)?;
         let tx = client.transaction().await?;
-        copy(&tx, "contacts (tenant_id, id, first_name, last_name, display_name)", contacts).await?;
+        copy(
+            &tx,
+            "contacts (tenant_id, id, first_name, last_name, display_name)",
+            contacts,
+        )
+        .await?;
         copy(&tx, "contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)", emails).await?;
         copy(&tx, "contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)", phones).await?;
         tx.commit().await?;
@@ -53,11 +119,17 @@ pub async fn run(owner_url: &str, tenant: TenantId, count: usize) -> anyhow::Res
     Ok(())
 }
 
-async fn copy(tx: &tokio_postgres::Transaction<'_>, target: &str, data: String) -> anyhow::Result<()> {
+async fn copy(
+    tx: &tokio_postgres::Transaction<'_>,
+    target: &str,
+    data: String,
+) -> anyhow::Result<()> {
     let sink = tx.copy_in(&format!("copy {target} from stdin")).await?;
     futures::pin_mut!(sink);
     sink.send(Bytes::from(data)).await?;
-    sink.finish().await.with_context(|| format!("copying into {target}"))?;
+    sink.finish()
+        .await
+        .with_context(|| format!("copying into {target}"))?;
     Ok(())
 }
 
@@ -76,11 +148,19 @@ fn batch(
         let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
         let domain = DOMAINS[rng.random_range(0..DOMAINS.len())];
         // The run tag and sequence number keep emails unique across repeated seeds of one tenant.
-        let local = format!("{}.{}.{run_tag:x}.{n}", first.to_lowercase(), last.to_lowercase().replace(' ', ""));
+        let local = format!(
+            "{}.{}.{run_tag:x}.{n}",
+            first.to_lowercase(),
+            last.to_lowercase().replace(' ', "")
+        );
         let address = format!("{local}@{domain}");
         let phone = phone_number(rng, region)?;
         writeln!(contacts, "{tenant}\t{id}\t{first}\t{last}\t{first} {last}")?;
-        writeln!(emails, "{tenant}\t{id}\t0\t{address}\t{}\twork\tt", address.to_lowercase())?;
+        writeln!(
+            emails,
+            "{tenant}\t{id}\t0\t{address}\t{}\twork\tt",
+            address.to_lowercase()
+        )?;
         writeln!(
             phones,
             "{tenant}\t{id}\t0\t{}\t{}\t{}\t{}\tmobile\tt",
@@ -103,7 +183,11 @@ fn phone_number(rng: &mut StdRng, region: Region) -> anyhow::Result<PhoneNumber>
         } else {
             const AREA_CODES: [u16; 6] = [212, 312, 415, 617, 646, 206];
             let area = AREA_CODES[rng.random_range(0..AREA_CODES.len())];
-            format!("+1 {area} {} {:04}", rng.random_range(201..989), rng.random_range(0..9999))
+            format!(
+                "+1 {area} {} {:04}",
+                rng.random_range(201..989),
+                rng.random_range(0..9999)
+            )
         };
         if let Ok(phone) = PhoneNumber::parse(&raw, region, "/phone") {
             return Ok(phone);

@@ -55,7 +55,11 @@ pub async fn serve(
     }
 }
 
-async fn handle(app: Arc<App>, router: &Router, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    app: Arc<App>,
+    router: &Router,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let limit = app.config.max_body_bytes;
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, limit).collect().await {

@@ -47,8 +47,14 @@ mod tests {
 
     #[test]
     fn parses_known_regions_in_any_case() {
-        assert_eq!(Region::parse("gb").map(|r| r.to_string()).as_deref(), Some("GB"));
-        assert_eq!(Region::parse(" US ").map(|r| r.to_string()).as_deref(), Some("US"));
+        assert_eq!(
+            Region::parse("gb").map(|r| r.to_string()).as_deref(),
+            Some("GB")
+        );
+        assert_eq!(
+            Region::parse(" US ").map(|r| r.to_string()).as_deref(),
+            Some("US")
+        );
     }
 
     #[test]

@@ -68,7 +68,12 @@ impl App {
     }
 
     /// Answers one request. Never fails: every error becomes problem+json carrying the request id.
-    pub async fn handle(self: Arc<Self>, router: &Router, parts: http::request::Parts, body: Body) -> ApiResponse {
+    pub async fn handle(
+        self: Arc<Self>,
+        router: &Router,
+        parts: http::request::Parts,
+        body: Body,
+    ) -> ApiResponse {
         let request_id = request_id::from_headers(&parts.headers);
         let mut response = match self.dispatch(router, parts, body, &request_id).await {
             Ok(response) => response,
@@ -111,7 +116,9 @@ impl App {
                     limit: self.config.max_body_bytes,
                 })
             }
-            Body::Incomplete => return Err(ApiError::bad_request("the request body could not be read")),
+            Body::Incomplete => {
+                return Err(ApiError::bad_request("the request body could not be read"))
+            }
         };
         let request = ApiRequest {
             method: parts.method,
@@ -122,10 +129,12 @@ impl App {
         };
         let claim = match (&principal, request.method == Method::POST) {
             (Some(principal), true) => match idempotency::key_of(&request)? {
-                Some(key) => match idempotency::claim(&self.db, principal.tenant_id, key, &request).await? {
-                    ClaimOutcome::Replay(response) => return Ok(response),
-                    ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
-                },
+                Some(key) => {
+                    match idempotency::claim(&self.db, principal.tenant_id, key, &request).await? {
+                        ClaimOutcome::Replay(response) => return Ok(response),
+                        ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
+                    }
+                }
                 None => None,
             },
             _ => None,

@@ -31,7 +31,7 @@ impl Principal {
 }
 
 /// The claims this API reads beyond the registered ones.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrmClaims {
     /// The tenant id.
     pub tid: String,
@@ -42,7 +42,7 @@ pub struct CrmClaims {
 
 enum KeyMaterial {
     Hs256(HS256Key),
-    Rs256(RS256PublicKey),
+    Rs256(Box<RS256PublicKey>),
     Es256(ES256PublicKey),
     EdDsa(Ed25519PublicKey),
 }
@@ -103,16 +103,21 @@ impl Authenticator {
     /// # Errors
     /// 401 for a missing, malformed, oversized, expired, wrongly signed or wrongly addressed token.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("send a bearer token in the Authorization header"))?;
+        let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("send a bearer token in the Authorization header")
+        })?;
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         if token.len() > self.max_token_bytes {
             return Err(ApiError::unauthorized("the token is too long"));
         }
@@ -128,7 +133,12 @@ impl Authenticator {
         Ok(Principal {
             subject,
             tenant_id,
-            scopes: claims.custom.scope.split_whitespace().map(str::to_owned).collect(),
+            scopes: claims
+                .custom
+                .scope
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     }
 
@@ -162,7 +172,9 @@ impl Authenticator {
             Some(kid) => key.kid.as_deref() == Some(kid),
             None => key.kid.is_none() || self.keys.len() == 1,
         });
-        let key = candidates.next().ok_or_else(|| anyhow!("no key for this token"))?;
+        let key = candidates
+            .next()
+            .ok_or_else(|| anyhow!("no key for this token"))?;
         if candidates.next().is_some() {
             bail!("the token does not say which key signed it");
         }
@@ -204,16 +216,18 @@ fn parse_public_keys(document: &str) -> anyhow::Result<Vec<VerificationKey>> {
             .into_iter()
             .map(|jwk| {
                 let b64 = |field: &Option<String>, name: &str| -> anyhow::Result<Vec<u8>> {
-                    let text = field.as_deref().ok_or_else(|| anyhow!("key {}: no {name}", jwk.kid))?;
+                    let text = field
+                        .as_deref()
+                        .ok_or_else(|| anyhow!("key {}: no {name}", jwk.kid))?;
                     URL_SAFE_NO_PAD
                         .decode(text)
                         .with_context(|| format!("key {}: {name} is not base64url", jwk.kid))
                 };
                 let material = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-                    ("RSA", _) => KeyMaterial::Rs256(RS256PublicKey::from_components(
+                    ("RSA", _) => KeyMaterial::Rs256(Box::new(RS256PublicKey::from_components(
                         &b64(&jwk.n, "n")?,
                         &b64(&jwk.e, "e")?,
-                    )?),
+                    )?)),
                     ("EC", Some("P-256")) => {
                         let mut point = vec![0x04];
                         point.extend(b64(&jwk.x, "x")?);
@@ -237,12 +251,12 @@ fn parse_public_keys(document: &str) -> anyhow::Result<Vec<VerificationKey>> {
             })
             .collect()
     } else {
-        let keys: Vec<PemKey> =
-            serde_json::from_value(value).context("expected {\"keys\": [...]} or [{kid, alg, pem}]")?;
+        let keys: Vec<PemKey> = serde_json::from_value(value)
+            .context("expected {\"keys\": [...]} or [{kid, alg, pem}]")?;
         keys.into_iter()
             .map(|key| {
                 let material = match key.alg.as_str() {
-                    "RS256" => KeyMaterial::Rs256(RS256PublicKey::from_pem(&key.pem)?),
+                    "RS256" => KeyMaterial::Rs256(Box::new(RS256PublicKey::from_pem(&key.pem)?)),
                     "ES256" => KeyMaterial::Es256(ES256PublicKey::from_pem(&key.pem)?),
                     "EdDSA" => KeyMaterial::EdDsa(Ed25519PublicKey::from_pem(&key.pem)?),
                     other => bail!("key {}: algorithm {other} is not supported", key.kid),
@@ -278,7 +292,7 @@ pub fn issue_hs256_token(
     .with_issuer(&config.issuer)
     .with_audience(&config.audience)
     .with_subject(subject);
-    Ok(HS256Key::from_bytes(secret.as_bytes()).authenticate(claims)?)
+    HS256Key::from_bytes(secret.as_bytes()).authenticate(claims)
 }
 
 #[cfg(test)]
@@ -300,7 +314,10 @@ mod tests {
 
     fn bearer(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
         headers
     }
 
@@ -334,13 +351,35 @@ mod tests {
     }
 
     #[test]
+    fn accepts_an_rs256_key_from_a_jwks_document() {
+        let pair = RS256KeyPair::generate(2048).unwrap().with_key_id("rsa-1");
+        let components = pair.public_key().to_components();
+        let jwks = serde_json::json!({"keys": [{
+            "kid": "rsa-1", "kty": "RSA", "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(&components.n),
+            "e": URL_SAFE_NO_PAD.encode(&components.e),
+        }]});
+        let auth = Authenticator::new(&config(Some(jwks.to_string()))).unwrap();
+        assert!(auth
+            .authenticate(&bearer(&pair.sign(claims()).unwrap()))
+            .is_ok());
+        // The same claims signed with the development HS256 secret but naming the RSA kid fail.
+        let forged = HS256Key::from_bytes("s".repeat(32).as_bytes()).with_key_id("rsa-1");
+        assert!(auth
+            .authenticate(&bearer(&forged.authenticate(claims()).unwrap()))
+            .is_err());
+    }
+
+    #[test]
     fn accepts_an_ed25519_key_from_pem() {
         let pair = Ed25519KeyPair::generate().with_key_id("ed-1");
         let keys = serde_json::json!([{
             "kid": "ed-1", "alg": "EdDSA", "pem": pair.public_key().to_pem(),
         }]);
         let auth = Authenticator::new(&config(Some(keys.to_string()))).unwrap();
-        assert!(auth.authenticate(&bearer(&pair.sign(claims()).unwrap())).is_ok());
+        assert!(auth
+            .authenticate(&bearer(&pair.sign(claims()).unwrap()))
+            .is_ok());
     }
 
     #[test]
@@ -350,17 +389,23 @@ mod tests {
         let keys = serde_json::json!([{"kid": "ed-1", "alg": "EdDSA", "pem": signer.public_key().to_pem()}]);
         let auth = Authenticator::new(&config(Some(keys.to_string()))).unwrap();
         // Signed by a key we do not know, under a kid we do not know.
-        assert!(auth.authenticate(&bearer(&other.sign(claims()).unwrap())).is_err());
+        assert!(auth
+            .authenticate(&bearer(&other.sign(claims()).unwrap()))
+            .is_err());
         // An HS256 token claiming the EdDSA key's kid.
         let forged = HS256Key::from_bytes(&[7; 32]).with_key_id("ed-1");
-        assert!(auth.authenticate(&bearer(&forged.authenticate(claims()).unwrap())).is_err());
+        assert!(auth
+            .authenticate(&bearer(&forged.authenticate(claims()).unwrap()))
+            .is_err());
     }
 
     #[test]
     fn refuses_unparseable_key_documents_without_echoing_them() {
-        let error = Authenticator::new(&config(Some("[{\"kid\":\"k\",\"alg\":\"RS256\",\"pem\":\"SECRETISH\"}]".into())))
-            .err()
-            .unwrap();
+        let error = Authenticator::new(&config(Some(
+            "[{\"kid\":\"k\",\"alg\":\"RS256\",\"pem\":\"SECRETISH\"}]".into(),
+        )))
+        .err()
+        .unwrap();
         assert!(!format!("{error:#}").contains("SECRETISH"));
     }
 
@@ -368,8 +413,18 @@ mod tests {
     fn issued_development_tokens_verify() {
         let config = config(None);
         let tenant = TenantId::parse(TENANT).unwrap();
-        let token = issue_hs256_token(&config, "dev", tenant, "a b", std::time::Duration::from_secs(60)).unwrap();
-        let principal = Authenticator::new(&config).unwrap().authenticate(&bearer(&token)).unwrap();
+        let token = issue_hs256_token(
+            &config,
+            "dev",
+            tenant,
+            "a b",
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        let principal = Authenticator::new(&config)
+            .unwrap()
+            .authenticate(&bearer(&token))
+            .unwrap();
         assert_eq!(principal.tenant_id, tenant);
         assert!(principal.has_scope("a") && principal.has_scope("b"));
     }

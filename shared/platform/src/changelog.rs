@@ -17,7 +17,12 @@ const RECORD: &str = "
     values ($1, $9, $10, $5, $6, $11, $7)";
 
 /// Appends `audit` and `event` for the request's principal and request id.
-pub async fn record(tx: &Tx, ctx: &RequestContext, audit: &AuditRecord, event: &DomainEvent) -> Result<(), ApiError> {
+pub async fn record(
+    tx: &Tx,
+    ctx: &RequestContext,
+    audit: &AuditRecord,
+    event: &DomainEvent,
+) -> Result<(), ApiError> {
     let principal = ctx.principal()?;
     let changes = serde_json::to_value(&audit.changes).map_err(anyhow::Error::from)?;
     tx.execute(

@@ -10,6 +10,7 @@ use crm_domain::Region;
 /// `spin.toml` declares each one and the README documents each one; a test keeps the three in step.
 pub const VARIABLES: &[Variable] = &[
     Variable::required("database_url", "PostgreSQL URL the application connects with, as the non-owner role `crm_app` (secret). Local: `postgres://crm_app@127.0.0.1:5432/crm?sslmode=disable`."),
+    Variable::optional("database_host", "127.0.0.1:5432", "host:port of PostgreSQL; builds the components' `allowed_outbound_hosts` (`postgres://{{ database_host }}`). Not read by the code."),
     Variable::optional("jwt_issuer", "crm-dev", "Required `iss` claim of every token."),
     Variable::optional("jwt_audience", "crm-api", "Required `aud` claim of every token."),
     Variable::optional("jwt_hs256_secret", "", "Development HS256 secret (at least 32 bytes, secret). Empty disables HS256, as production should."),
@@ -68,7 +69,10 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("jwt_issuer", &self.jwt.issuer)
             .field("jwt_audience", &self.jwt.audience)
-            .field("default_phone_region", &self.default_phone_region.to_string())
+            .field(
+                "default_phone_region",
+                &self.default_phone_region.to_string(),
+            )
             .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
@@ -81,16 +85,14 @@ impl Config {
     /// Names every variable that is missing or malformed, in one message.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let value = |name: &str| -> Option<String> {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| {
-                    VARIABLES
-                        .iter()
-                        .find(|v| v.name == name)
-                        .and_then(|v| v.default)
-                        .filter(|d| !d.is_empty())
-                        .map(str::to_owned)
-                })
+            lookup(name).filter(|v| !v.trim().is_empty()).or_else(|| {
+                VARIABLES
+                    .iter()
+                    .find(|v| v.name == name)
+                    .and_then(|v| v.default)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_owned)
+            })
         };
         let mut problems = Vec::new();
         let mut number = |name: &str| -> u64 {
@@ -112,7 +114,9 @@ impl Config {
         });
         let region_raw = value("default_phone_region").unwrap_or_default();
         let default_phone_region = Region::parse(&region_raw).unwrap_or_else(|| {
-            problems.push(format!("default_phone_region {region_raw:?} is not a known region"));
+            problems.push(format!(
+                "default_phone_region {region_raw:?} is not a known region"
+            ));
             Region::parse("US").expect("US is a known region")
         });
         let hs256_secret = value("jwt_hs256_secret");
@@ -121,7 +125,8 @@ impl Config {
         }
         let public_keys = value("jwt_public_keys");
         if hs256_secret.is_none() && public_keys.is_none() {
-            problems.push("set jwt_hs256_secret (development) or jwt_public_keys (production)".into());
+            problems
+                .push("set jwt_hs256_secret (development) or jwt_public_keys (production)".into());
         }
         if !problems.is_empty() {
             bail!("incomplete configuration: {}", problems.join("; "));
@@ -199,7 +204,12 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        for expected in ["database_url", "jwt_hs256_secret", "default_phone_region", "jwt_leeway_seconds"] {
+        for expected in [
+            "database_url",
+            "jwt_hs256_secret",
+            "default_phone_region",
+            "jwt_leeway_seconds",
+        ] {
             assert!(error.contains(expected), "{expected} missing from {error}");
         }
     }

@@ -39,7 +39,8 @@ const RECORD: &str = "
     update idempotency_keys
     set status = 'completed', response_status = $3::int8::int2, response_headers = $4, response_body = $5
     where tenant_id = $1 and key = $2";
-const RELEASE: &str = "delete from idempotency_keys where tenant_id = $1 and key = $2 and status = 'in_flight'";
+const RELEASE: &str =
+    "delete from idempotency_keys where tenant_id = $1 and key = $2 and status = 'in_flight'";
 
 /// A claimed key whose response has yet to be recorded.
 pub struct IdempotencyClaim {
@@ -93,10 +94,19 @@ fn fingerprint(request: &ApiRequest) -> String {
 ///
 /// # Errors
 /// 409 while the first request is in flight; 422 when the key came with another request.
-pub async fn claim(db: &Db, tenant: TenantId, key: String, request: &ApiRequest) -> Result<ClaimOutcome, ApiError> {
+pub async fn claim(
+    db: &Db,
+    tenant: TenantId,
+    key: String,
+    request: &ApiRequest,
+) -> Result<ClaimOutcome, ApiError> {
     let hash = fingerprint(request);
     db.transaction(tenant, async |tx: &Tx| {
-        let params = [tenant.into(), SqlValue::from(key.as_str()), hash.as_str().into()];
+        let params = [
+            tenant.into(),
+            SqlValue::from(key.as_str()),
+            hash.as_str().into(),
+        ];
         if tx.query_opt(CLAIM, &params).await?.is_some() {
             return Ok(ClaimOutcome::Claimed(IdempotencyClaim {
                 tenant,
@@ -105,11 +115,12 @@ pub async fn claim(db: &Db, tenant: TenantId, key: String, request: &ApiRequest)
             }));
         }
         let row = tx.query_one(EXISTING, &params[..2]).await?;
-        if row.get::<String>(0)? != hash {
-            return Err(ApiError::IdempotencyKeyReused);
-        }
+        // A key in flight is busy whatever it came with: the client retries once it settles.
         if row.get::<String>(1)? != "completed" {
             return Err(ApiError::IdempotencyKeyInFlight);
+        }
+        if row.get::<String>(0)? != hash {
+            return Err(ApiError::IdempotencyKeyReused);
         }
         Ok(ClaimOutcome::Replay(stored_response(
             row.get(2)?,
@@ -167,15 +178,23 @@ impl IdempotencyClaim {
 
     /// Settles the claim once the handler has answered: a success not yet recorded (a route that
     /// wrote nothing transactional) is recorded now; a failure releases the key for a retry.
-    pub async fn settle(&self, db: &Db, outcome: &Result<ApiResponse, ApiError>) -> Result<(), ApiError> {
+    pub async fn settle(
+        &self,
+        db: &Db,
+        outcome: &Result<ApiResponse, ApiError>,
+    ) -> Result<(), ApiError> {
         if self.recorded.load(Ordering::Acquire) {
             return Ok(());
         }
         match outcome {
-            Ok(response) => db.transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await).await?,
+            Ok(response) => {
+                db.transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await)
+                    .await?
+            }
             Err(_) => {
                 db.transaction(self.tenant, async |tx: &Tx| {
-                    tx.execute(RELEASE, &[self.tenant.into(), self.key.as_str().into()]).await
+                    tx.execute(RELEASE, &[self.tenant.into(), self.key.as_str().into()])
+                        .await
                 })
                 .await?;
             }

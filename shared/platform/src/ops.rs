@@ -15,9 +15,15 @@ pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
 /// the native server.
 pub fn routes() -> Router {
     Router::new()
-        .route(Method::GET, "/healthz", Access::Public, |ctx| Box::pin(healthz(ctx)))
-        .route(Method::GET, "/readyz", Access::Public, |ctx| Box::pin(readyz(ctx)))
-        .route(Method::GET, "/api/v1/openapi.json", Access::Public, |ctx| Box::pin(openapi(ctx)))
+        .route(Method::GET, "/healthz", Access::Public, |ctx| {
+            Box::pin(healthz(ctx))
+        })
+        .route(Method::GET, "/readyz", Access::Public, |ctx| {
+            Box::pin(readyz(ctx))
+        })
+        .route(Method::GET, "/api/v1/openapi.json", Access::Public, |ctx| {
+            Box::pin(openapi(ctx))
+        })
 }
 
 /// Liveness: the process answers. Touches nothing else.
@@ -37,8 +43,9 @@ async fn readyz(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 async fn openapi(_: RequestContext) -> Result<ApiResponse, ApiError> {
     let mut response = http::Response::new(bytes::Bytes::from_static(OPENAPI_JSON.as_bytes()));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }

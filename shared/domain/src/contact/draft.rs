@@ -81,8 +81,18 @@ impl NewContact {
         let name = |raw: Option<String>, field: &str, max: usize, errors: &mut ValidationErrors| {
             raw.and_then(|raw| errors.take(PersonName::parse(&raw, field, max)).flatten())
         };
-        let first_name = name(draft.first_name, "/first_name", PersonName::MAX_CHARS, &mut errors);
-        let last_name = name(draft.last_name, "/last_name", PersonName::MAX_CHARS, &mut errors);
+        let first_name = name(
+            draft.first_name,
+            "/first_name",
+            PersonName::MAX_CHARS,
+            &mut errors,
+        );
+        let last_name = name(
+            draft.last_name,
+            "/last_name",
+            PersonName::MAX_CHARS,
+            &mut errors,
+        );
         let display_name = name(
             draft.display_name,
             "/display_name",
@@ -204,7 +214,11 @@ fn parse_phones(
 }
 
 /// Enforces "exactly one primary when any": returns the index to promote when none is marked.
-fn resolve_primary(primaries: &[bool], field: &str, errors: &mut ValidationErrors) -> Option<usize> {
+fn resolve_primary(
+    primaries: &[bool],
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Option<usize> {
     match primaries.iter().filter(|primary| **primary).count() {
         0 if !primaries.is_empty() => Some(0),
         0 | 1 => None,
@@ -224,7 +238,11 @@ fn label(raw: Option<String>, field: &str, errors: &mut ValidationErrors) -> Opt
 }
 
 fn too_many(field: &str, max: usize) -> FieldError {
-    FieldError::new(field, "too_many", format!("at most {max} entries are allowed"))
+    FieldError::new(
+        field,
+        "too_many",
+        format!("at most {max} entries are allowed"),
+    )
 }
 
 #[cfg(test)]
@@ -252,7 +270,11 @@ mod tests {
     }
 
     fn fields(errors: &ValidationErrors) -> Vec<(&str, &str)> {
-        errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect()
+        errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect()
     }
 
     #[test]

@@ -33,7 +33,9 @@ impl EmailAddress {
             return Err(invalid("the part before @ must be 1 to 64 characters"));
         }
         if local.contains('@') || trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("must not contain spaces, control characters or a second @"));
+            return Err(invalid(
+                "must not contain spaces, control characters or a second @",
+            ));
         }
         let domain = domain.to_lowercase();
         let labels_ok = domain.split('.').all(|label| {
@@ -95,8 +97,14 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_overlong() {
-        assert_eq!(EmailAddress::parse("  ", "/e").unwrap_err().code, "required");
+        assert_eq!(
+            EmailAddress::parse("  ", "/e").unwrap_err().code,
+            "required"
+        );
         let long = format!("{}@example.com", "a".repeat(250));
-        assert_eq!(EmailAddress::parse(&long, "/e").unwrap_err().code, "too_long");
+        assert_eq!(
+            EmailAddress::parse(&long, "/e").unwrap_err().code,
+            "too_long"
+        );
     }
 }

@@ -40,11 +40,16 @@ impl PhoneNumber {
                 ),
             )
         };
-        let parsed = phonenumber::parse(Some(default_region.id()), trimmed).map_err(|_| invalid())?;
+        let parsed =
+            phonenumber::parse(Some(default_region.id()), trimmed).map_err(|_| invalid())?;
         if !phonenumber::is_valid(&parsed) {
             return Err(invalid());
         }
-        let region = parsed.country().id().map(Region::from_id).ok_or_else(invalid)?;
+        let region = parsed
+            .country()
+            .id()
+            .map(Region::from_id)
+            .ok_or_else(invalid)?;
         Ok(Self {
             raw: trimmed.to_owned(),
             e164: parsed.format().mode(Mode::E164).to_string(),

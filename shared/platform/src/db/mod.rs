@@ -101,7 +101,11 @@ impl Row {
     pub fn get<T: FromSql>(&self, index: usize) -> Result<T, DbError> {
         let value = self.values.get(index).unwrap_or(&SqlValue::Null);
         T::from_sql(value).ok_or_else(|| DbError::Decode {
-            column: self.columns.get(index).cloned().unwrap_or_else(|| index.to_string()),
+            column: self
+                .columns
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| index.to_string()),
             found: format!("{value:?}").chars().take(40).collect(),
             expected: std::any::type_name::<T>(),
         })
@@ -173,7 +177,9 @@ impl FromSql for Vec<u8> {
 impl FromSql for DateTime<Utc> {
     fn from_sql(value: &SqlValue) -> Option<Self> {
         match value {
-            SqlValue::Text(text) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)),
+            SqlValue::Text(text) => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
             _ => None,
         }
     }
@@ -184,7 +190,10 @@ impl FromSql for DateTime<Utc> {
 pub enum DbError {
     /// A constraint rejected the statement; `constraint` is its name.
     #[error("{kind:?} constraint {constraint} violated")]
-    Constraint { kind: ConstraintKind, constraint: String },
+    Constraint {
+        kind: ConstraintKind,
+        constraint: String,
+    },
     /// The database could not be reached.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -224,7 +233,9 @@ impl DbError {
                 constraint: constraint.or_else(quoted).unwrap_or_default(),
             },
             // Class 08: connection exceptions; 57P0x: the server is shutting down or starting.
-            None if code.starts_with("08") || code.starts_with("57P0") => DbError::Unavailable(message.to_owned()),
+            None if code.starts_with("08") || code.starts_with("57P0") => {
+                DbError::Unavailable(message.to_owned())
+            }
             None => DbError::Query(format!("{code}: {message}")),
         }
     }
@@ -249,7 +260,10 @@ impl From<DbError> for ApiError {
 /// Maps the violation of the constraint `name` to `to_error`; any other database error keeps its
 /// usual mapping. The one place constraint names become HTTP answers:
 /// `.map_err(on_constraint("contact_emails_live_address_key", || ApiError::Conflict { .. }))`.
-pub fn on_constraint(name: &'static str, to_error: impl FnOnce() -> ApiError) -> impl FnOnce(DbError) -> ApiError {
+pub fn on_constraint(
+    name: &'static str,
+    to_error: impl FnOnce() -> ApiError,
+) -> impl FnOnce(DbError) -> ApiError {
     move |error| match error.constraint() {
         Some(constraint) if constraint == name => to_error(),
         _ => ApiError::from(error),
@@ -269,7 +283,11 @@ impl Db {
 
     /// Runs `work` in one transaction for `tenant`: committed when it returns `Ok`, rolled back
     /// when it returns `Err` (or when the commit itself fails).
-    pub async fn transaction<T, E>(&self, tenant: TenantId, work: impl AsyncFnOnce(&Tx) -> Result<T, E>) -> Result<T, E>
+    pub async fn transaction<T, E>(
+        &self,
+        tenant: TenantId,
+        work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<DbError>,
     {
@@ -327,7 +345,10 @@ mod tests {
             "duplicate key value violates unique constraint \"contact_emails_live_address_key\"",
         );
         assert_eq!(error.constraint(), Some("contact_emails_live_address_key"));
-        assert!(matches!(DbError::from_sqlstate("08006", None, "gone"), DbError::Unavailable(_)));
+        assert!(matches!(
+            DbError::from_sqlstate("08006", None, "gone"),
+            DbError::Unavailable(_)
+        ));
     }
 
     #[test]
@@ -337,17 +358,26 @@ mod tests {
             kind: ConstraintKind::Unique,
             constraint: "a_key".into(),
         };
-        assert!(matches!(on_constraint("a_key", conflict)(named), ApiError::BadRequest { .. }));
+        assert!(matches!(
+            on_constraint("a_key", conflict)(named),
+            ApiError::BadRequest { .. }
+        ));
         let other = DbError::Constraint {
             kind: ConstraintKind::Unique,
             constraint: "b_key".into(),
         };
-        assert!(matches!(on_constraint("a_key", conflict)(other), ApiError::Internal(_)));
+        assert!(matches!(
+            on_constraint("a_key", conflict)(other),
+            ApiError::Internal(_)
+        ));
     }
 
     #[test]
     fn rows_report_the_column_at_fault() {
-        let row = Row::new(Arc::from(vec!["version".to_owned()]), vec![SqlValue::Text("x".into())]);
+        let row = Row::new(
+            Arc::from(vec!["version".to_owned()]),
+            vec![SqlValue::Text("x".into())],
+        );
         let error = row.get::<i64>(0).unwrap_err().to_string();
         assert!(error.contains("version"), "{error}");
     }

@@ -24,12 +24,17 @@ impl Pool {
             },
         );
         let size = std::thread::available_parallelism().map_or(4, |n| n.get()) * 8;
-        let pool = deadpool_postgres::Pool::builder(manager).max_size(size).build()?;
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(size)
+            .build()?;
         Ok(Self(pool))
     }
 
     async fn client(&self) -> Result<Object, DbError> {
-        self.0.get().await.map_err(|e| DbError::Unavailable(e.to_string()))
+        self.0
+            .get()
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
     /// `begin` and the tenant setting in one round trip (the simple protocol allows two statements;
@@ -43,7 +48,9 @@ impl Pool {
             ))
             .await
             .map_err(map_error)?;
-        Ok(Connection { client: Some(client) })
+        Ok(Connection {
+            client: Some(client),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {
@@ -61,15 +68,22 @@ pub struct Connection {
 
 impl Connection {
     fn client(&self) -> &Object {
-        self.client.as_ref().expect("a connection is only emptied when it finishes")
+        self.client
+            .as_ref()
+            .expect("a connection is only emptied when it finishes")
     }
 
     pub async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
         let client = self.client();
         let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let rows = client.query(&statement, &params).await.map_err(map_error)?;
-        let columns: Arc<[String]> = statement.columns().iter().map(|c| c.name().to_owned()).collect();
+        let columns: Arc<[String]> = statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
         rows.iter()
             .map(|row| {
                 let values = (0..row.len())
@@ -83,7 +97,8 @@ impl Connection {
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
         let client = self.client();
         let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         client.execute(&statement, &params).await.map_err(map_error)
     }
 
@@ -96,7 +111,9 @@ impl Connection {
         let client = self.client.take().expect("rollback runs once");
         if let Err(error) = client.batch_execute("rollback").await {
             // The connection is in an unknown state: never hand it to another request.
-            eprintln!("level=warn msg=\"rollback failed, discarding connection\" error=\"{error}\"");
+            eprintln!(
+                "level=warn msg=\"rollback failed, discarding connection\" error=\"{error}\""
+            );
             let _discarded = Object::take(client);
         }
     }
@@ -146,14 +163,22 @@ fn decode(row: &tokio_postgres::Row, index: usize, column: &str) -> Result<SqlVa
 
 fn map_error(error: tokio_postgres::Error) -> DbError {
     match error.as_db_error() {
-        Some(db) => DbError::from_sqlstate(db.code().code(), db.constraint().map(str::to_owned), db.message()),
+        Some(db) => DbError::from_sqlstate(
+            db.code().code(),
+            db.constraint().map(str::to_owned),
+            db.message(),
+        ),
         None if error.is_closed() => DbError::Unavailable(error.to_string()),
         None => DbError::Query(error.to_string()),
     }
 }
 
 impl ToSql for SqlValue {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             SqlValue::Null => Ok(IsNull::Yes),
             SqlValue::Bool(v) => v.to_sql(ty, out),
@@ -174,7 +199,11 @@ impl ToSql for SqlValue {
         true
     }
 
-    fn to_sql_checked(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql_checked(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         let accepted = match self {
             SqlValue::Null => true,
             SqlValue::Bool(_) => <bool as ToSql>::accepts(ty),
@@ -186,7 +215,11 @@ impl ToSql for SqlValue {
             SqlValue::TextArray(_) => <Vec<String> as ToSql>::accepts(ty),
         };
         if !accepted {
-            return Err(format!("a {self:?} parameter cannot be sent as {ty}").chars().take(120).collect::<String>().into());
+            return Err(format!("a {self:?} parameter cannot be sent as {ty}")
+                .chars()
+                .take(120)
+                .collect::<String>()
+                .into());
         }
         self.to_sql(ty, out)
     }

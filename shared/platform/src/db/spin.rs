@@ -13,11 +13,15 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        Ok(Self { url: Arc::from(url) })
+        Ok(Self {
+            url: Arc::from(url),
+        })
     }
 
     async fn open(&self) -> Result<pg::Connection, DbError> {
-        pg::Connection::open(self.url.as_ref()).await.map_err(map_error)
+        pg::Connection::open(self.url.as_ref())
+            .await
+            .map_err(map_error)
     }
 
     pub async fn begin(&self, tenant: TenantId) -> Result<Connection, DbError> {
@@ -37,7 +41,10 @@ impl Pool {
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {
-        Connection(self.open().await?).query("select 1", &[]).await.map(|_| ())
+        Connection(self.open().await?)
+            .query("select 1", &[])
+            .await
+            .map(|_| ())
     }
 }
 
@@ -45,7 +52,11 @@ pub struct Connection(pg::Connection);
 
 impl Connection {
     pub async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
-        let result = self.0.query(sql, to_parameters(params)).await.map_err(map_error)?;
+        let result = self
+            .0
+            .query(sql, to_parameters(params))
+            .await
+            .map_err(map_error)?;
         let columns: Arc<[String]> = result.columns().iter().map(|c| c.name.clone()).collect();
         let rows = result.collect().await.map_err(map_error)?;
         rows.iter()
@@ -59,7 +70,10 @@ impl Connection {
     }
 
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
-        self.0.execute(sql, to_parameters(params)).await.map_err(map_error)
+        self.0
+            .execute(sql, to_parameters(params))
+            .await
+            .map_err(map_error)
     }
 
     pub async fn commit(self) -> Result<(), DbError> {
@@ -86,7 +100,9 @@ fn to_parameters(params: &[SqlValue]) -> Vec<ParameterValue> {
             SqlValue::Uuid(v) => ParameterValue::Uuid(v.to_string()),
             SqlValue::Json(v) => ParameterValue::Jsonb(serde_json::to_vec(v).unwrap_or_default()),
             SqlValue::Bytes(v) => ParameterValue::Binary(v.clone()),
-            SqlValue::TextArray(v) => ParameterValue::ArrayStr(v.iter().cloned().map(Some).collect()),
+            SqlValue::TextArray(v) => {
+                ParameterValue::ArrayStr(v.iter().cloned().map(Some).collect())
+            }
         })
         .collect()
 }
@@ -94,7 +110,8 @@ fn to_parameters(params: &[SqlValue]) -> Vec<ParameterValue> {
 fn decode(value: &DbValue, column: &str) -> Result<SqlValue, DbError> {
     let unsupported = |found: String| DbError::Decode {
         column: column.to_owned(),
-        expected: "bool, integer, text, uuid, json, bytea or text[] (format timestamps with rfc3339())",
+        expected:
+            "bool, integer, text, uuid, json, bytea or text[] (format timestamps with rfc3339())",
         found,
     };
     Ok(match value {
@@ -105,11 +122,19 @@ fn decode(value: &DbValue, column: &str) -> Result<SqlValue, DbError> {
         DbValue::Int32(v) => SqlValue::Int((*v).into()),
         DbValue::Int64(v) => SqlValue::Int(*v),
         DbValue::Str(v) => SqlValue::Text(v.clone()),
-        DbValue::Uuid(v) => SqlValue::Uuid(uuid::Uuid::parse_str(v).map_err(|e| unsupported(e.to_string()))?),
-        DbValue::Jsonb(v) => SqlValue::Json(serde_json::from_slice(v).map_err(|e| unsupported(e.to_string()))?),
+        DbValue::Uuid(v) => {
+            SqlValue::Uuid(uuid::Uuid::parse_str(v).map_err(|e| unsupported(e.to_string()))?)
+        }
+        DbValue::Jsonb(v) => {
+            SqlValue::Json(serde_json::from_slice(v).map_err(|e| unsupported(e.to_string()))?)
+        }
         DbValue::Binary(v) => SqlValue::Bytes(v.clone()),
-        DbValue::ArrayStr(v) => SqlValue::TextArray(v.iter().map(|s| s.clone().unwrap_or_default()).collect()),
-        DbValue::Unsupported(_) => return Err(unsupported("a type the Spin host cannot convert".into())),
+        DbValue::ArrayStr(v) => {
+            SqlValue::TextArray(v.iter().map(|s| s.clone().unwrap_or_default()).collect())
+        }
+        DbValue::Unsupported(_) => {
+            return Err(unsupported("a type the Spin host cannot convert".into()))
+        }
         other => return Err(unsupported(db_value_kind(other).into())),
     })
 }

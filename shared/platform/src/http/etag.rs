@@ -76,15 +76,23 @@ mod tests {
 
     #[test]
     fn if_none_match_compares_weakly_and_accepts_lists() {
-        assert!(if_none_match_hits(&headers(header::IF_NONE_MATCH, "\"v1\", W/\"v2\""), 2));
-        assert!(!if_none_match_hits(&headers(header::IF_NONE_MATCH, "\"v1\""), 2));
+        assert!(if_none_match_hits(
+            &headers(header::IF_NONE_MATCH, "\"v1\", W/\"v2\""),
+            2
+        ));
+        assert!(!if_none_match_hits(
+            &headers(header::IF_NONE_MATCH, "\"v1\""),
+            2
+        ));
         assert!(if_none_match_hits(&headers(header::IF_NONE_MATCH, "*"), 7));
         assert!(!if_none_match_hits(&HeaderMap::new(), 1));
     }
 
     #[test]
     fn if_match_reads_versions() {
-        let wanted = if_match_version(&headers(header::IF_MATCH, "\"v4\"")).unwrap().unwrap();
+        let wanted = if_match_version(&headers(header::IF_MATCH, "\"v4\""))
+            .unwrap()
+            .unwrap();
         assert!(wanted.admits(4) && !wanted.admits(5));
         assert_eq!(if_match_version(&HeaderMap::new()).unwrap(), None);
         assert!(if_match_version(&headers(header::IF_MATCH, "\"garbage\"")).is_err());

@@ -118,7 +118,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_pointed_at() {
-        let error = parse_json::<Outer>(br#"{"items": [{"address": "a", "nick": 1}]}"#).unwrap_err();
+        let error =
+            parse_json::<Outer>(br#"{"items": [{"address": "a", "nick": 1}]}"#).unwrap_err();
         assert_eq!(field_of(error), ("/items/0/nick".into(), "unknown_field"));
         let error = parse_json::<Outer>(br#"{"id": "x"}"#).unwrap_err();
         assert_eq!(field_of(error), ("/id".into(), "unknown_field"));

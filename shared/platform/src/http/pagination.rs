@@ -29,7 +29,9 @@ impl<K: DeserializeOwned> PageRequest<K> {
                 .ok()
                 .filter(|limit| (1..=MAX_LIMIT).contains(limit))
                 .ok_or_else(|| {
-                    ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+                    ApiError::bad_request(format!(
+                        "limit must be a whole number from 1 to {MAX_LIMIT}"
+                    ))
                 })?,
         };
         let after = query.get("cursor").map(decode_cursor).transpose()?;
@@ -103,7 +105,10 @@ mod tests {
             assert!(PageRequest::<i32>::from_query(&query).is_err(), "{bad}");
         }
         let query = Query::parse(None, &["limit"]).unwrap();
-        assert_eq!(PageRequest::<i32>::from_query(&query).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(
+            PageRequest::<i32>::from_query(&query).unwrap().limit,
+            DEFAULT_LIMIT
+        );
     }
 
     #[test]

@@ -79,7 +79,9 @@ impl ApiError {
 
     /// A 422 about one field.
     pub fn invalid_field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Validation(ValidationErrors(vec![FieldError::new(field, code, message)]))
+        ApiError::Validation(ValidationErrors(vec![FieldError::new(
+            field, code, message,
+        )]))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -136,14 +138,20 @@ impl ApiError {
             ApiError::NotFound => "the resource does not exist".into(),
             ApiError::MethodNotAllowed { allowed } => format!(
                 "allowed: {}",
-                allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             ApiError::IdempotencyKeyInFlight => "retry once the first request has finished".into(),
             ApiError::PreconditionFailed => {
                 "If-Match does not name the current version; fetch the resource and retry".into()
             }
             ApiError::PayloadTooLarge { limit } => format!("bodies are limited to {limit} bytes"),
-            ApiError::UnsupportedMediaType => "the body must be JSON (Content-Type: application/json)".into(),
+            ApiError::UnsupportedMediaType => {
+                "the body must be JSON (Content-Type: application/json)".into()
+            }
             ApiError::Validation(errors) => format!("{} field(s) are invalid", errors.0.len()),
             ApiError::IdempotencyKeyReused => {
                 "send a new Idempotency-Key for a different request body or route".into()
@@ -197,7 +205,11 @@ impl ApiError {
                 }
             }
             ApiError::MethodNotAllowed { allowed } => {
-                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if let Ok(value) = HeaderValue::from_str(&allow) {
                     headers.insert(header::ALLOW, value);
                 }

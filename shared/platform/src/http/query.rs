@@ -19,8 +19,13 @@ impl Query {
                     allowed.join(", ")
                 )));
             }
-            if params.insert(name.to_string(), value.into_owned()).is_some() {
-                return Err(ApiError::bad_request(format!("query parameter `{name}` is repeated")));
+            if params
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter `{name}` is repeated"
+                )));
             }
         }
         Ok(Self(params))

@@ -11,9 +11,10 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<ApiResponse, A
     let bytes = serde_json::to_vec(body).context("serialising a response body")?;
     let mut response = http::Response::new(bytes::Bytes::from(bytes));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 

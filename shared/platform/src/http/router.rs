@@ -48,7 +48,13 @@ impl Router {
         Self::default()
     }
 
-    pub fn route(mut self, method: Method, pattern: &'static str, access: Access, handler: Handler) -> Self {
+    pub fn route(
+        mut self,
+        method: Method,
+        pattern: &'static str,
+        access: Access,
+        handler: Handler,
+    ) -> Self {
         self.routes.push(Route {
             method,
             pattern,
@@ -92,7 +98,10 @@ impl Router {
 }
 
 fn match_pattern(pattern: &'static str, path: &str) -> Option<PathParams> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let mut params = Vec::new();
     let mut pattern_segments = pattern.split('/');
     let mut path_segments = path.split('/');
@@ -124,14 +133,26 @@ mod tests {
 
     fn router() -> Router {
         Router::new()
-            .route(Method::GET, "/api/v1/contacts/{id}", Access::Scope("contacts:read"), never)
-            .route(Method::POST, "/api/v1/contacts", Access::Scope("contacts:write"), never)
+            .route(
+                Method::GET,
+                "/api/v1/contacts/{id}",
+                Access::Scope("contacts:read"),
+                never,
+            )
+            .route(
+                Method::POST,
+                "/api/v1/contacts",
+                Access::Scope("contacts:write"),
+                never,
+            )
     }
 
     #[test]
     fn extracts_parameters() {
         let router = router();
-        let (route, params) = router.resolve(&Method::GET, "/api/v1/contacts/abc").unwrap();
+        let (route, params) = router
+            .resolve(&Method::GET, "/api/v1/contacts/abc")
+            .unwrap();
         assert_eq!(route.pattern, "/api/v1/contacts/{id}");
         assert_eq!(params.get("id"), Some("abc"));
     }

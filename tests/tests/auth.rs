@@ -1,0 +1,199 @@
+//! Authentication and scopes: every kind of bad token answers 401 with a Bearer challenge.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use crm_http_tests::{harness, TestClient, TestTenant};
+use crm_platform::auth::CrmClaims;
+use jwt_simple::prelude::*;
+use serde_json::json;
+
+/// Claims as `crm token` would issue them, for a tenant, with one field spoiled by `spoil`.
+fn token_with(
+    tenant: &TestTenant,
+    spoil: impl FnOnce(JWTClaims<CrmClaims>) -> JWTClaims<CrmClaims>,
+) -> String {
+    let jwt = &harness().jwt;
+    let claims = Claims::with_custom_claims(
+        CrmClaims {
+            tid: tenant.id.to_string(),
+            scope: "contacts:read contacts:write".into(),
+        },
+        Duration::from_mins(10),
+    )
+    .with_issuer(&jwt.issuer)
+    .with_audience(&jwt.audience)
+    .with_subject("user-test");
+    let key = HS256Key::from_bytes(
+        jwt.hs256_secret
+            .as_ref()
+            .expect("an HS256 test secret")
+            .as_bytes(),
+    );
+    key.authenticate(spoil(claims)).expect("signing")
+}
+
+async fn assert_unauthorized(token: Option<String>, why: &str) {
+    let reply = TestClient::new(token).get("/api/v1/contacts").await;
+    assert_eq!(reply.status, 401, "{why}: {}", reply.text);
+    assert!(
+        reply
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer")),
+        "{why}: no Bearer challenge"
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_token_is_accepted() {
+    let tenant = TestTenant::create("US").await;
+    let reply = TestClient::new(Some(token_with(&tenant, |c| c)))
+        .get("/api/v1/contacts")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_missing_token_is_401() {
+    assert_unauthorized(None, "missing").await;
+}
+
+#[tokio::test]
+async fn a_non_bearer_authorization_is_401() {
+    let client = TestClient::anonymous();
+    let reply = client
+        .send(
+            client
+                .request(reqwest::Method::GET, "/api/v1/contacts")
+                .header("authorization", "Basic YWxhZGRpbjpvcGVu"),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401() {
+    let tenant = TestTenant::create("US").await;
+    let token = token_with(&tenant, |mut claims| {
+        // Expired well beyond the 30 s leeway.
+        let past = Clock::now_since_epoch() - Duration::from_mins(5);
+        claims.issued_at = Some(past - Duration::from_mins(10));
+        claims.expires_at = Some(past);
+        claims
+    });
+    assert_unauthorized(Some(token), "expired").await;
+}
+
+#[tokio::test]
+async fn a_token_without_exp_is_401() {
+    let tenant = TestTenant::create("US").await;
+    let token = token_with(&tenant, |mut claims| {
+        claims.expires_at = None;
+        claims
+    });
+    assert_unauthorized(Some(token), "no exp").await;
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_is_401() {
+    let tenant = TestTenant::create("US").await;
+    assert_unauthorized(
+        Some(token_with(&tenant, |c| c.with_issuer("someone-else"))),
+        "issuer",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_audience_is_401() {
+    let tenant = TestTenant::create("US").await;
+    assert_unauthorized(
+        Some(token_with(&tenant, |c| c.with_audience("another-api"))),
+        "audience",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unsigned_alg_none_token_is_401() {
+    let tenant = TestTenant::create("US").await;
+    let signed = token_with(&tenant, |c| c);
+    let payload = signed.split('.').nth(1).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+    assert_unauthorized(Some(format!("{header}.{payload}.")), "alg none").await;
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_401() {
+    let tenant = TestTenant::create("US").await;
+    let jwt = &harness().jwt;
+    let claims = Claims::with_custom_claims(
+        CrmClaims {
+            tid: tenant.id.to_string(),
+            scope: "contacts:read".into(),
+        },
+        Duration::from_mins(10),
+    )
+    .with_issuer(&jwt.issuer)
+    .with_audience(&jwt.audience)
+    .with_subject("user-test");
+    let other = HS256Key::from_bytes(b"another-secret-of-at-least-32-bytes!!");
+    assert_unauthorized(
+        Some(other.authenticate(claims.clone()).unwrap()),
+        "wrong HS256 key",
+    )
+    .await;
+    let rsa_as_hs = ES256KeyPair::generate();
+    assert_unauthorized(Some(rsa_as_hs.sign(claims).unwrap()), "unknown ES256 key").await;
+}
+
+#[tokio::test]
+async fn an_oversized_token_is_401() {
+    let tenant = TestTenant::create("US").await;
+    let token = token_with(&tenant, |mut claims| {
+        claims.custom.scope = format!("contacts:read {}", "padding ".repeat(2000));
+        claims
+    });
+    assert!(token.len() > 8192);
+    assert_unauthorized(Some(token), "oversized").await;
+}
+
+#[tokio::test]
+async fn a_token_whose_tenant_is_not_a_uuid_is_401() {
+    let tenant = TestTenant::create("US").await;
+    let token = token_with(&tenant, |mut claims| {
+        claims.custom.tid = "acme".into();
+        claims
+    });
+    assert_unauthorized(Some(token), "tid").await;
+}
+
+#[tokio::test]
+async fn a_missing_scope_is_403_naming_it() {
+    let tenant = TestTenant::create("US").await;
+    let reader = TestClient::new(Some(tenant.token("contacts:read")));
+    let reply = reader.post_contact(&json!({"first_name": "Ada"})).await;
+    assert_eq!(reply.status, 403);
+    assert!(reply.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("contacts:write"));
+    assert!(reply
+        .header("www-authenticate")
+        .unwrap()
+        .contains("insufficient_scope"));
+    let writer_only = TestClient::new(Some(tenant.token("contacts:write")));
+    assert_eq!(writer_only.get("/api/v1/contacts").await.status, 403);
+}
+
+#[tokio::test]
+async fn an_anonymous_oversized_body_is_refused_as_unauthenticated_first() {
+    let reply = TestClient::anonymous()
+        .post_contact(&json!({"first_name": "x".repeat(2 * 1024 * 1024)}))
+        .await;
+    assert_eq!(reply.status, 401);
+}

@@ -1,0 +1,151 @@
+//! `Idempotency-Key`: replays, conflicts and keys in flight.
+
+use crm_http_tests::{owner_db, TestTenant};
+use reqwest::Method;
+use serde_json::json;
+
+async fn post_with_key(
+    tenant: &TestTenant,
+    key: &str,
+    body: &serde_json::Value,
+) -> crm_http_tests::Reply {
+    let client = tenant.client();
+    client
+        .send(
+            client
+                .request(Method::POST, "/api/v1/contacts")
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
+}
+
+async fn contact_count(tenant: &TestTenant) -> i64 {
+    owner_db()
+        .await
+        .query_one(
+            "select count(*) from contacts where tenant_id = $1",
+            &[&tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_replay_returns_the_identical_response_and_creates_nothing() {
+    let tenant = TestTenant::create("US").await;
+    let body = json!({"first_name": "Once", "emails": [{"address": "once@example.com"}]});
+    let first = post_with_key(&tenant, "key-1", &body).await;
+    assert_eq!(first.status, 201);
+    let replay = post_with_key(&tenant, "key-1", &body).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.text, first.text);
+    assert_eq!(replay.header("location"), first.header("location"));
+    assert_eq!(replay.header("etag"), first.header("etag"));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(contact_count(&tenant).await, 1);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_422() {
+    let tenant = TestTenant::create("US").await;
+    assert_eq!(
+        post_with_key(&tenant, "key-2", &json!({"first_name": "A"}))
+            .await
+            .status,
+        201
+    );
+    let reused = post_with_key(&tenant, "key-2", &json!({"first_name": "B"})).await;
+    assert_eq!(reused.status, 422);
+    assert_eq!(reused.json()["type"], "/problems/idempotency-key-reused");
+    assert_eq!(contact_count(&tenant).await, 1);
+}
+
+#[tokio::test]
+async fn keys_are_per_tenant() {
+    let one = TestTenant::create("US").await;
+    let two = TestTenant::create("US").await;
+    let body = json!({"first_name": "Same"});
+    let a = post_with_key(&one, "shared-key", &body).await;
+    let b = post_with_key(&two, "shared-key", &body).await;
+    assert_eq!((a.status, b.status), (201, 201));
+    assert_ne!(a.json()["id"], b.json()["id"]);
+}
+
+#[tokio::test]
+async fn a_key_still_in_flight_is_409() {
+    let tenant = TestTenant::create("US").await;
+    // A request with this key is being processed right now (claimed, not yet completed).
+    owner_db()
+        .await
+        .execute(
+            "insert into idempotency_keys (tenant_id, key, request_hash, status, locked_until)
+             values ($1, 'busy-key', 'whatever', 'in_flight', now() + interval '1 minute')",
+            &[&tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    let reply = post_with_key(&tenant, "busy-key", &json!({"first_name": "Busy"})).await;
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.json()["type"], "/problems/idempotency-key-in-flight");
+    assert_eq!(contact_count(&tenant).await, 0);
+}
+
+#[tokio::test]
+async fn an_abandoned_claim_is_retaken_after_its_lock_lapses() {
+    let tenant = TestTenant::create("US").await;
+    owner_db()
+        .await
+        .execute(
+            "insert into idempotency_keys (tenant_id, key, request_hash, status, locked_until)
+             values ($1, 'crashed-key', 'whatever', 'in_flight', now() - interval '1 second')",
+            &[&tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    let reply = post_with_key(&tenant, "crashed-key", &json!({"first_name": "Retry"})).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_failed_request_releases_its_key_for_a_corrected_retry() {
+    let tenant = TestTenant::create("US").await;
+    let invalid = post_with_key(&tenant, "fix-me", &json!({"emails": [{"address": "nope"}]})).await;
+    assert_eq!(invalid.status, 422);
+    let fixed = post_with_key(
+        &tenant,
+        "fix-me",
+        &json!({"emails": [{"address": "yes@example.com"}]}),
+    )
+    .await;
+    assert_eq!(fixed.status, 201, "{}", fixed.text);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_create_one_contact() {
+    let tenant = TestTenant::create("US").await;
+    let body = json!({"first_name": "Racer"});
+    let replies =
+        futures::future::join_all((0..8).map(|_| post_with_key(&tenant, "race-key", &body))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    assert_eq!(contact_count(&tenant).await, 1);
+}
+
+#[tokio::test]
+async fn a_malformed_key_is_refused() {
+    let tenant = TestTenant::create("US").await;
+    let reply = post_with_key(
+        &tenant,
+        &"k".repeat(300),
+        &json!({"first_name": "Long key"}),
+    )
+    .await;
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.error_fields(), vec!["Idempotency-Key"]);
+}
