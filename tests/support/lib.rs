@@ -162,6 +162,19 @@ pub async fn owner_db() -> tokio_postgres::Client {
         .expect("owner connection")
 }
 
+/// How many rows of `table` belong to `tenant` (read as the owner, past RLS).
+pub async fn count_rows(table: &str, tenant: TenantId) -> i64 {
+    owner_db()
+        .await
+        .query_one(
+            &format!("select count(*) from {table} where tenant_id = $1"),
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("counting {table}: {e}"))
+        .get(0)
+}
+
 /// A tenant made for one test, and a client acting for it.
 pub struct TestTenant {
     pub id: TenantId,
@@ -268,6 +281,16 @@ impl TestClient {
 
     pub async fn get(&self, path: &str) -> Reply {
         self.send(self.request(Method::GET, path)).await
+    }
+
+    /// A POST whose body is sent exactly as given, with `content_type`.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        self.send(
+            self.request(Method::POST, path)
+                .header("content-type", content_type)
+                .body(body.to_owned()),
+        )
+        .await
     }
 
     pub async fn post_contact(&self, body: &Value) -> Reply {

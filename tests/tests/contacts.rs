@@ -1,6 +1,6 @@
 //! Creating, reading and listing contacts through HTTP, against a real PostgreSQL.
 
-use crm_http_tests::{owner_db, TestClient, TestTenant};
+use crm_http_tests::{count_rows, owner_db, TestClient, TestTenant};
 use reqwest::Method;
 use serde_json::json;
 
@@ -187,11 +187,10 @@ async fn a_wrongly_typed_field_is_a_422_naming_it() {
 async fn malformed_json_is_a_400_problem() {
     let client = TestTenant::create("US").await.client();
     let reply = client
-        .send(
-            client
-                .request(Method::POST, "/api/v1/contacts")
-                .header("content-type", "application/json")
-                .body("{\"first_name\": \"Ada\""),
+        .post_raw(
+            "/api/v1/contacts",
+            "application/json",
+            "{\"first_name\": \"Ada\"",
         )
         .await;
     assert_eq!(reply.status, 400);
@@ -209,12 +208,7 @@ async fn malformed_json_is_a_400_problem() {
 async fn a_body_that_is_not_json_is_a_415() {
     let client = TestTenant::create("US").await.client();
     let reply = client
-        .send(
-            client
-                .request(Method::POST, "/api/v1/contacts")
-                .header("content-type", "text/plain")
-                .body("first_name=Ada"),
-        )
+        .post_raw("/api/v1/contacts", "text/plain", "first_name=Ada")
         .await;
     assert_eq!(reply.status, 415);
 }
@@ -238,16 +232,7 @@ async fn an_oversized_body_is_a_413_and_stores_nothing() {
         reply.header("content-type"),
         Some("application/problem+json")
     );
-    let stored: i64 = owner_db()
-        .await
-        .query_one(
-            "select count(*) from contacts where tenant_id = $1",
-            &[&tenant.id.as_uuid()],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, 0);
+    assert_eq!(count_rows("contacts", tenant.id).await, 0);
 }
 
 #[tokio::test]
@@ -315,7 +300,6 @@ async fn a_failure_after_the_insert_leaves_no_contact_audit_or_event() {
         .await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.json()["detail"], "something went wrong on our side");
-    let tenant_id = tenant.id.as_uuid();
     for table in [
         "contacts",
         "contact_emails",
@@ -323,15 +307,11 @@ async fn a_failure_after_the_insert_leaves_no_contact_audit_or_event() {
         "audit_log",
         "outbox_events",
     ] {
-        let count: i64 = db
-            .query_one(
-                &format!("select count(*) from {table} where tenant_id = $1"),
-                &[&tenant_id],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(count, 0, "{table} kept a row of the failed create");
+        assert_eq!(
+            count_rows(table, tenant.id).await,
+            0,
+            "{table} kept a row of the failed create"
+        );
     }
     // The email was never taken: a clean retry succeeds.
     let retry = tenant

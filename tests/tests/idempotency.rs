@@ -1,6 +1,6 @@
 //! `Idempotency-Key`: replays, conflicts and keys in flight.
 
-use crm_http_tests::{owner_db, TestTenant};
+use crm_http_tests::{count_rows, owner_db, TestTenant};
 use reqwest::Method;
 use serde_json::json;
 
@@ -21,15 +21,7 @@ async fn post_with_key(
 }
 
 async fn contact_count(tenant: &TestTenant) -> i64 {
-    owner_db()
-        .await
-        .query_one(
-            "select count(*) from contacts where tenant_id = $1",
-            &[&tenant.id.as_uuid()],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    count_rows("contacts", tenant.id).await
 }
 
 #[tokio::test]

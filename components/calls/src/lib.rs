@@ -8,16 +8,4 @@ pub fn routes() -> Router {
     Router::new()
 }
 
-#[cfg(target_arch = "wasm32")]
-mod spin_entry {
-    use crm_platform::http::router::Router;
-    use spin_sdk::http::{IntoResponse, Request};
-    use std::sync::OnceLock;
-
-    static ROUTER: OnceLock<Router> = OnceLock::new();
-
-    #[spin_sdk::http_service]
-    async fn handle(request: Request) -> impl IntoResponse {
-        crm_platform::spin::serve(ROUTER.get_or_init(super::routes), request).await
-    }
-}
+crm_platform::spin_component!(routes);

@@ -33,17 +33,9 @@ pub fn routes() -> Router {
         )
 }
 
-#[cfg(target_arch = "wasm32")]
-mod spin_entry {
-    use crm_platform::http::router::Router;
-    use spin_sdk::http::{IntoResponse, Request};
-    use std::sync::OnceLock;
-
-    static ROUTER: OnceLock<Router> = OnceLock::new();
-
-    #[spin_sdk::http_service]
-    async fn handle(request: Request) -> impl IntoResponse {
-        let router = ROUTER.get_or_init(|| crm_platform::ops::routes().merge(super::routes()));
-        crm_platform::spin::serve(router, request).await
-    }
+/// What the contacts component serves on Spin: its routes and the operational ones.
+pub fn component_routes() -> Router {
+    crm_platform::ops::routes().merge(routes())
 }
+
+crm_platform::spin_component!(component_routes);

@@ -20,7 +20,16 @@ pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
                 tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
             })
             .collect();
-        anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", hosts.join(","))
+        let mut cause = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            cause = format!("{cause}: {inner}");
+            source = inner.source();
+        }
+        anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {}: {cause}",
+            hosts.join(",")
+        )
     })?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use crm_domain::TenantId;
-use crm_platform::config::Config;
+use crm_platform::config::{Config, JwtConfig};
 use crm_platform::App;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ struct Cli {
 /// the application role).
 #[derive(clap::Args)]
 struct OwnerDatabase {
+    /// PostgreSQL URL of the schema owner.
     #[arg(
         long = "database-url",
         env = "CRM_MIGRATE_DATABASE_URL",
@@ -82,6 +83,7 @@ enum Command {
 enum TenantCommand {
     /// Create a tenant and print its id.
     Create {
+        /// The tenant's display name.
         name: String,
         /// Default region for phone numbers written without a country code.
         #[arg(long, default_value = "US")]
@@ -137,10 +139,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
             subject,
         } => {
-            let config = Config::from_env()?;
+            let jwt = JwtConfig::from_env()?;
             let tenant = parse_tenant(&tenant)?;
             let token = crm_platform::auth::issue_hs256_token(
-                &config.jwt,
+                &jwt,
                 &subject,
                 tenant,
                 &scopes,

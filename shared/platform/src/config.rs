@@ -84,63 +84,27 @@ impl Config {
     /// # Errors
     /// Names every variable that is missing or malformed, in one message.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let value = |name: &str| -> Option<String> {
-            lookup(name).filter(|v| !v.trim().is_empty()).or_else(|| {
-                VARIABLES
-                    .iter()
-                    .find(|v| v.name == name)
-                    .and_then(|v| v.default)
-                    .filter(|d| !d.is_empty())
-                    .map(str::to_owned)
-            })
-        };
+        let values = Values::new(lookup);
         let mut problems = Vec::new();
-        let mut number = |name: &str| -> u64 {
-            let raw = value(name).unwrap_or_default();
-            raw.trim().parse().unwrap_or_else(|_| {
-                problems.push(format!("{name} must be a whole number, got {raw:?}"));
-                0
-            })
-        };
-        let leeway_seconds = number("jwt_leeway_seconds");
-        let max_body_bytes = number("max_body_bytes") as usize;
-        let max_token_bytes = number("max_token_bytes") as usize;
-        if leeway_seconds > 60 {
-            problems.push("jwt_leeway_seconds must be at most 60".into());
-        }
-        let database_url = value("database_url").unwrap_or_else(|| {
+        let jwt = JwtConfig::read(&values, &mut problems);
+        let max_body_bytes = values.number("max_body_bytes", &mut problems) as usize;
+        let database_url = values.get("database_url").unwrap_or_else(|| {
             problems.push("database_url is required".into());
             String::new()
         });
-        let region_raw = value("default_phone_region").unwrap_or_default();
+        let region_raw = values.get("default_phone_region").unwrap_or_default();
         let default_phone_region = Region::parse(&region_raw).unwrap_or_else(|| {
             problems.push(format!(
                 "default_phone_region {region_raw:?} is not a known region"
             ));
             Region::parse("US").expect("US is a known region")
         });
-        let hs256_secret = value("jwt_hs256_secret");
-        if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            problems.push("jwt_hs256_secret must be at least 32 bytes".into());
-        }
-        let public_keys = value("jwt_public_keys");
-        if hs256_secret.is_none() && public_keys.is_none() {
-            problems
-                .push("set jwt_hs256_secret (development) or jwt_public_keys (production)".into());
-        }
         if !problems.is_empty() {
             bail!("incomplete configuration: {}", problems.join("; "));
         }
         Ok(Self {
             database_url,
-            jwt: JwtConfig {
-                issuer: value("jwt_issuer").unwrap_or_default(),
-                audience: value("jwt_audience").unwrap_or_default(),
-                hs256_secret,
-                public_keys,
-                leeway_seconds,
-                max_token_bytes,
-            },
+            jwt,
             default_phone_region,
             max_body_bytes,
         })
@@ -162,6 +126,73 @@ impl Config {
             }
         }
         Self::from_lookup(|name| values.get(name).cloned()).context("reading Spin variables")
+    }
+}
+
+impl JwtConfig {
+    /// Only the token settings (what `crm token` needs), from `SPIN_VARIABLE_*` variables.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_env() -> anyhow::Result<Self> {
+        let values = Values::new(|name| std::env::var(env_name(name)).ok());
+        let mut problems = Vec::new();
+        let jwt = Self::read(&values, &mut problems);
+        if !problems.is_empty() {
+            bail!("incomplete configuration: {}", problems.join("; "));
+        }
+        Ok(jwt)
+    }
+
+    fn read(values: &Values<impl Fn(&str) -> Option<String>>, problems: &mut Vec<String>) -> Self {
+        let leeway_seconds = values.number("jwt_leeway_seconds", problems);
+        if leeway_seconds > 60 {
+            problems.push("jwt_leeway_seconds must be at most 60".into());
+        }
+        let max_token_bytes = values.number("max_token_bytes", problems) as usize;
+        let hs256_secret = values.get("jwt_hs256_secret");
+        if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            problems.push("jwt_hs256_secret must be at least 32 bytes".into());
+        }
+        let public_keys = values.get("jwt_public_keys");
+        if hs256_secret.is_none() && public_keys.is_none() {
+            problems
+                .push("set jwt_hs256_secret (development) or jwt_public_keys (production)".into());
+        }
+        Self {
+            issuer: values.get("jwt_issuer").unwrap_or_default(),
+            audience: values.get("jwt_audience").unwrap_or_default(),
+            hs256_secret,
+            public_keys,
+            leeway_seconds,
+            max_token_bytes,
+        }
+    }
+}
+
+/// Raw variable values with the defaults of [`VARIABLES`] applied; empty counts as unset.
+struct Values<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Values<F> {
+    fn new(lookup: F) -> Self {
+        Self(lookup)
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty()).or_else(|| {
+            VARIABLES
+                .iter()
+                .find(|v| v.name == name)
+                .and_then(|v| v.default)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+        })
+    }
+
+    fn number(&self, name: &str, problems: &mut Vec<String>) -> u64 {
+        let raw = self.get(name).unwrap_or_default();
+        raw.trim().parse().unwrap_or_else(|_| {
+            problems.push(format!("{name} must be a whole number, got {raw:?}"));
+            0
+        })
     }
 }
 

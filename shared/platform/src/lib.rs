@@ -25,3 +25,24 @@ pub use http::problem::ApiError;
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 #[cfg(target_arch = "wasm32")]
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// Declares a component's Spin entry point: an `#[http_service]` that serves the router returned by
+/// the function `$routes` (built once per instance) through the shared pipeline. The component crate
+/// depends on `spin-sdk` for wasm32 (the attribute's expansion names it).
+#[macro_export]
+macro_rules! spin_component {
+    ($routes:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        mod spin_entry {
+            static ROUTER: ::std::sync::OnceLock<$crate::http::router::Router> =
+                ::std::sync::OnceLock::new();
+
+            #[::spin_sdk::http_service]
+            async fn handle(
+                request: ::spin_sdk::http::Request,
+            ) -> impl ::spin_sdk::http::IntoResponse {
+                $crate::spin::serve(ROUTER.get_or_init(super::$routes), request).await
+            }
+        }
+    };
+}

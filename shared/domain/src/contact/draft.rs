@@ -150,33 +150,30 @@ fn derive_display_name(
 }
 
 fn parse_emails(drafts: Vec<EmailDraft>, errors: &mut ValidationErrors) -> Vec<NewEmail> {
-    if drafts.len() > MAX_EMAILS {
-        errors.push(too_many("/emails", MAX_EMAILS));
-        return Vec::new();
-    }
-    let mut seen = HashSet::new();
-    let mut emails = Vec::with_capacity(drafts.len());
-    for (index, draft) in drafts.into_iter().enumerate() {
-        let field = format!("/emails/{index}/address");
-        let address = errors.take(EmailAddress::parse(&draft.address, &field));
-        let label = label(draft.label, &format!("/emails/{index}/label"), errors);
-        if let Some(address) = address {
-            if !seen.insert(address.key()) {
-                errors.push(FieldError::new(field, "duplicate", "is listed twice"));
-                continue;
-            }
-            emails.push(NewEmail {
-                address,
-                label,
-                primary: draft.primary,
-            });
-        }
-    }
-    let primaries: Vec<bool> = emails.iter().map(|e| e.primary).collect();
-    if let Some(first) = resolve_primary(&primaries, "/emails", errors) {
-        emails[first].primary = true;
-    }
-    emails
+    let entries = drafts
+        .into_iter()
+        .map(|d| RawEntry {
+            value: d.address,
+            label: d.label,
+            primary: d.primary,
+        })
+        .collect();
+    parse_entries(
+        entries,
+        "/emails",
+        "address",
+        MAX_EMAILS,
+        errors,
+        EmailAddress::parse,
+        EmailAddress::key,
+    )
+    .into_iter()
+    .map(|(address, label, primary)| NewEmail {
+        address,
+        label,
+        primary,
+    })
+    .collect()
 }
 
 fn parse_phones(
@@ -184,33 +181,67 @@ fn parse_phones(
     region: Region,
     errors: &mut ValidationErrors,
 ) -> Vec<NewPhone> {
-    if drafts.len() > MAX_PHONES {
-        errors.push(too_many("/phones", MAX_PHONES));
+    let entries = drafts
+        .into_iter()
+        .map(|d| RawEntry {
+            value: d.number,
+            label: d.label,
+            primary: d.primary,
+        })
+        .collect();
+    let parse = |raw: &str, field: &str| PhoneNumber::parse(raw, region, field);
+    let key = |phone: &PhoneNumber| phone.e164().to_owned();
+    parse_entries(entries, "/phones", "number", MAX_PHONES, errors, parse, key)
+        .into_iter()
+        .map(|(number, label, primary)| NewPhone {
+            number,
+            label,
+            primary,
+        })
+        .collect()
+}
+
+/// One entry of a contact's email or phone list, as sent.
+struct RawEntry {
+    value: String,
+    label: Option<String>,
+    primary: bool,
+}
+
+/// The rules every email or phone list follows: at most `max` entries, each value valid and listed
+/// once (by `key`), labels bounded, and exactly one primary when there are any.
+fn parse_entries<T>(
+    entries: Vec<RawEntry>,
+    list: &str,
+    value_name: &str,
+    max: usize,
+    errors: &mut ValidationErrors,
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+    key: impl Fn(&T) -> String,
+) -> Vec<(T, Option<Label>, bool)> {
+    if entries.len() > max {
+        errors.push(too_many(list, max));
         return Vec::new();
     }
     let mut seen = HashSet::new();
-    let mut phones = Vec::with_capacity(drafts.len());
-    for (index, draft) in drafts.into_iter().enumerate() {
-        let field = format!("/phones/{index}/number");
-        let number = errors.take(PhoneNumber::parse(&draft.number, region, &field));
-        let label = label(draft.label, &format!("/phones/{index}/label"), errors);
-        if let Some(number) = number {
-            if !seen.insert(number.e164().to_owned()) {
+    let mut parsed = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let field = format!("{list}/{index}/{value_name}");
+        let value = errors.take(parse(&entry.value, &field));
+        let label = label(entry.label, &format!("{list}/{index}/label"), errors);
+        if let Some(value) = value {
+            if !seen.insert(key(&value)) {
                 errors.push(FieldError::new(field, "duplicate", "is listed twice"));
                 continue;
             }
-            phones.push(NewPhone {
-                number,
-                label,
-                primary: draft.primary,
-            });
+            parsed.push((value, label, entry.primary));
         }
     }
-    let primaries: Vec<bool> = phones.iter().map(|p| p.primary).collect();
-    if let Some(first) = resolve_primary(&primaries, "/phones", errors) {
-        phones[first].primary = true;
+    let primaries: Vec<bool> = parsed.iter().map(|(_, _, primary)| *primary).collect();
+    if let Some(first) = resolve_primary(&primaries, list, errors) {
+        parsed[first].2 = true;
     }
-    phones
+    parsed
 }
 
 /// Enforces "exactly one primary when any": returns the index to promote when none is marked.
