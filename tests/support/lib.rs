@@ -200,6 +200,18 @@ impl TestTenant {
         .expect("a test token")
     }
 
+    /// Sets a tenant setting (`settings` JSON member), as an operator would.
+    pub async fn set_setting(&self, name: &str, value: Value) {
+        owner_db()
+            .await
+            .execute(
+                "update tenants set settings = jsonb_set(settings, array[$2], $3) where id = $1",
+                &[&self.id.as_uuid(), &name, &value],
+            )
+            .await
+            .expect("updating tenant settings");
+    }
+
     /// A client with read and write scopes for contacts.
     pub fn client(&self) -> TestClient {
         TestClient::new(Some(self.token("contacts:read contacts:write")))
@@ -296,6 +308,25 @@ impl TestClient {
     pub async fn post_contact(&self, body: &Value) -> Reply {
         self.send(self.request(Method::POST, "/api/v1/contacts").json(body))
             .await
+    }
+
+    /// A JSON Merge Patch of a contact, with `If-Match` when given.
+    pub async fn patch_contact(&self, id: &str, patch: &Value, if_match: Option<&str>) -> Reply {
+        let mut request = self
+            .request(Method::PATCH, &format!("/api/v1/contacts/{id}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(patch.to_string());
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        self.send(request).await
+    }
+
+    /// Creates a contact and returns its id, failing the test when the create fails.
+    pub async fn create_contact(&self, body: &Value) -> String {
+        let reply = self.post_contact(body).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.json()["id"].as_str().expect("an id").to_owned()
     }
 
     pub async fn get_contact(&self, id: &str) -> Reply {

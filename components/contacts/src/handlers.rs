@@ -1,109 +1,93 @@
 //! Contact handlers: HTTP in, domain rules and repository calls, HTTP out.
 
-use crate::repository::{self, EMAIL_TAKEN};
+use crate::listing::{ContactFilter, ListCursor, PARAMETERS};
+use crate::repository::{self, TenantSettings, EMAIL_TAKEN};
 use crm_domain::audit::AuditRecord;
-use crm_domain::contact::{ContactDraft, NewContact};
-use crm_domain::event::DomainEvent;
-use crm_domain::{ContactId, FieldError};
+use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
+use crm_domain::event::{ContactAction, DomainEvent};
+use crm_domain::{ContactId, TenantId};
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
-use crm_platform::http::etag;
-use crm_platform::http::json::parse_body;
+use crm_platform::http::etag::{self, IfMatch};
+use crm_platform::http::json::{from_value, merge_patch, parse_body};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{json, set_header};
 use crm_platform::http::ApiResponse;
 use crm_platform::{ApiError, RequestContext};
 use http::{header, StatusCode};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+/// Response header of an upsert: `created` or `updated`.
+pub const UPSERT_RESULT: &str = "upsert-result";
 
 /// `POST /api/v1/contacts`: validates every field, then writes the contact, its audit record and
 /// its `contact.created` event in one transaction.
 pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let principal = ctx.principal()?;
-    let tenant = principal.tenant_id;
+    let tenant = ctx.principal()?.tenant_id;
     let draft: ContactDraft = parse_body(&ctx.request)?;
-    let email_keys: Vec<String> = draft
-        .emails
-        .iter()
-        .map(|e| e.address.trim().to_lowercase())
-        .collect();
-    let id = ContactId::generate();
-    let db = &ctx.app.db;
-    let created = db
+    let email_keys = email_keys(&draft);
+    let created = ctx
+        .app
+        .db
         .transaction(tenant, async |tx: &Tx| {
-            let region = repository::tenant_region(tx, tenant)
-                .await?
-                .unwrap_or(ctx.app.config.default_phone_region);
-            let contact = NewContact::parse(draft, region)?;
-            let contact = repository::insert(tx, tenant, id, &contact)
-                .await
-                .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
-            changelog::record(
-                tx,
-                &ctx,
-                &AuditRecord::contact_created(&contact),
-                &DomainEvent::contact_created(&contact),
-            )
-            .await?;
-            let mut response = json(StatusCode::CREATED, &contact)?;
-            set_header(
-                &mut response,
-                header::LOCATION,
-                &format!("/api/v1/contacts/{}", contact.id),
-            );
-            set_header(
-                &mut response,
-                header::ETAG,
-                &etag::for_version(contact.version),
-            );
-            if let Some(claim) = ctx.idempotency() {
-                claim.record(tx, &response).await?;
-            }
-            Ok(response)
+            let settings = repository::tenant_settings(tx, tenant).await?;
+            let contact = NewContact::parse(draft, region(&ctx, &settings))?;
+            let contact = insert(tx, &ctx, tenant, &contact).await?;
+            respond(tx, &ctx, StatusCode::CREATED, &contact, None).await
         })
         .await;
-    match created {
-        Err(ApiError::Conflict { detail, errors, .. }) => {
-            // The failed transaction is gone; name the contact that holds the email in a fresh one.
-            let existing = db
-                .transaction(tenant, async |tx: &Tx| {
-                    repository::live_owner_of_email(tx, tenant, email_keys).await
-                })
-                .await?;
-            let mut extra = Map::new();
-            if let Some(existing) = existing {
-                extra.insert(
-                    "existing_contact_id".into(),
-                    Value::from(existing.to_string()),
-                );
-            }
-            Err(ApiError::Conflict {
-                detail,
-                errors,
-                extra,
-            })
-        }
-        other => other,
-    }
+    name_the_duplicate(&ctx, tenant, created, email_keys).await
 }
 
-fn email_taken() -> ApiError {
-    ApiError::Conflict {
-        detail: "another live contact of this tenant already has this email address".into(),
-        errors: vec![FieldError::new(
-            "/emails",
-            "duplicate",
-            "is already used by another contact",
-        )],
-        extra: Map::new(),
+/// `POST /api/v1/contacts/upsert`: creates the contact, or merges the body into the live contact
+/// that has its primary email. Answers 201 or 200 and says which in `Upsert-Result`.
+pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let body: Value = parse_body(&ctx.request)?;
+    let draft: ContactDraft = from_value(body.clone())?;
+    let key = upsert_key(&draft)?;
+    let email_keys = email_keys(&draft);
+    // A concurrent upsert may create the contact between our look-up and our insert: the unique
+    // email key refuses the second insert, and the second attempt then finds and updates it.
+    let mut retried = false;
+    loop {
+        let outcome = ctx
+            .app
+            .db
+            .transaction(tenant, async |tx: &Tx| {
+                let settings = repository::tenant_settings(tx, tenant).await?;
+                match repository::find_live_by_email_for_update(tx, tenant, &key).await? {
+                    Some(before) => {
+                        let after = apply_patch(tx, &ctx, tenant, &settings, before, &body).await?;
+                        let mut response =
+                            respond(tx, &ctx, StatusCode::OK, &after, Some("updated")).await?;
+                        set_header(
+                            &mut response,
+                            header::HeaderName::from_static(UPSERT_RESULT),
+                            "updated",
+                        );
+                        Ok(response)
+                    }
+                    None => {
+                        let contact = NewContact::parse(draft.clone(), region(&ctx, &settings))?;
+                        let contact = insert(tx, &ctx, tenant, &contact).await?;
+                        respond(tx, &ctx, StatusCode::CREATED, &contact, Some("created")).await
+                    }
+                }
+            })
+            .await;
+        match outcome {
+            Err(ApiError::Conflict { .. }) if !retried => retried = true,
+            other => return name_the_duplicate(&ctx, tenant, other, email_keys).await,
+        }
     }
 }
 
 /// `GET /api/v1/contacts/{id}`, answering 304 when `If-None-Match` names the current version.
 pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = ContactId::parse(ctx.param("id")?).ok_or(ApiError::NotFound)?;
+    let id = contact_id(&ctx)?;
     let contact = ctx
         .app
         .db
@@ -112,36 +96,400 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         })
         .await?
         .ok_or(ApiError::NotFound)?;
-    let tag = etag::for_version(contact.version);
     let mut response = if etag::if_none_match_hits(&ctx.request.headers, contact.version) {
-        let mut not_modified = ApiResponse::new(bytes_empty());
+        let mut not_modified = ApiResponse::new(Default::default());
         *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
         not_modified
     } else {
         json(StatusCode::OK, &contact)?
     };
-    set_header(&mut response, header::ETAG, &tag);
+    set_header(
+        &mut response,
+        header::ETAG,
+        &etag::for_version(contact.version),
+    );
     Ok(response)
 }
 
-/// `GET /api/v1/contacts?limit=&cursor=`: live contacts in creation order, keyset-paginated.
+/// `GET /api/v1/contacts`: filtered, sorted, keyset-paginated.
 pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let query = Query::parse(ctx.request.query.as_deref(), &["limit", "cursor"])?;
-    let page: PageRequest<ContactId> = PageRequest::from_query(&query)?;
-    let contacts = ctx
+    let query = Query::parse(ctx.request.query.as_deref(), PARAMETERS)?;
+    let page: PageRequest<ListCursor> = PageRequest::from_query(&query)?;
+    let rows = ctx
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            repository::list(tx, tenant, page.after, page.fetch_limit()).await
+            // The tenant's region reads `?phone=` the way its contacts' phones were read.
+            let settings = repository::tenant_settings(tx, tenant).await?;
+            let filter = ContactFilter::from_query(&query, region(&ctx, &settings))?;
+            if let Some(cursor) = &page.after {
+                filter.check_cursor(cursor)?;
+            }
+            let rows =
+                repository::list(tx, tenant, &filter, page.after.as_ref(), page.fetch_limit())
+                    .await?;
+            Ok::<_, ApiError>((filter, rows))
+        })
+        .await?;
+    let (filter, rows) = rows;
+    let page = Page::from_rows(rows, page.limit, |(contact, key)| {
+        filter.cursor_after(contact.id, key.clone())
+    });
+    let page = Page {
+        data: page
+            .data
+            .into_iter()
+            .map(|(contact, _)| contact)
+            .collect::<Vec<Contact>>(),
+        next_cursor: page.next_cursor,
+    };
+    json(StatusCode::OK, &page)
+}
+
+/// `PATCH /api/v1/contacts/{id}`: a JSON Merge Patch (RFC 7396) of the writable fields, honouring
+/// `If-Match` (412 when stale; 428 when the tenant requires it and it is missing).
+pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = contact_id(&ctx)?;
+    let patch: Value = parse_body(&ctx.request)?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field(
+            "",
+            "invalid_type",
+            "a merge patch must be a JSON object",
+        ));
+    }
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    let mut email_keys = Vec::new();
+    if let Some(emails) = patch.get("emails").and_then(Value::as_array) {
+        email_keys = emails
+            .iter()
+            .filter_map(|e| e.get("address")?.as_str().map(|a| a.trim().to_lowercase()))
+            .collect();
+    }
+    let updated = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let settings = repository::tenant_settings(tx, tenant).await?;
+            let before = locked_for_change(tx, tenant, id, &settings, if_match.as_ref()).await?;
+            if before.deleted_at.is_some() {
+                return Err(ApiError::conflict(
+                    "the contact is deleted; restore it before changing it",
+                    "",
+                    "deleted",
+                    "restore the contact first",
+                ));
+            }
+            let after = apply_patch(tx, &ctx, tenant, &settings, before, &patch).await?;
+            respond(tx, &ctx, StatusCode::OK, &after, None).await
+        })
+        .await;
+    name_the_duplicate(&ctx, tenant, updated, email_keys).await
+}
+
+/// `DELETE /api/v1/contacts/{id}`: soft delete (restorable). 204; deleting a deleted contact is a no-op.
+pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = contact_id(&ctx)?;
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    ctx.app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let settings = repository::tenant_settings(tx, tenant).await?;
+            let before = locked_for_change(tx, tenant, id, &settings, if_match.as_ref()).await?;
+            if before.deleted_at.is_none() {
+                let after = repository::set_deleted(tx, tenant, id, true).await?;
+                record(tx, &ctx, ContactAction::Deleted, Some(&before), &after).await?;
+            }
+            no_content(tx, &ctx).await
+        })
+        .await
+}
+
+/// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete. 409 when another live contact has
+/// taken one of its emails meanwhile.
+pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = contact_id(&ctx)?;
+    let mut email_keys = Vec::new();
+    let restored = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let before = repository::find_for_update(tx, tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            email_keys = before
+                .emails
+                .iter()
+                .map(|e| e.address.to_lowercase())
+                .collect();
+            let after = if before.deleted_at.is_some() {
+                let after = repository::set_deleted(tx, tenant, id, false)
+                    .await
+                    .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+                record(tx, &ctx, ContactAction::Restored, Some(&before), &after).await?;
+                after
+            } else {
+                before
+            };
+            respond(tx, &ctx, StatusCode::OK, &after, None).await
+        })
+        .await;
+    name_the_duplicate(&ctx, tenant, restored, email_keys).await
+}
+
+/// `POST /api/v1/contacts/{id}/erase` (scope `contacts:erase`): removes the contact for good and
+/// scrubs its personal data from audit diffs, outbox events and stored idempotent responses.
+pub async fn erase_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = contact_id(&ctx)?;
+    ctx.app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let contact = repository::find_for_update(tx, tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            repository::erase(tx, tenant, id).await?;
+            record(tx, &ctx, ContactAction::Erased, None, &contact).await?;
+            no_content(tx, &ctx).await
+        })
+        .await
+}
+
+/// `GET /api/v1/contacts/{id}/history`: field-level changes, newest first, from the audit trail.
+pub async fn contact_history(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = contact_id(&ctx)?;
+    let query = Query::parse(ctx.request.query.as_deref(), &["limit", "cursor"])?;
+    let page: PageRequest<(uuid::Uuid, i64)> = PageRequest::from_query(&query)?;
+    let entries = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            repository::find(tx, tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            Ok::<_, ApiError>(
+                repository::history(tx, tenant, id, page.after, page.fetch_limit()).await?,
+            )
         })
         .await?;
     json(
         StatusCode::OK,
-        &Page::from_rows(contacts, page.limit, |c| c.id),
+        &Page::from_rows(entries, page.limit, |entry| {
+            (entry.audit_id, entry.position)
+        }),
     )
 }
 
-fn bytes_empty() -> crm_platform::http::ResponseBody {
-    Default::default()
+fn contact_id(ctx: &RequestContext) -> Result<ContactId, ApiError> {
+    ContactId::parse(ctx.param("id")?).ok_or(ApiError::NotFound)
+}
+
+fn region(ctx: &RequestContext, settings: &TenantSettings) -> crm_domain::Region {
+    settings
+        .default_region
+        .unwrap_or(ctx.app.config.default_phone_region)
+}
+
+/// The keys duplicates are detected on, of every email the request names.
+fn email_keys(draft: &ContactDraft) -> Vec<String> {
+    draft
+        .emails
+        .iter()
+        .map(|e| e.address.trim().to_lowercase())
+        .collect()
+}
+
+/// The email an upsert matches on: the one marked primary, else the first.
+fn upsert_key(draft: &ContactDraft) -> Result<String, ApiError> {
+    let email = draft
+        .emails
+        .iter()
+        .find(|e| e.primary)
+        .or_else(|| draft.emails.first())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "/emails",
+                "required",
+                "an upsert matches on an email: give at least one",
+            )
+        })?;
+    EmailAddress::parse(&email.address, "/emails/0/address")
+        .map(|email| email.key())
+        .map_err(|e| ApiError::Validation(crm_domain::ValidationErrors(vec![e])))
+}
+
+/// Locks the contact for a change and checks the tenant's and the request's preconditions.
+async fn locked_for_change(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+    settings: &TenantSettings,
+    if_match: Option<&IfMatch>,
+) -> Result<Contact, ApiError> {
+    let contact = repository::find_for_update(tx, tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match if_match {
+        None if settings.require_if_match => Err(ApiError::PreconditionRequired),
+        Some(wanted) if !wanted.admits(contact.version) => Err(ApiError::PreconditionFailed),
+        _ => Ok(contact),
+    }
+}
+
+/// Merges `patch` into the writable view of `before`, validates the result as a whole and stores it
+/// with its audit record and event; a patch that changes nothing stores nothing.
+async fn apply_patch(
+    tx: &Tx,
+    ctx: &RequestContext,
+    tenant: TenantId,
+    settings: &TenantSettings,
+    before: Contact,
+    patch: &Value,
+) -> Result<Contact, ApiError> {
+    let mut view = before.writable_view();
+    merge_patch(&mut view, patch);
+    let draft: ContactDraft = from_value(view)?;
+    let contact = NewContact::parse(draft, region(ctx, settings))?;
+    let preview = contact.to_contact(
+        before.id,
+        before.version,
+        before.created_at,
+        before.updated_at,
+    );
+    if AuditRecord::contact(ContactAction::Updated, Some(&before), &preview)
+        .changes
+        .is_empty()
+    {
+        return Ok(before); // Nothing changes: no new version, no audit record, no event.
+    }
+    let after = repository::update(tx, tenant, before.id, &contact)
+        .await
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+    record(tx, ctx, ContactAction::Updated, Some(&before), &after).await?;
+    Ok(after)
+}
+
+async fn insert(
+    tx: &Tx,
+    ctx: &RequestContext,
+    tenant: TenantId,
+    contact: &NewContact,
+) -> Result<Contact, ApiError> {
+    let contact = repository::insert(tx, tenant, ContactId::generate(), contact)
+        .await
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+    record(tx, ctx, ContactAction::Created, None, &contact).await?;
+    Ok(contact)
+}
+
+async fn record(
+    tx: &Tx,
+    ctx: &RequestContext,
+    action: ContactAction,
+    before: Option<&Contact>,
+    after: &Contact,
+) -> Result<(), ApiError> {
+    changelog::record(
+        tx,
+        ctx,
+        &AuditRecord::contact(action, before, after),
+        &DomainEvent::contact(action, after),
+    )
+    .await
+}
+
+/// The JSON response for `contact` (with `ETag`, and `Location` on 201), recorded for replay when
+/// the request carried an Idempotency-Key.
+async fn respond(
+    tx: &Tx,
+    ctx: &RequestContext,
+    status: StatusCode,
+    contact: &Contact,
+    upsert: Option<&str>,
+) -> Result<ApiResponse, ApiError> {
+    let mut response = json(status, contact)?;
+    if status == StatusCode::CREATED {
+        set_header(
+            &mut response,
+            header::LOCATION,
+            &format!("/api/v1/contacts/{}", contact.id),
+        );
+    }
+    set_header(
+        &mut response,
+        header::ETAG,
+        &etag::for_version(contact.version),
+    );
+    if let Some(result) = upsert {
+        set_header(
+            &mut response,
+            header::HeaderName::from_static(UPSERT_RESULT),
+            result,
+        );
+    }
+    if let Some(claim) = ctx.idempotency() {
+        claim.record(tx, &response).await?;
+    }
+    Ok(response)
+}
+
+async fn no_content(tx: &Tx, ctx: &RequestContext) -> Result<ApiResponse, ApiError> {
+    let mut response = ApiResponse::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    if let Some(claim) = ctx.idempotency() {
+        claim.record(tx, &response).await?;
+    }
+    Ok(response)
+}
+
+fn email_taken() -> ApiError {
+    ApiError::conflict(
+        "another live contact of this tenant already has this email address",
+        "/emails",
+        "duplicate",
+        "is already used by another contact",
+    )
+}
+
+/// Adds `existing_contact_id` to a duplicate-email 409. The failed transaction is gone, so the
+/// holder is looked up in a fresh one.
+async fn name_the_duplicate(
+    ctx: &RequestContext,
+    tenant: TenantId,
+    outcome: Result<ApiResponse, ApiError>,
+    email_keys: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let Err(ApiError::Conflict {
+        detail,
+        errors,
+        mut extra,
+    }) = outcome
+    else {
+        return outcome;
+    };
+    if errors.iter().any(|e| e.code == "duplicate") {
+        let existing = ctx
+            .app
+            .db
+            .transaction(tenant, async |tx: &Tx| {
+                repository::live_owner_of_email(tx, tenant, email_keys).await
+            })
+            .await?;
+        if let Some(existing) = existing {
+            extra.insert(
+                "existing_contact_id".into(),
+                Value::from(existing.to_string()),
+            );
+        }
+    }
+    Err(ApiError::Conflict {
+        detail,
+        errors,
+        extra,
+    })
 }

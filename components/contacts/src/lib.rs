@@ -2,6 +2,7 @@
 //! the OpenAPI document.
 
 mod handlers;
+mod listing;
 mod repository;
 
 use crm_platform::http::router::{Access, Router};
@@ -9,6 +10,8 @@ use http::Method;
 
 pub const READ: &str = "contacts:read";
 pub const WRITE: &str = "contacts:write";
+/// Erasure is irreversible and separate from ordinary writes.
+pub const ERASE: &str = "contacts:erase";
 
 /// The component's route table.
 pub fn routes() -> Router {
@@ -26,10 +29,46 @@ pub fn routes() -> Router {
             |ctx| Box::pin(handlers::list_contacts(ctx)),
         )
         .route(
+            Method::POST,
+            "/api/v1/contacts/upsert",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::upsert_contact(ctx)),
+        )
+        .route(
             Method::GET,
             "/api/v1/contacts/{id}",
             Access::Scope(READ),
             |ctx| Box::pin(handlers::get_contact(ctx)),
+        )
+        .route(
+            Method::PATCH,
+            "/api/v1/contacts/{id}",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::patch_contact(ctx)),
+        )
+        .route(
+            Method::DELETE,
+            "/api/v1/contacts/{id}",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::delete_contact(ctx)),
+        )
+        .route(
+            Method::POST,
+            "/api/v1/contacts/{id}/restore",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::restore_contact(ctx)),
+        )
+        .route(
+            Method::POST,
+            "/api/v1/contacts/{id}/erase",
+            Access::Scope(ERASE),
+            |ctx| Box::pin(handlers::erase_contact(ctx)),
+        )
+        .route(
+            Method::GET,
+            "/api/v1/contacts/{id}/history",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::contact_history(ctx)),
         )
 }
 

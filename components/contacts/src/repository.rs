@@ -1,30 +1,74 @@
 //! Contact storage. SQL lives here as constants; rows decode into domain types.
 
+use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::{ContactId, Region, TenantId};
 use crm_platform::db::{DbError, Row, SqlValue, Tx};
 use serde_json::{json, Value};
 
+pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
+
 /// Inserts the contact with its emails and phones in one statement.
 const INSERT: &str = "
     with contact as (
-        insert into contacts (tenant_id, id, first_name, last_name, display_name)
-        values ($1, $2, $3, $4, $5)
-        returning version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at
+        insert into contacts (tenant_id, id, first_name, last_name, display_name, display_name_explicit,
+                              company, job_title, address, lifecycle_stage, owner_id, source)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        returning version, rfc3339(created_at), rfc3339(updated_at)
     ), emails as (
         insert into contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)
         select $1, $2, e.position, e.address, e.address_key, e.label, e.is_primary
-        from jsonb_to_recordset($6) as e(position smallint, address text, address_key text, label text, is_primary boolean)
+        from jsonb_to_recordset($13) as e(position smallint, address text, address_key text, label text, is_primary boolean)
     ), phones as (
         insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
         select $1, $2, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
-        from jsonb_to_recordset($7) as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)
+        from jsonb_to_recordset($14) as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)
+    )
+    select * from contact";
+
+/// Replaces every writable column, bumps the version, and clears the lists for [`INSERT_LISTS`].
+const UPDATE: &str = "
+    with contact as (
+        update contacts
+        set first_name = $3, last_name = $4, display_name = $5, display_name_explicit = $6,
+            company = $7, job_title = $8, address = $9, lifecycle_stage = $10, owner_id = $11,
+            source = $12, version = version + 1
+        where tenant_id = $1 and id = $2
+        returning id, version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at
+    ), emails as (
+        delete from contact_emails where tenant_id = $1 and contact_id in (select id from contact)
+    ), phones as (
+        delete from contact_phones where tenant_id = $1 and contact_id in (select id from contact)
     )
     select version, created_at, updated_at from contact";
 
+/// A second statement: rows deleted and re-inserted under the same keys cannot share one.
+const INSERT_LISTS: &str = "
+    with emails as (
+        insert into contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)
+        select $1, $2, e.position, e.address, e.address_key, e.label, e.is_primary
+        from jsonb_to_recordset($3) as e(position smallint, address text, address_key text, label text, is_primary boolean)
+    )
+    insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
+    select $1, $2, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
+    from jsonb_to_recordset($4) as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)";
+
+/// Soft delete (`$3` true) or restore (`$3` false); a contact's emails are unique only while live.
+const SET_DELETED: &str = "
+    with contact as (
+        update contacts
+        set deleted_at = case when $3 then now() else null end, version = version + 1
+        where tenant_id = $1 and id = $2
+        returning id
+    )
+    update contact_emails set live = not $3
+    where tenant_id = $1 and contact_id in (select id from contact)";
+
+const ERASE: &str = "select erase_contact($1, $2)";
+
 /// The columns of a contact as the API returns it, emails and phones aggregated in position order.
 macro_rules! select_contact {
-    ($tail:literal) => {
+    ($extra:literal, $tail:literal) => {
         concat!(
             "select c.id, c.first_name, c.last_name, c.display_name, c.version,
                     rfc3339(c.created_at), rfc3339(c.updated_at), rfc3339(c.deleted_at),
@@ -38,44 +82,81 @@ macro_rules! select_contact {
                                 'national', p.national, 'label', p.label, 'primary', p.is_primary)
                               order by p.position)
                               from contact_phones p
-                              where p.tenant_id = c.tenant_id and p.contact_id = c.id), '[]'::jsonb)
-             from contacts c ",
+                              where p.tenant_id = c.tenant_id and p.contact_id = c.id), '[]'::jsonb),
+                    c.company, c.job_title, c.address, c.lifecycle_stage, c.owner_id, c.source,
+                    c.display_name_explicit",
+            $extra,
+            " from contacts c ",
             $tail
         )
     };
 }
 
-const FIND: &str = select_contact!("where c.tenant_id = $1 and c.id = $2");
-const LIST: &str = select_contact!(
-    "where c.tenant_id = $1 and c.deleted_at is null and ($2::uuid is null or c.id > $2)
-     order by c.id limit $3"
+const FIND: &str = select_contact!("", "where c.tenant_id = $1 and c.id = $2");
+const FIND_FOR_UPDATE: &str =
+    select_contact!("", "where c.tenant_id = $1 and c.id = $2 for update of c");
+const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
+    "",
+    "where c.tenant_id = $1 and c.deleted_at is null and c.id = (
+         select contact_id from contact_emails
+         where tenant_id = $1 and live and address_key = $2)
+     for update of c"
 );
-const TENANT_REGION: &str = "select default_region from tenants where id = $1";
+const LIST_HEAD: &str = select_contact!(", {sort_key}", "where c.tenant_id = $1");
+const TENANT_SETTINGS: &str = "
+    select default_region, coalesce((settings->>'require_if_match')::boolean, false)
+    from tenants where id = $1";
 const LIVE_OWNER_OF_EMAIL: &str = "
     select contact_id from contact_emails
     where tenant_id = $1 and live and address_key = any($2) order by contact_id limit 1";
+const HISTORY: &str = "
+    select a.id, c.ordinality, a.actor, a.action, rfc3339(a.occurred_at), a.request_id, c.value
+    from audit_log a cross join lateral jsonb_array_elements(a.changes) with ordinality as c(value, ordinality)
+    where a.tenant_id = $1 and a.entity_type = 'contact' and a.entity_id = $2
+      and ($3::uuid is null or a.id < $3 or (a.id = $3 and c.ordinality > $4))
+    order by a.id desc, c.ordinality asc
+    limit $5";
 
-pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
+/// What a tenant has configured for its contacts.
+pub struct TenantSettings {
+    pub default_region: Option<Region>,
+    pub require_if_match: bool,
+}
 
-/// The tenant's default phone region, if it set one.
-pub async fn tenant_region(tx: &Tx, tenant: TenantId) -> Result<Option<Region>, DbError> {
-    let row = tx.query_opt(TENANT_REGION, &[tenant.into()]).await?;
+pub async fn tenant_settings(tx: &Tx, tenant: TenantId) -> Result<TenantSettings, DbError> {
+    let row = tx.query_opt(TENANT_SETTINGS, &[tenant.into()]).await?;
     Ok(match row {
-        Some(row) => Region::parse(&row.get::<String>(0)?),
-        None => None,
+        Some(row) => TenantSettings {
+            default_region: Region::parse(&row.get::<String>(0)?),
+            require_if_match: row.get(1)?,
+        },
+        None => TenantSettings {
+            default_region: None,
+            require_if_match: false,
+        },
     })
 }
 
-/// Stores `contact` and returns it as stored.
-///
-/// # Errors
-/// MUST return the violation of [`EMAIL_TAKEN`] when a live contact of the tenant has one of its emails.
-pub async fn insert(
-    tx: &Tx,
-    tenant: TenantId,
-    id: ContactId,
-    contact: &NewContact,
-) -> Result<Contact, DbError> {
+/// The writable columns of `contact`: parameters `$1..$12` of [`INSERT`] and [`UPDATE`].
+fn column_params(tenant: TenantId, id: ContactId, contact: &NewContact) -> Vec<SqlValue> {
+    vec![
+        tenant.into(),
+        id.as_uuid().into(),
+        contact.first_name.as_ref().map(|n| n.as_str()).into(),
+        contact.last_name.as_ref().map(|n| n.as_str()).into(),
+        contact.display_name.as_str().into(),
+        contact.display_name_explicit.into(),
+        contact.company.clone().into(),
+        contact.job_title.clone().into(),
+        contact.address.as_ref().map(|a| json!(a)).into(),
+        contact.lifecycle_stage.map(|s| s.as_str()).into(),
+        contact.owner_id.clone().into(),
+        contact.source.clone().into(),
+    ]
+}
+
+/// The emails and phones of `contact` as the JSON record sets the statements expand.
+fn list_params(contact: &NewContact) -> (SqlValue, SqlValue) {
     let emails: Vec<Value> = contact
         .emails
         .iter()
@@ -106,51 +187,81 @@ pub async fn insert(
             })
         })
         .collect();
+    (Value::Array(emails).into(), Value::Array(phones).into())
+}
+
+/// Stores a new contact and returns it as stored.
+///
+/// # Errors
+/// MUST return the violation of [`EMAIL_TAKEN`] when a live contact of the tenant has one of its emails.
+pub async fn insert(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+    contact: &NewContact,
+) -> Result<Contact, DbError> {
+    let mut params = column_params(tenant, id, contact);
+    let (emails, phones) = list_params(contact);
+    params.extend([emails, phones]);
+    let row = tx.query_one(INSERT, &params).await?;
+    stored(id, contact, &row)
+}
+
+/// Replaces the writable fields of a locked, live contact and returns it as stored.
+///
+/// # Errors
+/// As [`insert`] for emails held by another live contact.
+pub async fn update(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+    contact: &NewContact,
+) -> Result<Contact, DbError> {
     let row = tx
-        .query_one(
-            INSERT,
-            &[
-                tenant.into(),
-                id.as_uuid().into(),
-                contact.first_name.as_ref().map(|n| n.as_str()).into(),
-                contact.last_name.as_ref().map(|n| n.as_str()).into(),
-                contact.display_name.as_str().into(),
-                Value::Array(emails).into(),
-                Value::Array(phones).into(),
-            ],
-        )
+        .query_one(UPDATE, &column_params(tenant, id, contact))
         .await?;
-    Ok(Contact {
-        id,
-        first_name: contact.first_name.as_ref().map(|n| n.as_str().to_owned()),
-        last_name: contact.last_name.as_ref().map(|n| n.as_str().to_owned()),
-        display_name: contact.display_name.as_str().to_owned(),
-        emails: contact
-            .emails
-            .iter()
-            .map(|e| ContactEmail {
-                address: e.address.as_str().to_owned(),
-                label: e.label.clone().map(|l| l.into_inner()),
-                primary: e.primary,
-            })
-            .collect(),
-        phones: contact
-            .phones
-            .iter()
-            .map(|p| ContactPhone {
-                number: p.number.raw().to_owned(),
-                e164: p.number.e164().to_owned(),
-                region: p.number.region().to_string(),
-                national: p.number.national().to_owned(),
-                label: p.label.clone().map(|l| l.into_inner()),
-                primary: p.primary,
-            })
-            .collect(),
-        version: row.get(0)?,
-        created_at: row.get(1)?,
-        updated_at: row.get(2)?,
-        deleted_at: None,
-    })
+    let (emails, phones) = list_params(contact);
+    tx.execute(
+        INSERT_LISTS,
+        &[tenant.into(), id.as_uuid().into(), emails, phones],
+    )
+    .await?;
+    stored(id, contact, &row)
+}
+
+/// The contact as stored: the validated input plus `version, created_at, updated_at` from `row`.
+fn stored(id: ContactId, contact: &NewContact, row: &Row) -> Result<Contact, DbError> {
+    Ok(contact.to_contact(id, row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+/// Soft-deletes (`deleted` true) or restores a contact and returns it as stored.
+///
+/// # Errors
+/// On restore, as [`insert`] when another live contact took one of its emails meanwhile.
+pub async fn set_deleted(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+    deleted: bool,
+) -> Result<Contact, DbError> {
+    tx.execute(
+        SET_DELETED,
+        &[tenant.into(), id.as_uuid().into(), deleted.into()],
+    )
+    .await?;
+    found(find(tx, tenant, id).await?)
+}
+
+/// Removes the contact and scrubs its personal data from the audit trail, the outbox and stored
+/// idempotent responses (the `erase_contact` database function).
+pub async fn erase(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<bool, DbError> {
+    tx.query_one(ERASE, &[tenant.into(), id.as_uuid().into()])
+        .await?
+        .get(0)
+}
+
+fn found(contact: Option<Contact>) -> Result<Contact, DbError> {
+    contact.ok_or_else(|| DbError::Query("the contact vanished inside its own transaction".into()))
 }
 
 pub async fn find(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, DbError> {
@@ -160,25 +271,103 @@ pub async fn find(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Option<Con
         .transpose()
 }
 
-/// Up to `limit` live contacts after `after`, in id (creation) order.
+/// The contact, locked until the transaction ends.
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<Option<Contact>, DbError> {
+    tx.query_opt(FIND_FOR_UPDATE, &[tenant.into(), id.as_uuid().into()])
+        .await?
+        .map(|row| contact_from_row(&row))
+        .transpose()
+}
+
+/// The live contact holding the email whose duplicate key is `email_key`, locked.
+pub async fn find_live_by_email_for_update(
+    tx: &Tx,
+    tenant: TenantId,
+    email_key: &str,
+) -> Result<Option<Contact>, DbError> {
+    tx.query_opt(
+        FIND_LIVE_BY_EMAIL_FOR_UPDATE,
+        &[tenant.into(), email_key.into()],
+    )
+    .await?
+    .map(|row| contact_from_row(&row))
+    .transpose()
+}
+
+/// Up to `limit` contacts matching `filter`, after `after`, in the filter's sort order, each with
+/// its sort key (for the next cursor).
 pub async fn list(
     tx: &Tx,
     tenant: TenantId,
-    after: Option<ContactId>,
+    filter: &ContactFilter,
+    after: Option<&ListCursor>,
     limit: i64,
-) -> Result<Vec<Contact>, DbError> {
-    tx.query(
-        LIST,
-        &[
-            tenant.into(),
-            after.map(|id| id.as_uuid()).into(),
-            SqlValue::Int(limit),
-        ],
-    )
-    .await?
-    .iter()
-    .map(contact_from_row)
-    .collect()
+) -> Result<Vec<(Contact, String)>, DbError> {
+    let sort = filter.sort;
+    let mut sql = LIST_HEAD.replace("{sort_key}", sort.key.key_sql());
+    let mut params: Vec<SqlValue> = vec![tenant.into()];
+    let param = |value: SqlValue, params: &mut Vec<SqlValue>| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    if !filter.include_deleted {
+        sql.push_str(" and c.deleted_at is null");
+    }
+    if let Some(stage) = filter.lifecycle_stage {
+        let p = param(stage.as_str().into(), &mut params);
+        sql.push_str(&format!(" and c.lifecycle_stage = {p}"));
+    }
+    if let Some(owner) = &filter.owner_id {
+        let p = param(owner.as_str().into(), &mut params);
+        sql.push_str(&format!(" and c.owner_id = {p}"));
+    }
+    if let Some(company) = &filter.company {
+        let p = param(company.as_str().into(), &mut params);
+        sql.push_str(&format!(" and lower(c.company) = lower({p})"));
+    }
+    if let Some(key) = &filter.email_key {
+        let p = param(key.as_str().into(), &mut params);
+        sql.push_str(&format!(
+            " and exists (select 1 from contact_emails e where e.tenant_id = c.tenant_id and e.contact_id = c.id and e.address_key = {p})"
+        ));
+    }
+    if let Some(e164) = &filter.phone_e164 {
+        let p = param(e164.as_str().into(), &mut params);
+        sql.push_str(&format!(
+            " and exists (select 1 from contact_phones p where p.tenant_id = c.tenant_id and p.contact_id = c.id and p.e164 = {p})"
+        ));
+    }
+    for (column, operator, time) in filter.time_bounds() {
+        let p = param(time.into(), &mut params);
+        sql.push_str(&format!(
+            " and c.{column} {operator} {p}::text::timestamptz"
+        ));
+    }
+    if let Some(cursor) = after {
+        let key = param(cursor.key.as_str().into(), &mut params);
+        let id = param(cursor.id.into(), &mut params);
+        let operator = if sort.descending { "<" } else { ">" };
+        sql.push_str(&format!(
+            " and ({}, c.id) {operator} ({}, {id})",
+            sort.key.expression(),
+            sort.key.parameter(&key)
+        ));
+    }
+    let direction = if sort.descending { "desc" } else { "asc" };
+    let limit = param(SqlValue::Int(limit), &mut params);
+    sql.push_str(&format!(
+        " order by {} {direction}, c.id {direction} limit {limit}",
+        sort.key.expression()
+    ));
+    tx.query(&sql, &params)
+        .await?
+        .iter()
+        .map(|row| Ok((contact_from_row(row)?, row.get::<String>(SORT_KEY_COLUMN)?)))
+        .collect()
 }
 
 /// The live contact that already holds one of `email_keys`.
@@ -197,16 +386,76 @@ pub async fn live_owner_of_email(
         .transpose()
 }
 
-/// The JSON column at `index` as a list of `T`.
-fn json_list<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Result<Vec<T>, DbError> {
+/// One field-level change in a contact's history.
+#[derive(Debug, serde::Serialize)]
+pub struct HistoryEntry {
+    #[serde(skip)]
+    pub audit_id: uuid::Uuid,
+    #[serde(skip)]
+    pub position: i64,
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+    pub action: String,
+    pub actor: String,
+    pub at: String,
+    pub request_id: String,
+}
+
+/// Field-level changes, newest record first, fields in order, after `(audit_id, position)`.
+pub async fn history(
+    tx: &Tx,
+    tenant: TenantId,
+    id: ContactId,
+    after: Option<(uuid::Uuid, i64)>,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, DbError> {
+    let (after_id, after_position) = after.map_or((None, 0), |(id, position)| (Some(id), position));
+    tx.query(
+        HISTORY,
+        &[
+            tenant.into(),
+            id.as_uuid().into(),
+            after_id.into(),
+            SqlValue::Int(after_position),
+            SqlValue::Int(limit),
+        ],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let change: Value = row.get(6)?;
+        Ok(HistoryEntry {
+            audit_id: row.get(0)?,
+            position: row.get(1)?,
+            actor: row.get(2)?,
+            action: row.get(3)?,
+            at: row.get(4)?,
+            request_id: row.get(5)?,
+            field: change["field"].as_str().unwrap_or_default().to_owned(),
+            old: change["old"].clone(),
+            new: change["new"].clone(),
+        })
+    })
+    .collect()
+}
+
+const SORT_KEY_COLUMN: usize = 17;
+
+/// The JSON column at `index` as `T`.
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Result<T, DbError> {
     serde_json::from_value(row.get::<Value>(index)?).map_err(|e| DbError::Decode {
         column: index.to_string(),
-        expected: "a list of contact entries",
+        expected: "a stored contact document",
         found: e.to_string(),
     })
 }
 
 fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
+    let emails: Vec<ContactEmail> = json_column(row, 8)?;
+    let phones: Vec<ContactPhone> = json_column(row, 9)?;
+    let address: Option<Value> = row.get(12)?;
+    let stage: Option<String> = row.get(13)?;
     Ok(Contact {
         id: ContactId::from_uuid(row.get(0)?),
         first_name: row.get(1)?,
@@ -216,7 +465,50 @@ fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
         deleted_at: row.get(7)?,
-        emails: json_list(row, 8)?,
-        phones: json_list(row, 9)?,
+        emails,
+        phones,
+        company: row.get(10)?,
+        job_title: row.get(11)?,
+        address: address
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| DbError::Decode {
+                column: "address".into(),
+                expected: "a postal address",
+                found: e.to_string(),
+            })?,
+        lifecycle_stage: stage
+            .and_then(|s| crm_domain::contact::LifecycleStage::parse(&s, "").ok()),
+        owner_id: row.get(14)?,
+        source: row.get(15)?,
+        display_name_explicit: row.get(16)?,
     })
+}
+
+impl SortKey {
+    /// The SQL the rows are ordered by.
+    fn expression(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "c.created_at",
+            SortKey::UpdatedAt => "c.updated_at",
+            SortKey::LastName => "lower(coalesce(c.last_name, ''))",
+        }
+    }
+
+    /// The sort key as text, selected for the next cursor.
+    fn key_sql(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "rfc3339(c.created_at)",
+            SortKey::UpdatedAt => "rfc3339(c.updated_at)",
+            SortKey::LastName => "lower(coalesce(c.last_name, ''))",
+        }
+    }
+
+    /// A cursor's text key as a value comparable with [`SortKey::expression`].
+    fn parameter(self, placeholder: &str) -> String {
+        match self {
+            SortKey::CreatedAt | SortKey::UpdatedAt => format!("{placeholder}::text::timestamptz"),
+            SortKey::LastName => format!("{placeholder}::text"),
+        }
+    }
 }

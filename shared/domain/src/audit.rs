@@ -1,6 +1,7 @@
 //! Audit records: who did what to which entity, with a field-level diff.
 
 use crate::contact::Contact;
+use crate::event::ContactAction;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -24,13 +25,23 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    pub fn contact_created(contact: &Contact) -> Self {
-        let after = serde_json::to_value(contact).unwrap_or(Value::Null);
+    /// The record of `action` on a contact: the field-level diff from `before` (absent for a
+    /// creation) to `after`. An erasure records which fields existed, never their values.
+    pub fn contact(action: ContactAction, before: Option<&Contact>, after: &Contact) -> Self {
+        let view = |contact: Option<&Contact>| {
+            contact
+                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null)
+        };
+        let changes = match action {
+            ContactAction::Erased => Vec::new(),
+            _ => diff(&view(before), &view(Some(after))),
+        };
         Self {
-            action: "create",
+            action: action.audit_action(),
             entity_type: "contact",
-            entity_id: contact.id.as_uuid(),
-            changes: diff(&Value::Null, &after),
+            entity_id: after.id.as_uuid(),
+            changes,
         }
     }
 }

@@ -1,8 +1,13 @@
 //! A new contact as a client describes it, and the rules that turn it into a valid one.
 
-use super::{EmailAddress, Label, PersonName, PhoneNumber};
+use super::{
+    AddressDraft, Contact, ContactEmail, ContactPhone, EmailAddress, Label, LifecycleStage,
+    PersonName, PhoneNumber, PostalAddress,
+};
 use crate::error::{FieldError, ValidationErrors};
+use crate::ids::ContactId;
 use crate::region::Region;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -10,6 +15,8 @@ pub const MAX_EMAILS: usize = 10;
 pub const MAX_PHONES: usize = 10;
 /// Display names may be longer than first or last names: they often hold both plus a title.
 const MAX_DISPLAY_NAME_CHARS: usize = 200;
+const MAX_ORGANISATION_CHARS: usize = 200;
+const MAX_SOURCE_CHARS: usize = 100;
 
 /// The request body of a create, as raw strings. Unknown fields are refused.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,10 +28,33 @@ pub struct ContactDraft {
     pub last_name: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub emails: Vec<EmailDraft>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub phones: Vec<PhoneDraft>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub job_title: Option<String>,
+    #[serde(default)]
+    pub address: Option<AddressDraft>,
+    #[serde(default)]
+    pub lifecycle_stage: Option<String>,
+    /// The user who owns the contact (an id from the identity provider, as in a token's `sub`).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Where the contact came from (`import`, `web_form`, ...).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// `"emails": null` means no emails, as an absent field does.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,8 +83,16 @@ pub struct NewContact {
     pub first_name: Option<PersonName>,
     pub last_name: Option<PersonName>,
     pub display_name: PersonName,
+    /// False when the display name was derived rather than given.
+    pub display_name_explicit: bool,
     pub emails: Vec<NewEmail>,
     pub phones: Vec<NewPhone>,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    pub address: Option<PostalAddress>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub owner_id: Option<String>,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +139,22 @@ impl NewContact {
         );
         let emails = parse_emails(draft.emails, &mut errors);
         let phones = parse_phones(draft.phones, default_region, &mut errors);
+        let mut text = |raw: Option<String>, field: &str, max: usize| {
+            raw.and_then(|raw| errors.take(PersonName::parse(&raw, field, max)).flatten())
+                .map(PersonName::into_inner)
+        };
+        let company = text(draft.company, "/company", MAX_ORGANISATION_CHARS);
+        let job_title = text(draft.job_title, "/job_title", MAX_ORGANISATION_CHARS);
+        let owner_id = text(draft.owner_id, "/owner_id", MAX_ORGANISATION_CHARS);
+        let source = text(draft.source, "/source", MAX_SOURCE_CHARS);
+        let address = draft
+            .address
+            .and_then(|a| PostalAddress::parse(a, &mut errors));
+        let lifecycle_stage = draft
+            .lifecycle_stage
+            .filter(|raw| !raw.trim().is_empty())
+            .and_then(|raw| errors.take(LifecycleStage::parse(&raw, "/lifecycle_stage")));
+        let display_name_explicit = display_name.is_some();
 
         let display_name = display_name.or_else(|| {
             derive_display_name(first_name.as_ref(), last_name.as_ref(), &emails, &phones)
@@ -117,10 +171,67 @@ impl NewContact {
                 first_name,
                 last_name,
                 display_name,
+                display_name_explicit,
                 emails,
                 phones,
+                company,
+                job_title,
+                address,
+                lifecycle_stage,
+                owner_id,
+                source,
             }),
             _ => Err(errors),
+        }
+    }
+}
+
+impl NewContact {
+    /// The contact this becomes once stored as `id` at `version` (live, as every write leaves it).
+    pub fn to_contact(
+        &self,
+        id: ContactId,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Contact {
+        Contact {
+            id,
+            first_name: self.first_name.as_ref().map(|n| n.as_str().to_owned()),
+            last_name: self.last_name.as_ref().map(|n| n.as_str().to_owned()),
+            display_name: self.display_name.as_str().to_owned(),
+            emails: self
+                .emails
+                .iter()
+                .map(|e| ContactEmail {
+                    address: e.address.as_str().to_owned(),
+                    label: e.label.clone().map(Label::into_inner),
+                    primary: e.primary,
+                })
+                .collect(),
+            phones: self
+                .phones
+                .iter()
+                .map(|p| ContactPhone {
+                    number: p.number.raw().to_owned(),
+                    e164: p.number.e164().to_owned(),
+                    region: p.number.region().to_string(),
+                    national: p.number.national().to_owned(),
+                    label: p.label.clone().map(Label::into_inner),
+                    primary: p.primary,
+                })
+                .collect(),
+            company: self.company.clone(),
+            job_title: self.job_title.clone(),
+            address: self.address.clone(),
+            lifecycle_stage: self.lifecycle_stage,
+            owner_id: self.owner_id.clone(),
+            source: self.source.clone(),
+            display_name_explicit: self.display_name_explicit,
+            version,
+            created_at,
+            updated_at,
+            deleted_at: None,
         }
     }
 }

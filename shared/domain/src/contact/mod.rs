@@ -1,12 +1,18 @@
 //! The contact aggregate: its value objects, the rules for a new contact, and its representation.
 
+mod address;
 mod draft;
 mod email;
+mod lifecycle;
 mod name;
 mod phone;
 
-pub use draft::{ContactDraft, EmailDraft, NewContact, PhoneDraft, MAX_EMAILS, MAX_PHONES};
+pub use address::{AddressDraft, PostalAddress};
+pub use draft::{
+    ContactDraft, EmailDraft, NewContact, NewEmail, NewPhone, PhoneDraft, MAX_EMAILS, MAX_PHONES,
+};
 pub use email::EmailAddress;
+pub use lifecycle::LifecycleStage;
 pub use name::{Label, PersonName};
 pub use phone::PhoneNumber;
 
@@ -23,10 +29,48 @@ pub struct Contact {
     pub display_name: String,
     pub emails: Vec<ContactEmail>,
     pub phones: Vec<ContactPhone>,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    pub address: Option<PostalAddress>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub owner_id: Option<String>,
+    pub source: Option<String>,
+    /// False while `display_name` is derived, so that it follows the names on an update.
+    #[serde(skip)]
+    pub display_name_explicit: bool,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Contact {
+    /// The client-writable fields as a create body would carry them: what a JSON Merge Patch
+    /// (RFC 7396) is applied to. Absent means null, so nulls are left out; a derived display name is
+    /// left out too, so it is derived again from the patched fields.
+    pub fn writable_view(&self) -> serde_json::Value {
+        let mut view = serde_json::json!({
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "display_name": self.display_name_explicit.then_some(&self.display_name),
+            "emails": self.emails.iter().map(|e| serde_json::json!({
+                "address": e.address, "label": e.label, "primary": e.primary,
+            })).collect::<Vec<_>>(),
+            "phones": self.phones.iter().map(|p| serde_json::json!({
+                "number": p.number, "label": p.label, "primary": p.primary,
+            })).collect::<Vec<_>>(),
+            "company": self.company,
+            "job_title": self.job_title,
+            "address": self.address,
+            "lifecycle_stage": self.lifecycle_stage,
+            "owner_id": self.owner_id,
+            "source": self.source,
+        });
+        if let Some(fields) = view.as_object_mut() {
+            fields.retain(|_, value| !value.is_null());
+        }
+        view
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

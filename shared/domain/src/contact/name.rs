@@ -39,7 +39,11 @@ impl Label {
     }
 }
 
-fn bounded_text(raw: &str, field: &str, max_chars: usize) -> Result<Option<String>, FieldError> {
+pub(crate) fn bounded_text(
+    raw: &str,
+    field: &str,
+    max_chars: usize,
+) -> Result<Option<String>, FieldError> {
     let text = raw.trim();
     if text.is_empty() {
         return Ok(None);

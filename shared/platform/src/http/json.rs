@@ -31,19 +31,49 @@ pub fn parse_body<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, ApiErr
 /// Deserialises `bytes` as `T` with the error mapping of [`parse_body`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let pointer = json_pointer(error.path());
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("malformed JSON: {inner}"))
-        } else {
-            field_error(pointer, &inner)
-        }
-    })?;
+    let value: T =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(deserialize_error)?;
     deserializer
         .end()
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// Converts an already-parsed JSON value (a patched document) into `T`, pointing errors at fields.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(deserialize_error)
+}
+
+fn deserialize_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let pointer = json_pointer(error.path());
+    let inner = error.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::bad_request(format!("malformed JSON: {inner}"))
+    } else {
+        field_error(pointer, &inner)
+    }
+}
+
+/// Applies a JSON Merge Patch (RFC 7396) to `target`: members set to null are removed, objects
+/// merge recursively, anything else (arrays included) replaces.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (name, value) in patch {
+            if value.is_null() {
+                fields.remove(name);
+            } else {
+                merge_patch(fields.entry(name.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
 
 fn field_error(pointer: String, error: &serde_json::Error) -> ApiError {
@@ -106,6 +136,27 @@ mod tests {
             ApiError::Validation(errors) => (errors.0[0].field.clone(), errors.0[0].code),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The example of RFC 7396 section 3.
+        let mut target = serde_json::json!({
+            "title": "Goodbye!", "author": {"givenName": "John", "familyName": "Doe"},
+            "tags": ["example", "sample"], "content": "This will be unchanged"
+        });
+        let patch = serde_json::json!({
+            "title": "Hello!", "phoneNumber": "+01-123-456-7890",
+            "author": {"familyName": null}, "tags": ["example"]
+        });
+        merge_patch(&mut target, &patch);
+        assert_eq!(
+            target,
+            serde_json::json!({
+                "title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
+                "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"
+            })
+        );
     }
 
     #[test]

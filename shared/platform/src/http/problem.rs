@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 412: `If-Match` names a version that is no longer current.
     #[error("precondition failed")]
     PreconditionFailed,
+    /// 428: the tenant requires `If-Match` on updates and the request has none.
+    #[error("precondition required")]
+    PreconditionRequired,
     /// 413: the body exceeds the configured limit.
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
@@ -77,6 +80,20 @@ impl ApiError {
         }
     }
 
+    /// A 409 with a message and the field at fault.
+    pub fn conflict(
+        detail: impl Into<String>,
+        field: &str,
+        code: &'static str,
+        message: &str,
+    ) -> Self {
+        ApiError::Conflict {
+            detail: detail.into(),
+            errors: vec![FieldError::new(field, code, message)],
+            extra: Map::new(),
+        }
+    }
+
     /// A 422 about one field.
     pub fn invalid_field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Validation(ValidationErrors(vec![FieldError::new(
@@ -93,6 +110,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
@@ -117,6 +135,7 @@ impl ApiError {
                 "A request with this Idempotency-Key is still being processed",
             ),
             ApiError::PreconditionFailed => ("precondition-failed", "The resource has changed"),
+            ApiError::PreconditionRequired => ("precondition-required", "If-Match is required"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "The body is too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Send application/json"),
             ApiError::Validation(_) => ("validation-error", "The request has invalid fields"),
@@ -147,6 +166,9 @@ impl ApiError {
             ApiError::IdempotencyKeyInFlight => "retry once the first request has finished".into(),
             ApiError::PreconditionFailed => {
                 "If-Match does not name the current version; fetch the resource and retry".into()
+            }
+            ApiError::PreconditionRequired => {
+                "this tenant requires If-Match with the resource's ETag on every change".into()
             }
             ApiError::PayloadTooLarge { limit } => format!("bodies are limited to {limit} bytes"),
             ApiError::UnsupportedMediaType => {

@@ -1,0 +1,196 @@
+//! What a contact list request asks for: filters, a sort, and the keyset cursor of its next page.
+
+use chrono::{DateTime, SecondsFormat};
+use crm_domain::contact::{EmailAddress, LifecycleStage, PhoneNumber};
+use crm_domain::{ContactId, Region};
+use crm_platform::http::query::Query;
+use crm_platform::ApiError;
+use serde::{Deserialize, Serialize};
+
+/// The query parameters `GET /api/v1/contacts` accepts.
+pub const PARAMETERS: &[&str] = &[
+    "limit",
+    "cursor",
+    "sort",
+    "lifecycle_stage",
+    "owner_id",
+    "company",
+    "email",
+    "phone",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+    "updated_since",
+    "include_deleted",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    LastName,
+}
+
+/// `sort=created_at` (the default), `-created_at`, `updated_at`, `-updated_at`, `last_name`, `-last_name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let raw = raw.unwrap_or("created_at");
+        let (descending, name) = raw
+            .strip_prefix('-')
+            .map_or((false, raw), |name| (true, name));
+        let key = match name {
+            "created_at" => SortKey::CreatedAt,
+            "updated_at" => SortKey::UpdatedAt,
+            "last_name" => SortKey::LastName,
+            _ => return Err(ApiError::bad_request(
+                "sort must be created_at, updated_at or last_name, with a leading - for descending",
+            )),
+        };
+        Ok(Self { key, descending })
+    }
+}
+
+/// Where the previous page ended: its last row's sort key and id, under the sort it was made for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListCursor {
+    pub sort: Sort,
+    pub key: String,
+    pub id: uuid::Uuid,
+}
+
+#[derive(Debug, Default)]
+pub struct ContactFilter {
+    pub sort: Sort,
+    pub include_deleted: bool,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub owner_id: Option<String>,
+    pub company: Option<String>,
+    /// The duplicate key of the email asked for.
+    pub email_key: Option<String>,
+    /// The phone asked for, in E.164.
+    pub phone_e164: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    updated_after: Option<String>,
+    updated_before: Option<String>,
+    updated_since: Option<String>,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Self {
+            key: SortKey::CreatedAt,
+            descending: false,
+        }
+    }
+}
+
+impl ContactFilter {
+    /// Reads the filters of `query`; phone numbers are read with `region` unless they carry their
+    /// own country code, so `?phone=` finds a number however it is written.
+    pub fn from_query(query: &Query, region: Region) -> Result<Self, ApiError> {
+        let text = |name: &str| {
+            query
+                .get(name)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let time = |name: &str| -> Result<Option<String>, ApiError> {
+            text(name)
+                .map(|raw| {
+                    DateTime::parse_from_rfc3339(&raw)
+                        .map(|t| t.to_utc().to_rfc3339_opts(SecondsFormat::Micros, true))
+                        .map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "{name} must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let include_deleted = match query.get("include_deleted") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "include_deleted must be true or false",
+                ))
+            }
+        };
+        let lifecycle_stage = text("lifecycle_stage")
+            .map(|raw| {
+                LifecycleStage::parse(&raw, "lifecycle_stage")
+                    .map_err(|e| ApiError::bad_request(format!("lifecycle_stage {}", e.message)))
+            })
+            .transpose()?;
+        let email_key = text("email")
+            .map(|raw| {
+                EmailAddress::parse(&raw, "email")
+                    .map(|email| email.key())
+                    .map_err(|e| ApiError::bad_request(format!("email {}", e.message)))
+            })
+            .transpose()?;
+        let phone_e164 = text("phone")
+            .map(|raw| {
+                PhoneNumber::parse(&raw, region, "phone")
+                    .map(|phone| phone.e164().to_owned())
+                    .map_err(|e| ApiError::bad_request(format!("phone {}", e.message)))
+            })
+            .transpose()?;
+        Ok(Self {
+            sort: Sort::parse(query.get("sort"))?,
+            include_deleted,
+            lifecycle_stage,
+            owner_id: text("owner_id"),
+            company: text("company"),
+            email_key,
+            phone_e164,
+            created_after: time("created_after")?,
+            created_before: time("created_before")?,
+            updated_after: time("updated_after")?,
+            updated_before: time("updated_before")?,
+            updated_since: time("updated_since")?,
+        })
+    }
+
+    /// `(column, operator, RFC 3339 time)` for every time bound asked for.
+    pub fn time_bounds(&self) -> impl Iterator<Item = (&'static str, &'static str, String)> + '_ {
+        [
+            ("created_at", ">", &self.created_after),
+            ("created_at", "<", &self.created_before),
+            ("updated_at", ">", &self.updated_after),
+            ("updated_at", "<", &self.updated_before),
+            ("updated_at", ">=", &self.updated_since),
+        ]
+        .into_iter()
+        .filter_map(|(column, operator, time)| time.clone().map(|t| (column, operator, t)))
+    }
+
+    /// Checks that a cursor was issued for this sort (a cursor is only meaningful under its own).
+    pub fn check_cursor(&self, cursor: &ListCursor) -> Result<(), ApiError> {
+        if cursor.sort != self.sort {
+            return Err(ApiError::bad_request(
+                "this cursor belongs to another sort; start again without it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The cursor that resumes after `id` with sort key `key`.
+    pub fn cursor_after(&self, id: ContactId, key: String) -> ListCursor {
+        ListCursor {
+            sort: self.sort,
+            key,
+            id: id.as_uuid(),
+        }
+    }
+}
