@@ -200,14 +200,9 @@ impl TestTenant {
         .expect("a test token")
     }
 
-    /// Sets a tenant setting (`settings` JSON member), as an operator would.
-    pub async fn set_setting(&self, name: &str, value: Value) {
-        owner_db()
-            .await
-            .execute(
-                "update tenants set settings = jsonb_set(settings, array[$2], $3) where id = $1",
-                &[&self.id.as_uuid(), &name, &value],
-            )
+    /// Makes `If-Match` required (or not) for this tenant, as `crm tenant set` does.
+    pub async fn require_if_match(&self, required: bool) {
+        crm::tenants::update(&harness().owner_url, self.id, Some(required), None)
             .await
             .expect("updating tenant settings");
     }

@@ -198,7 +198,7 @@ async fn twenty_concurrent_patches_with_one_if_match_give_one_200() {
 #[tokio::test]
 async fn a_tenant_can_require_if_match() {
     let tenant = TestTenant::create("US").await;
-    tenant.set_setting("require_if_match", json!(true)).await;
+    tenant.require_if_match(true).await;
     let client = tenant.client();
     let id = client
         .create_contact(&json!({"first_name": "Careful"}))

@@ -81,6 +81,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TenantCommand {
+    /// Change a tenant's settings.
+    Set {
+        /// The tenant id.
+        tenant: String,
+        /// Require `If-Match` on every change to a contact (answers 428 without it).
+        #[arg(long)]
+        require_if_match: Option<bool>,
+        /// Default region for phone numbers written without a country code.
+        #[arg(long)]
+        region: Option<String>,
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
     /// Create a tenant and print its id.
     Create {
         /// The tenant's display name.
@@ -119,6 +132,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.applied.len(),
                 report.already
             );
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Set {
+                    tenant,
+                    require_if_match,
+                    region,
+                    database,
+                },
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            crm::tenants::update(&database.url, tenant, require_if_match, region.as_deref())
+                .await?;
+            println!("updated {tenant}");
         }
         Command::Tenant {
             command:

@@ -22,3 +22,34 @@ pub async fn create(owner_url: &str, name: &str, region: &str) -> anyhow::Result
         .context("creating the tenant (has `crm migrate` run?)")?;
     Ok(id)
 }
+
+/// Changes the settings given; the others keep their values.
+pub async fn update(
+    owner_url: &str,
+    tenant: TenantId,
+    require_if_match: Option<bool>,
+    region: Option<&str>,
+) -> anyhow::Result<()> {
+    let region =
+        match region {
+            Some(raw) => Some(Region::parse(raw).map(|r| r.to_string()).ok_or_else(|| {
+                anyhow::anyhow!("{raw:?} is not a region code libphonenumber knows")
+            })?),
+            None => None,
+        };
+    let client = crate::connect(owner_url).await?;
+    let updated = client
+        .execute(
+            "update tenants
+             set default_region = coalesce($2, default_region),
+                 settings = case when $3::bool is null then settings
+                                 else jsonb_set(settings, '{require_if_match}', to_jsonb($3::bool)) end
+             where id = $1",
+            &[&tenant.as_uuid(), &region, &require_if_match],
+        )
+        .await?;
+    if updated == 0 {
+        bail!("no tenant {tenant}");
+    }
+    Ok(())
+}
