@@ -92,7 +92,7 @@ macro_rules! select_contact {
     };
 }
 
-const FIND: &str = select_contact!("", "where c.tenant_id = $1 and c.id = $2");
+pub const FIND: &str = select_contact!("", "where c.tenant_id = $1 and c.id = $2");
 const FIND_FOR_UPDATE: &str =
     select_contact!("", "where c.tenant_id = $1 and c.id = $2 for update of c");
 const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(

@@ -81,6 +81,47 @@ const DOMAINS: &[&str] = &[
     "example.net",
     "mail.example.com",
 ];
+const COMPANIES: &[&str] = &[
+    "Analytical Engines",
+    "Difference Ltd",
+    "Bletchley Systems",
+    "Harvard Mark",
+    "Bell Works",
+    "Xerox Park",
+    "Multics Inc",
+    "Unix Labs",
+    "Arpa Networks",
+    "Eniac Corp",
+    "Colossus Data",
+    "Zuse Computing",
+];
+const TITLES: &[&str] = &[
+    "Engineer",
+    "Director",
+    "Buyer",
+    "Founder",
+    "Analyst",
+    "Manager",
+    "Consultant",
+];
+/// Weighted towards the top of the funnel, as real tenants are.
+const STAGES: &[&str] = &[
+    "subscriber",
+    "subscriber",
+    "subscriber",
+    "lead",
+    "lead",
+    "lead",
+    "marketing_qualified_lead",
+    "sales_qualified_lead",
+    "opportunity",
+    "customer",
+    "customer",
+    "evangelist",
+    "other",
+];
+const SOURCES: &[&str] = &["import", "web_form", "api", "event"];
+const OWNERS: usize = 20;
 const BATCH: usize = 10_000;
 
 /// Seeds `count` contacts, each with one email and one phone valid in the tenant's region.
@@ -104,7 +145,7 @@ pub async fn run(owner_url: &str, tenant: TenantId, count: usize) -> anyhow::Res
         let tx = client.transaction().await?;
         copy(
             &tx,
-            "contacts (tenant_id, id, first_name, last_name, display_name)",
+            "contacts (tenant_id, id, first_name, last_name, display_name, company, job_title, lifecycle_stage, owner_id, source)",
             contacts,
         )
         .await?;
@@ -155,7 +196,18 @@ fn batch(
         );
         let address = format!("{local}@{domain}");
         let phone = phone_number(rng, region)?;
-        writeln!(contacts, "{tenant}\t{id}\t{first}\t{last}\t{first} {last}")?;
+        let pick = |rng: &mut StdRng, list: &[&'static str]| list[rng.random_range(0..list.len())];
+        let (company, title, stage, source) = (
+            pick(rng, COMPANIES),
+            pick(rng, TITLES),
+            pick(rng, STAGES),
+            pick(rng, SOURCES),
+        );
+        let owner = rng.random_range(1..=OWNERS);
+        writeln!(
+            contacts,
+            "{tenant}\t{id}\t{first}\t{last}\t{first} {last}\t{company}\t{title}\t{stage}\tuser-{owner}\t{source}"
+        )?;
         writeln!(
             emails,
             "{tenant}\t{id}\t0\t{address}\t{}\twork\tt",
@@ -175,11 +227,15 @@ fn batch(
 
 /// A number libphonenumber accepts for the region: mobiles for GB, geographic numbers elsewhere
 /// (North American format, read with a +1 country code).
-/// Draws until libphonenumber accepts one (a few exchanges are reserved); gives up after 100 draws.
+/// Draws until libphonenumber accepts one as a number of `region`; gives up after 100 draws.
 fn phone_number(rng: &mut StdRng, region: Region) -> anyhow::Result<PhoneNumber> {
     for _ in 0..100 {
         let raw = if region.to_string() == "GB" {
-            format!("07911 {:06}", rng.random_range(100_000..999_999))
+            format!(
+                "074{:02} {:06}",
+                rng.random_range(0..100),
+                rng.random_range(100_000..999_999)
+            )
         } else {
             const AREA_CODES: [u16; 6] = [212, 312, 415, 617, 646, 206];
             let area = AREA_CODES[rng.random_range(0..AREA_CODES.len())];
@@ -189,8 +245,11 @@ fn phone_number(rng: &mut StdRng, region: Region) -> anyhow::Result<PhoneNumber>
                 rng.random_range(0..9999)
             )
         };
+        // Some ranges belong to a neighbour sharing the country code (07911 1... is Guernsey's).
         if let Ok(phone) = PhoneNumber::parse(&raw, region, "/phone") {
-            return Ok(phone);
+            if phone.region() == region {
+                return Ok(phone);
+            }
         }
     }
     bail!("could not generate a valid phone number for {region}")
