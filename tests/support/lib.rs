@@ -162,6 +162,19 @@ pub async fn owner_db() -> tokio_postgres::Client {
         .expect("owner connection")
 }
 
+/// The tables of the `public` schema of the database `db` is connected to, by name.
+pub async fn public_tables(db: &tokio_postgres::Client) -> Vec<String> {
+    db.query(
+        "select tablename::text from pg_tables where schemaname = 'public' order by 1",
+        &[],
+    )
+    .await
+    .expect("listing tables")
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
 /// How many rows of `table` belong to `tenant` (read as the owner, past RLS).
 pub async fn count_rows(table: &str, tenant: TenantId) -> i64 {
     owner_db()

@@ -1,7 +1,7 @@
 //! Changing contacts: merge patch with concurrency control, soft delete and restore, erasure,
 //! upsert, and the history the audit trail gives back.
 
-use crm_http_tests::{count_rows, owner_db, Reply, TestClient, TestTenant};
+use crm_http_tests::{count_rows, owner_db, public_tables, Reply, TestClient, TestTenant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -326,17 +326,7 @@ async fn erase_needs_its_own_scope_and_leaves_no_trace_of_the_email() {
     );
 
     let db = owner_db().await;
-    let tables: Vec<String> = db
-        .query(
-            "select tablename::text from pg_tables where schemaname = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for table in tables {
+    for table in public_tables(&db).await {
         let hits: i64 = db
             .query_one(
                 &format!("select count(*) from {table} t where t::text ilike '%' || $1 || '%'"),

@@ -1,6 +1,6 @@
 //! The migration runner, on databases of its own.
 
-use crm_http_tests::fresh_database;
+use crm_http_tests::{fresh_database, public_tables};
 
 fn url(database: &str) -> String {
     let cluster = std::env::var("CRM_TEST_PG")
@@ -51,17 +51,7 @@ async fn a_failing_migration_is_rolled_back_whole_and_earlier_ones_stay() {
     .unwrap_err();
     assert!(error.to_string().contains("0002_bad.sql"));
     let db = crm::connect(&url).await.unwrap();
-    let tables: Vec<String> = db
-        .query(
-            "select tablename::text from pg_tables where schemaname = 'public' order by 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(tables, vec!["ok", "schema_migrations"]);
+    assert_eq!(public_tables(&db).await, vec!["ok", "schema_migrations"]);
 }
 
 #[tokio::test]
