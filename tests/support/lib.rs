@@ -5,6 +5,7 @@
 use crm_domain::TenantId;
 use crm_platform::app::App;
 use crm_platform::config::{Config, JwtConfig};
+use crm_platform::kv::KeyValue;
 use reqwest::Method;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -62,19 +63,30 @@ fn live(base_url: String) -> Harness {
     }
 }
 
-/// A configuration for an in-process server on `database`.
-pub fn test_config(database_url: String) -> Config {
+/// A configuration for an in-process server on `database`; `overrides` replace variables.
+pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Config {
     let jwt = test_jwt_config();
     Config::from_lookup(|name| match name {
+        _ if overrides.iter().any(|(key, _)| *key == name) => overrides
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string()),
         "database_url" => Some(database_url.clone()),
         "jwt_issuer" => Some(jwt.issuer.clone()),
         "jwt_audience" => Some(jwt.audience.clone()),
         "jwt_hs256_secret" => jwt.hs256_secret.clone(),
         "max_body_bytes" => Some("65536".into()),
         "default_phone_region" => Some("US".into()),
+        // The suite's tenants make hundreds of requests a minute; limits get servers of their own.
+        "rate_limit_enabled" => Some("false".into()),
         _ => None,
     })
     .expect("the test configuration is complete")
+}
+
+/// The suite's configuration: no rate limiting, the read cache on.
+pub fn test_config(database_url: String) -> Config {
+    test_config_with(database_url, &[])
 }
 
 fn in_process() -> Harness {
@@ -112,7 +124,12 @@ fn in_process() -> Harness {
 
 /// Starts a server for `config` on a loopback port of the current runtime and returns its URL.
 pub async fn start_server(config: Config) -> String {
-    let app = std::sync::Arc::new(App::new(config).expect("a valid app"));
+    start_server_with(config, KeyValue::memory()).await
+}
+
+/// As [`start_server`], with the key-value store `kv`.
+pub async fn start_server_with(config: Config, kv: KeyValue) -> String {
+    let app = std::sync::Arc::new(App::new(config, kv).expect("a valid app"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -215,9 +232,16 @@ impl TestTenant {
 
     /// Makes `If-Match` required (or not) for this tenant, as `crm tenant set` does.
     pub async fn require_if_match(&self, required: bool) {
-        crm::tenants::update(&harness().owner_url, self.id, Some(required), None)
+        crm::tenants::update(&harness().owner_url, self.id, Some(required), None, None)
             .await
             .expect("updating tenant settings");
+    }
+
+    /// Overrides this tenant's rate limits, as `crm tenant set --rate-limits` does.
+    pub async fn set_rate_limits(&self, overrides: &str) {
+        crm::tenants::update(&harness().owner_url, self.id, None, None, Some(overrides))
+            .await
+            .expect("updating tenant rate limits");
     }
 
     /// A client with read and write scopes for contacts.

@@ -6,6 +6,7 @@ use crm_domain::audit::AuditRecord;
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::event::{ContactAction, DomainEvent};
 use crm_domain::{ContactId, TenantId};
+use crm_platform::cache::{self, Lookup};
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
 use crm_platform::http::etag::{self, IfMatch};
@@ -17,6 +18,8 @@ use crm_platform::http::ApiResponse;
 use crm_platform::{ApiError, RequestContext};
 use http::{header, StatusCode};
 use serde_json::Value;
+
+const CACHE_KIND: &str = "contact";
 
 /// Response header of an upsert: `created` or `updated`.
 pub const UPSERT_RESULT: &str = "upsert-result";
@@ -51,6 +54,7 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     // A concurrent upsert may create the contact between our look-up and our insert: the unique
     // email key refuses the second insert, and the second attempt then finds and updates it.
     let mut retried = false;
+    let mut updated_id = None;
     loop {
         let outcome = ctx
             .app
@@ -59,6 +63,7 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
                 let settings = repository::tenant_settings(tx, tenant).await?;
                 match repository::find_live_by_email_for_update(tx, tenant, &key).await? {
                     Some(before) => {
+                        updated_id = Some(before.id);
                         let after = apply_patch(tx, &ctx, tenant, &settings, before, &body).await?;
                         let mut response =
                             respond(tx, &ctx, StatusCode::OK, &after, Some("updated")).await?;
@@ -77,6 +82,9 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
                 }
             })
             .await;
+        if let (Ok(_), Some(id)) = (&outcome, updated_id) {
+            invalidate(&ctx, tenant, id).await;
+        }
         match outcome {
             Err(ApiError::Conflict { .. }) if !retried => retried = true,
             other => return name_the_duplicate(&ctx, tenant, other, email_keys).await,
@@ -88,6 +96,15 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = contact_id(&ctx)?;
+    let cache = ctx.app.cache(tenant, CACHE_KIND);
+    let key = id.to_string();
+    let generation = match &cache {
+        Some(cache) => match cache.lookup::<Contact>(&key).await {
+            Lookup::Hit(contact) => return contact_response(&ctx, &contact, Some(cache::HIT)),
+            Lookup::Miss(generation) => generation,
+        },
+        None => None,
+    };
     let contact = ctx
         .app
         .db
@@ -96,19 +113,46 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         })
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(cache) = &cache {
+        cache.fill(&key, generation, &contact).await;
+    }
+    contact_response(&ctx, &contact, cache.as_ref().map(|_| cache::MISS))
+}
+
+/// A contact's 200 (or 304 when `If-None-Match` names its version), with its ETag and, when the
+/// cache was consulted, `Cache-Status`.
+fn contact_response(
+    ctx: &RequestContext,
+    contact: &Contact,
+    cache_status: Option<&str>,
+) -> Result<ApiResponse, ApiError> {
     let mut response = if etag::if_none_match_hits(&ctx.request.headers, contact.version) {
         let mut not_modified = ApiResponse::new(Default::default());
         *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
         not_modified
     } else {
-        json(StatusCode::OK, &contact)?
+        json(StatusCode::OK, contact)?
     };
     set_header(
         &mut response,
         header::ETAG,
         &etag::for_version(contact.version),
     );
+    if let Some(status) = cache_status {
+        set_header(
+            &mut response,
+            header::HeaderName::from_static("cache-status"),
+            status,
+        );
+    }
     Ok(response)
+}
+
+/// Makes cached copies of `id` unreachable; called once the write's transaction has committed.
+async fn invalidate(ctx: &RequestContext, tenant: TenantId, id: ContactId) {
+    if let Some(cache) = ctx.app.cache(tenant, CACHE_KIND) {
+        cache.invalidate(&id.to_string()).await;
+    }
 }
 
 /// `GET /api/v1/contacts`: filtered, sorted, keyset-paginated.
@@ -186,6 +230,9 @@ pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
             respond(tx, &ctx, StatusCode::OK, &after, None).await
         })
         .await;
+    if updated.is_ok() {
+        invalidate(&ctx, tenant, id).await;
+    }
     name_the_duplicate(&ctx, tenant, updated, email_keys).await
 }
 
@@ -194,7 +241,8 @@ pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     let tenant = ctx.principal()?.tenant_id;
     let id = contact_id(&ctx)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
-    ctx.app
+    let deleted = ctx
+        .app
         .db
         .transaction(tenant, async |tx: &Tx| {
             let settings = repository::tenant_settings(tx, tenant).await?;
@@ -205,7 +253,11 @@ pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
             }
             no_content(tx, &ctx).await
         })
-        .await
+        .await;
+    if deleted.is_ok() {
+        invalidate(&ctx, tenant, id).await;
+    }
+    deleted
 }
 
 /// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete. 409 when another live contact has
@@ -238,6 +290,9 @@ pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiErro
             respond(tx, &ctx, StatusCode::OK, &after, None).await
         })
         .await;
+    if restored.is_ok() {
+        invalidate(&ctx, tenant, id).await;
+    }
     name_the_duplicate(&ctx, tenant, restored, email_keys).await
 }
 
@@ -246,7 +301,8 @@ pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiErro
 pub async fn erase_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = contact_id(&ctx)?;
-    ctx.app
+    let erased = ctx
+        .app
         .db
         .transaction(tenant, async |tx: &Tx| {
             let contact = repository::find_for_update(tx, tenant, id)
@@ -256,7 +312,11 @@ pub async fn erase_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
             record(tx, &ctx, ContactAction::Erased, None, &contact).await?;
             no_content(tx, &ctx).await
         })
-        .await
+        .await;
+    if erased.is_ok() {
+        invalidate(&ctx, tenant, id).await;
+    }
+    erased
 }
 
 /// `GET /api/v1/contacts/{id}/history`: field-level changes, newest first, from the audit trail.

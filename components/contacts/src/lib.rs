@@ -31,6 +31,7 @@ pub fn routes() -> Router {
             Access::Scope(READ),
             |ctx| Box::pin(handlers::list_contacts(ctx)),
         )
+        .expensive()
         .route(
             Method::POST,
             "/api/v1/contacts/upsert",

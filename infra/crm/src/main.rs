@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use crm_domain::TenantId;
 use crm_platform::config::{Config, JwtConfig};
+use crm_platform::kv::KeyValue;
 use crm_platform::App;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,10 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: String,
+        /// The key-value store for rate limits and the read cache: `memory` (this process only)
+        /// or a Redis URL (`redis://127.0.0.1:6379`), shared by every server that uses it.
+        #[arg(long, env = "CRM_KV", default_value = "memory")]
+        kv: String,
     },
 }
 
@@ -91,6 +96,10 @@ enum TenantCommand {
         /// Default region for phone numbers written without a country code.
         #[arg(long)]
         region: Option<String>,
+        /// Rate-limit overrides as JSON: {"tenant_per_minute": N, "principal_per_minute": N,
+        /// "expensive_per_minute": N}; members left out keep the defaults. Applies within a minute.
+        #[arg(long)]
+        rate_limits: Option<String>,
         #[command(flatten)]
         database: OwnerDatabase,
     },
@@ -139,12 +148,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tenant,
                     require_if_match,
                     region,
+                    rate_limits,
                     database,
                 },
         } => {
             let tenant = parse_tenant(&tenant)?;
-            crm::tenants::update(&database.url, tenant, require_if_match, region.as_deref())
-                .await?;
+            crm::tenants::update(
+                &database.url,
+                tenant,
+                require_if_match,
+                region.as_deref(),
+                rate_limits.as_deref(),
+            )
+            .await?;
             println!("updated {tenant}");
         }
         Command::Tenant {
@@ -182,8 +198,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             contacts,
             database,
         } => crm::seed::run(&database.url, parse_tenant(&tenant)?, contacts).await?,
-        Command::Serve { listen } => {
-            let app = Arc::new(App::new(Config::from_env()?)?);
+        Command::Serve { listen, kv } => {
+            let kv = match kv.as_str() {
+                "memory" => KeyValue::memory(),
+                url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                    KeyValue::redis(url).await
+                }
+                other => bail!("--kv {other:?}: use memory or a redis:// URL"),
+            };
+            let app = Arc::new(App::new(Config::from_env()?, kv)?);
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;

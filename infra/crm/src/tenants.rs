@@ -29,23 +29,35 @@ pub async fn update(
     tenant: TenantId,
     require_if_match: Option<bool>,
     region: Option<&str>,
+    rate_limits: Option<&str>,
 ) -> anyhow::Result<()> {
-    let region =
-        match region {
-            Some(raw) => Some(Region::parse(raw).map(|r| r.to_string()).ok_or_else(|| {
-                anyhow::anyhow!("{raw:?} is not a region code libphonenumber knows")
-            })?),
-            None => None,
-        };
+    let region = region
+        .map(|raw| {
+            Region::parse(raw)
+                .map(|r| r.to_string())
+                .ok_or_else(|| anyhow::anyhow!("{raw:?} is not a region code libphonenumber knows"))
+        })
+        .transpose()?;
+    let rate_limits = rate_limits
+        .map(|raw| {
+            let overrides: crm_platform::ratelimit::Overrides = serde_json::from_str(raw).context(
+                "--rate-limits takes JSON such as {\"tenant_per_minute\": 20000, \"principal_per_minute\": 2000, \"expensive_per_minute\": 500}",
+            )?;
+            anyhow::Ok(serde_json::to_value(overrides)?)
+        })
+        .transpose()?;
     let client = crate::connect(owner_url).await?;
     let updated = client
         .execute(
             "update tenants
              set default_region = coalesce($2, default_region),
-                 settings = case when $3::bool is null then settings
-                                 else jsonb_set(settings, '{require_if_match}', to_jsonb($3::bool)) end
+                 settings = settings
+                     || case when $3::bool is null then '{}'::jsonb
+                             else jsonb_build_object('require_if_match', $3::bool) end
+                     || case when $4::jsonb is null then '{}'::jsonb
+                             else jsonb_build_object('rate_limits', $4::jsonb) end
              where id = $1",
-            &[&tenant.as_uuid(), &region, &require_if_match],
+            &[&tenant.as_uuid(), &region, &require_if_match, &rate_limits],
         )
         .await?;
     if updated == 0 {

@@ -8,6 +8,8 @@ use crate::http::problem::ApiError;
 use crate::http::router::{Access, PathParams, Router};
 use crate::http::{request_id, ApiRequest, ApiResponse};
 use crate::idempotency::{self, ClaimOutcome, IdempotencyClaim};
+use crate::kv::KeyValue;
+use crate::ratelimit;
 use anyhow::Context;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
@@ -18,6 +20,8 @@ pub struct App {
     pub config: Config,
     pub auth: Authenticator,
     pub db: Db,
+    /// Rate-limit counters and the read cache.
+    pub kv: KeyValue,
 }
 
 /// A request body as an entry point read it: whole, cut off at the configured limit, or broken off
@@ -61,10 +65,27 @@ impl RequestContext {
 }
 
 impl App {
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    /// An app whose key-value store is `kv` (Spin's `default` store, in-process memory or Redis).
+    pub fn new(config: Config, kv: KeyValue) -> anyhow::Result<Self> {
         let auth = Authenticator::new(&config.jwt).context("loading JWT keys")?;
         let db = Db::connect(&config.database_url)?;
-        Ok(Self { config, auth, db })
+        Ok(Self {
+            config,
+            auth,
+            db,
+            kv,
+        })
+    }
+
+    /// The read cache for `kind` resources of `tenant`, when caching is on.
+    pub fn cache(
+        &self,
+        tenant: crm_domain::TenantId,
+        kind: &'static str,
+    ) -> Option<crate::cache::EntityCache<'_>> {
+        self.config
+            .cache_enabled
+            .then(|| crate::cache::EntityCache::new(&self.kv, tenant, kind))
     }
 
     /// Answers one request. Never fails: every error becomes problem+json carrying the request id.
@@ -75,7 +96,11 @@ impl App {
         body: Body,
     ) -> ApiResponse {
         let request_id = request_id::from_headers(&parts.headers);
-        let mut response = match self.dispatch(router, parts, body, &request_id).await {
+        let mut limits = None;
+        let mut response = match self
+            .dispatch(router, parts, body, &request_id, &mut limits)
+            .await
+        {
             Ok(response) => response,
             Err(error) => {
                 if error.status().is_server_error() {
@@ -87,6 +112,15 @@ impl App {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(request_id::HEADER, value);
         }
+        if let Some(decision) = limits {
+            let headers = response.headers_mut();
+            if let Ok(policy) = HeaderValue::from_str(&decision.policy) {
+                headers.insert("ratelimit-policy", policy);
+            }
+            if let Some(Ok(state)) = decision.state.as_deref().map(HeaderValue::from_str) {
+                headers.insert("ratelimit", state);
+            }
+        }
         response
     }
 
@@ -96,6 +130,7 @@ impl App {
         parts: http::request::Parts,
         body: Body,
         request_id: &str,
+        limits: &mut Option<ratelimit::Decision>,
     ) -> Result<ApiResponse, ApiError> {
         let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
         let principal = match route.access {
@@ -104,6 +139,23 @@ impl App {
                 let principal = self.auth.authenticate(&parts.headers)?;
                 if !principal.has_scope(scope) {
                     return Err(ApiError::Forbidden { scope });
+                }
+                if let Some(defaults) = self.config.rate_limits {
+                    let decision = ratelimit::check(
+                        &self.kv,
+                        &self.db,
+                        defaults,
+                        principal.tenant_id,
+                        &principal.subject,
+                        route.expensive,
+                        unix_now(),
+                    )
+                    .await;
+                    let (admitted, retry_after) = (decision.admitted, decision.reset_seconds);
+                    *limits = Some(decision);
+                    if !admitted {
+                        return Err(ApiError::RateLimited { retry_after });
+                    }
                 }
                 Some(principal)
             }
@@ -153,6 +205,12 @@ impl App {
         }
         outcome
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One log line per server error, with the full cause chain and the request id to find it by.

@@ -1,6 +1,7 @@
 //! Configuration, read once from Spin variables (natively: `SPIN_VARIABLE_*` environment variables,
 //! the same names Spin's own environment provider reads) into one typed `Config`.
 
+use crate::ratelimit::RateLimits;
 use anyhow::bail;
 #[cfg(target_arch = "wasm32")]
 use anyhow::Context;
@@ -17,6 +18,11 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("jwt_public_keys", "", "Production verification keys: a JWKS document (`{\"keys\": [...]}`, RSA/EC P-256/Ed25519) or a JSON array of `{\"kid\", \"alg\", \"pem\"}`. Selected by the token's `kid`."),
     Variable::optional("jwt_leeway_seconds", "30", "Clock skew tolerated on `exp`/`nbf`, at most 60."),
     Variable::optional("default_phone_region", "US", "Region for numbers without a country code when a tenant sets none (ISO 3166-1 alpha-2)."),
+    Variable::optional("rate_limit_tenant_per_minute", "6000", "Requests per minute per tenant, all routes (a tenant may override it: settings.rate_limits)."),
+    Variable::optional("rate_limit_principal_per_minute", "1200", "Requests per minute per principal (token `sub`) within a tenant."),
+    Variable::optional("rate_limit_expensive_per_minute", "300", "Requests per minute per principal to expensive routes (search, imports, exports, batch)."),
+    Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),
+    Variable::optional("cache_enabled", "true", "`false` turns the read cache off."),
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
 ];
@@ -51,6 +57,9 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub default_phone_region: Region,
     pub max_body_bytes: usize,
+    /// `None` when rate limiting is turned off.
+    pub rate_limits: Option<RateLimits>,
+    pub cache_enabled: bool,
 }
 
 #[derive(Clone)]
@@ -88,6 +97,15 @@ impl Config {
         let mut problems = Vec::new();
         let jwt = JwtConfig::read(&values, &mut problems);
         let max_body_bytes = values.number("max_body_bytes", &mut problems) as usize;
+        let rate_limits = RateLimits {
+            tenant_per_minute: values.number("rate_limit_tenant_per_minute", &mut problems),
+            principal_per_minute: values.number("rate_limit_principal_per_minute", &mut problems),
+            expensive_per_minute: values.number("rate_limit_expensive_per_minute", &mut problems),
+        };
+        let rate_limits = values
+            .flag("rate_limit_enabled", &mut problems)
+            .then_some(rate_limits);
+        let cache_enabled = values.flag("cache_enabled", &mut problems);
         let database_url = values.get("database_url").unwrap_or_else(|| {
             problems.push("database_url is required".into());
             String::new()
@@ -107,6 +125,8 @@ impl Config {
             jwt,
             default_phone_region,
             max_body_bytes,
+            rate_limits,
+            cache_enabled,
         })
     }
 
@@ -185,6 +205,17 @@ impl<F: Fn(&str) -> Option<String>> Values<F> {
                 .filter(|d| !d.is_empty())
                 .map(str::to_owned)
         })
+    }
+
+    fn flag(&self, name: &str, problems: &mut Vec<String>) -> bool {
+        match self.get(name).as_deref().map(str::trim) {
+            Some("true") | None => true,
+            Some("false") => false,
+            Some(other) => {
+                problems.push(format!("{name} must be true or false, got {other:?}"));
+                true
+            }
+        }
     }
 
     fn number(&self, name: &str, problems: &mut Vec<String>) -> u64 {

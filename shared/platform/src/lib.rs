@@ -6,12 +6,15 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod changelog;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod idempotency;
+pub mod kv;
 pub mod ops;
+pub mod ratelimit;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;

@@ -19,7 +19,8 @@ async fn app() -> anyhow::Result<Arc<App>> {
     if let Some(app) = APP.get() {
         return Ok(app.clone());
     }
-    let app = Arc::new(App::new(Config::from_spin_variables().await?)?);
+    let kv = crate::kv::KeyValue::spin_default();
+    let app = Arc::new(App::new(Config::from_spin_variables().await?, kv)?);
     Ok(APP.get_or_init(|| app).clone())
 }
 

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// 428: the tenant requires `If-Match` on updates and the request has none.
     #[error("precondition required")]
     PreconditionRequired,
+    /// 429 with `Retry-After`: a rate limit is exhausted; nothing was done.
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
     /// 413: the body exceeds the configured limit.
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
@@ -111,6 +114,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
@@ -136,6 +140,7 @@ impl ApiError {
             ),
             ApiError::PreconditionFailed => ("precondition-failed", "The resource has changed"),
             ApiError::PreconditionRequired => ("precondition-required", "If-Match is required"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "The body is too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Send application/json"),
             ApiError::Validation(_) => ("validation-error", "The request has invalid fields"),
@@ -169,6 +174,11 @@ impl ApiError {
             }
             ApiError::PreconditionRequired => {
                 "this tenant requires If-Match with the resource's ETag on every change".into()
+            }
+            ApiError::RateLimited { retry_after } => {
+                format!(
+                    "a rate limit is exhausted; retry in {retry_after} s (see RateLimit headers)"
+                )
             }
             ApiError::PayloadTooLarge { limit } => format!("bodies are limited to {limit} bytes"),
             ApiError::UnsupportedMediaType => {
@@ -225,6 +235,9 @@ impl ApiError {
                 )) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            ApiError::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::MethodNotAllowed { allowed } => {
                 let allow = allowed

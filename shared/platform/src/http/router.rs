@@ -22,6 +22,8 @@ pub struct Route {
     /// `/api/v1/contacts/{id}`: literal segments and `{name}` parameters.
     pub pattern: &'static str,
     pub access: Access,
+    /// Counted against the stricter expensive-route limit (search, imports, exports, batch).
+    pub expensive: bool,
     pub handler: Handler,
 }
 
@@ -59,8 +61,17 @@ impl Router {
             method,
             pattern,
             access,
+            expensive: false,
             handler,
         });
+        self
+    }
+
+    /// Marks the route added last as expensive.
+    pub fn expensive(mut self) -> Self {
+        if let Some(route) = self.routes.last_mut() {
+            route.expensive = true;
+        }
         self
     }
 

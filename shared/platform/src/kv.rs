@@ -1,0 +1,200 @@
+//! The key-value port: rate-limit counters and the read cache. On Spin it is the component's
+//! `default` store through `wasi:keyvalue` (store + atomics); natively an in-process map or Redis.
+//!
+//! Every caller treats a failure as "no store": nothing here may fail a request.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub struct KvError(pub String);
+
+impl fmt::Display for KvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key-value store: {}", self.0)
+    }
+}
+
+impl std::error::Error for KvError {}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::KeyValue;
+#[cfg(target_arch = "wasm32")]
+pub use spin::KeyValue;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::KvError;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    /// An in-process store (one process, exact counts) or Redis (shared by every replica).
+    #[derive(Clone)]
+    pub enum KeyValue {
+        Memory(Arc<Mutex<HashMap<String, Vec<u8>>>>),
+        Redis(redis::aio::ConnectionManager),
+        /// A store that could not be reached at start-up: every operation fails.
+        Unavailable(Arc<str>),
+    }
+
+    impl KeyValue {
+        pub fn memory() -> Self {
+            KeyValue::Memory(Arc::default())
+        }
+
+        /// Connects to `url` (`redis://host:port`); a store that cannot be reached yields one whose
+        /// every operation fails, which callers degrade around.
+        pub async fn redis(url: &str) -> Self {
+            let connect = async {
+                let client = redis::Client::open(url)?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(std::time::Duration::from_secs(1))
+                    .set_response_timeout(std::time::Duration::from_secs(1))
+                    .set_number_of_retries(1);
+                redis::aio::ConnectionManager::new_with_config(client, config).await
+            };
+            match connect.await {
+                Ok(manager) => KeyValue::Redis(manager),
+                Err(error) => {
+                    eprintln!("level=warn msg=\"key-value store unavailable\" error=\"{error}\"");
+                    KeyValue::Unavailable(Arc::from(error.to_string()))
+                }
+            }
+        }
+
+        fn memory_map(
+            map: &Mutex<HashMap<String, Vec<u8>>>,
+        ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+            map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+            match self {
+                KeyValue::Memory(map) => Ok(Self::memory_map(map).get(key).cloned()),
+                KeyValue::Redis(redis) => redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(redis_error),
+                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
+            }
+        }
+
+        pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+            match self {
+                KeyValue::Memory(map) => {
+                    Self::memory_map(map).insert(key.to_owned(), value.to_vec());
+                    Ok(())
+                }
+                KeyValue::Redis(redis) => redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(redis_error),
+                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
+            }
+        }
+
+        pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+            match self {
+                KeyValue::Memory(map) => {
+                    Self::memory_map(map).remove(key);
+                    Ok(())
+                }
+                KeyValue::Redis(redis) => redis::cmd("DEL")
+                    .arg(key)
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(redis_error),
+                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
+            }
+        }
+
+        /// Adds `delta` to the counter at `key` (absent: 0) atomically and returns the new value.
+        pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+            match self {
+                KeyValue::Memory(map) => {
+                    let mut map = Self::memory_map(map);
+                    let current = map
+                        .get(key)
+                        .and_then(|bytes| std::str::from_utf8(bytes).ok()?.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    let next = current + delta;
+                    map.insert(key.to_owned(), next.to_string().into_bytes());
+                    Ok(next)
+                }
+                KeyValue::Redis(redis) => redis::cmd("INCRBY")
+                    .arg(key)
+                    .arg(delta)
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(redis_error),
+                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
+            }
+        }
+
+        /// How many keys the store holds under `prefix` (tests check that counters are cleaned up).
+        pub async fn count_prefix(&self, prefix: &str) -> Result<usize, KvError> {
+            match self {
+                KeyValue::Memory(map) => Ok(Self::memory_map(map)
+                    .keys()
+                    .filter(|k| k.starts_with(prefix))
+                    .count()),
+                KeyValue::Redis(redis) => {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query_async(&mut redis.clone())
+                        .await
+                        .map_err(redis_error)?;
+                    Ok(keys.len())
+                }
+                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
+            }
+        }
+    }
+
+    fn redis_error(error: redis::RedisError) -> KvError {
+        KvError(error.to_string())
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod spin {
+    use super::KvError;
+    use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
+
+    /// The component's `default` store (declared in `spin.toml`; Redis in production through the
+    /// runtime-config file). Opened per operation: a bucket handle is not shared across requests.
+    #[derive(Clone)]
+    pub struct KeyValue;
+
+    fn open() -> Result<store::Bucket, KvError> {
+        store::open("default").map_err(kv_error)
+    }
+
+    fn kv_error(error: store::Error) -> KvError {
+        KvError(format!("{error:?}"))
+    }
+
+    impl KeyValue {
+        pub fn spin_default() -> Self {
+            KeyValue
+        }
+
+        pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+            open()?.get(key).map_err(kv_error)
+        }
+
+        pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+            open()?.set(key, value).map_err(kv_error)
+        }
+
+        pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+            open()?.delete(key).map_err(kv_error)
+        }
+
+        pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+            atomics::increment(&open()?, key, delta).map_err(kv_error)
+        }
+    }
+}

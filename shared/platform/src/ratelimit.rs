@@ -1,0 +1,275 @@
+//! Rate limiting with fixed one-minute windows counted by the key-value store's atomic increment.
+//!
+//! Three counters may apply to a request: the tenant's, the principal's, and for expensive routes
+//! (search, imports, exports, batch) a stricter one per principal. Each is a key
+//! `rl:{tenant}:{counter}:{window}`; the increment that opens a window deletes the counter's
+//! previous window, so the store holds one live window per counter. Algorithm, accuracy and failure
+//! behaviour: docs/adr/0007-rate-limiting.md. When the store fails the request is admitted.
+
+use crate::db::{Db, Tx};
+use crate::kv::{KeyValue, KvError};
+use crm_domain::TenantId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const WINDOW_SECONDS: u64 = 60;
+/// How long a tenant's limit overrides are trusted before they are read again from the database.
+const OVERRIDES_TTL_SECONDS: u64 = 60;
+
+/// Requests per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub tenant_per_minute: u64,
+    pub principal_per_minute: u64,
+    pub expensive_per_minute: u64,
+}
+
+/// Tenant overrides as stored in `tenants.settings.rate_limits`; absent members keep the defaults.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    pub tenant_per_minute: Option<u64>,
+    pub principal_per_minute: Option<u64>,
+    pub expensive_per_minute: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedOverrides {
+    fetched_at: u64,
+    overrides: Overrides,
+}
+
+const TENANT_OVERRIDES: &str = "select settings->'rate_limits' from tenants where id = $1";
+
+/// The outcome of counting one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub admitted: bool,
+    /// `RateLimit-Policy` (always set).
+    pub policy: String,
+    /// `RateLimit`: the counter closest to its limit (absent when the store failed).
+    pub state: Option<String>,
+    /// Seconds until the window resets (`Retry-After` on a 429).
+    pub reset_seconds: u64,
+}
+
+struct Counter {
+    name: &'static str,
+    key: String,
+    limit: u64,
+}
+
+/// Counts a request of `subject` for `tenant` at `now` (Unix seconds) and decides.
+pub async fn check(
+    kv: &KeyValue,
+    db: &Db,
+    defaults: RateLimits,
+    tenant: TenantId,
+    subject: &str,
+    expensive: bool,
+    now: u64,
+) -> Decision {
+    let limits = match limits_for(kv, db, defaults, tenant, now).await {
+        Ok(limits) => limits,
+        Err(error) => return fail_open(defaults, expensive, now, &error),
+    };
+    let window = now / WINDOW_SECONDS;
+    let reset_seconds = WINDOW_SECONDS - now % WINDOW_SECONDS;
+    let principal = short_hash(subject);
+    let mut counters = vec![
+        Counter {
+            name: "tenant",
+            key: format!("rl:{tenant}:tenant"),
+            limit: limits.tenant_per_minute,
+        },
+        Counter {
+            name: "principal",
+            key: format!("rl:{tenant}:principal:{principal}"),
+            limit: limits.principal_per_minute,
+        },
+    ];
+    if expensive {
+        counters.push(Counter {
+            name: "expensive",
+            key: format!("rl:{tenant}:expensive:{principal}"),
+            limit: limits.expensive_per_minute,
+        });
+    }
+    let policy = policy_header(&counters);
+    let mut admitted = true;
+    let mut tightest: Option<(u64, &'static str)> = None;
+    for counter in &counters {
+        let count = match count(kv, &counter.key, window).await {
+            Ok(count) => count,
+            Err(error) => return fail_open(limits, expensive, now, &error),
+        };
+        admitted &= count <= counter.limit;
+        let remaining = counter.limit.saturating_sub(count);
+        if tightest.is_none_or(|(least, _)| remaining < least) {
+            tightest = Some((remaining, counter.name));
+        }
+    }
+    Decision {
+        admitted,
+        policy,
+        state: tightest
+            .map(|(remaining, name)| format!("\"{name}\";r={remaining};t={reset_seconds}")),
+        reset_seconds,
+    }
+}
+
+/// Increments the counter's current window; the first increment of a window deletes the previous
+/// window this counter used (its pointer says which), so finished windows do not pile up.
+async fn count(kv: &KeyValue, counter: &str, window: u64) -> Result<u64, KvError> {
+    let count = kv.increment(&format!("{counter}:{window}"), 1).await?;
+    if count == 1 {
+        let pointer = format!("{counter}:window");
+        if let Some(previous) = kv.get(&pointer).await? {
+            let previous = String::from_utf8_lossy(&previous).to_string();
+            if previous != window.to_string() {
+                kv.delete(&format!("{counter}:{previous}")).await?;
+            }
+        }
+        kv.set(&pointer, window.to_string().as_bytes()).await?;
+    }
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The defaults with the tenant's overrides, re-read from the database at most once a minute.
+async fn limits_for(
+    kv: &KeyValue,
+    db: &Db,
+    defaults: RateLimits,
+    tenant: TenantId,
+    now: u64,
+) -> Result<RateLimits, KvError> {
+    let key = format!("rl:{tenant}:overrides");
+    let cached: Option<CachedOverrides> = kv
+        .get(&key)
+        .await?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|cached: &CachedOverrides| {
+            now.saturating_sub(cached.fetched_at) < OVERRIDES_TTL_SECONDS
+        });
+    let overrides = match cached {
+        Some(cached) => cached.overrides,
+        None => {
+            let read = db
+                .transaction(tenant, async |tx: &Tx| {
+                    tx.query_opt(TENANT_OVERRIDES, &[tenant.into()]).await
+                })
+                .await;
+            let overrides = match read {
+                Ok(Some(row)) => row
+                    .get::<Option<serde_json::Value>>(0)
+                    .ok()
+                    .flatten()
+                    .and_then(|value| serde_json::from_value(value).ok())
+                    .unwrap_or_default(),
+                // The database will answer the request itself; limits fall back to the defaults.
+                _ => Overrides::default(),
+            };
+            let cached = CachedOverrides {
+                fetched_at: now,
+                overrides,
+            };
+            kv.set(&key, &serde_json::to_vec(&cached).unwrap_or_default())
+                .await?;
+            overrides
+        }
+    };
+    Ok(RateLimits {
+        tenant_per_minute: overrides
+            .tenant_per_minute
+            .unwrap_or(defaults.tenant_per_minute),
+        principal_per_minute: overrides
+            .principal_per_minute
+            .unwrap_or(defaults.principal_per_minute),
+        expensive_per_minute: overrides
+            .expensive_per_minute
+            .unwrap_or(defaults.expensive_per_minute),
+    })
+}
+
+fn fail_open(limits: RateLimits, expensive: bool, now: u64, error: &KvError) -> Decision {
+    eprintln!("level=warn msg=\"rate limiting skipped: store unavailable\" error=\"{error}\"");
+    let mut counters = vec![
+        Counter {
+            name: "tenant",
+            key: String::new(),
+            limit: limits.tenant_per_minute,
+        },
+        Counter {
+            name: "principal",
+            key: String::new(),
+            limit: limits.principal_per_minute,
+        },
+    ];
+    if expensive {
+        counters.push(Counter {
+            name: "expensive",
+            key: String::new(),
+            limit: limits.expensive_per_minute,
+        });
+    }
+    Decision {
+        admitted: true,
+        policy: policy_header(&counters),
+        state: None,
+        reset_seconds: WINDOW_SECONDS - now % WINDOW_SECONDS,
+    }
+}
+
+fn policy_header(counters: &[Counter]) -> String {
+    counters
+        .iter()
+        .map(|c| format!("\"{}\";q={};w={WINDOW_SECONDS}", c.name, c.limit))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Subjects are user ids from the identity provider: hashed so that keys stay short and free of
+/// the store's separators, and never show who they are.
+fn short_hash(subject: &str) -> String {
+    hex::encode(&Sha256::digest(subject.as_bytes())[..8])
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_window_deletes_the_previous_one() {
+        let kv = KeyValue::memory();
+        for window in [10, 10, 11, 15] {
+            count(&kv, "rl:t:principal:p", window).await.unwrap();
+        }
+        // One live window and its pointer remain.
+        assert_eq!(kv.count_prefix("rl:t:principal:p:").await.unwrap(), 2);
+        assert_eq!(
+            kv.get("rl:t:principal:p:15").await.unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(kv.get("rl:t:principal:p:10").await.unwrap(), None);
+    }
+
+    #[test]
+    fn policies_list_every_counter() {
+        let counters = [
+            Counter {
+                name: "tenant",
+                key: String::new(),
+                limit: 100,
+            },
+            Counter {
+                name: "principal",
+                key: String::new(),
+                limit: 10,
+            },
+        ];
+        assert_eq!(
+            policy_header(&counters),
+            "\"tenant\";q=100;w=60, \"principal\";q=10;w=60"
+        );
+    }
+}
