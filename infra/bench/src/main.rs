@@ -34,6 +34,9 @@ struct Args {
     /// Concurrent clients, comma-separated.
     #[arg(long, default_value = "1,32", value_delimiter = ',')]
     concurrency: Vec<usize>,
+    /// Run only scenarios whose name contains one of these words (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// One request of a scenario.
@@ -101,8 +104,17 @@ async fn main() -> anyhow::Result<()> {
         tenant,
         floor,
     });
-    eprintln!("tenant {tenant}: {total} contacts; walking to page 1000 for its cursor...");
-    let page_1000 = cursor_of_page(&ctx, 1000).await?;
+    let page_1000 = if args.only.is_empty()
+        || args
+            .only
+            .iter()
+            .any(|w| "list page 1000".contains(w.as_str()))
+    {
+        eprintln!("tenant {tenant}: {total} contacts; walking to page 1000 for its cursor...");
+        cursor_of_page(&ctx, 1000).await?
+    } else {
+        String::new()
+    };
     let scenarios = [
         ("create", Call::Create),
         ("read by id", Call::Get("/api/v1/contacts/{id}".into())),
@@ -119,7 +131,10 @@ async fn main() -> anyhow::Result<()> {
     ];
     println!("| scenario | clients | requests | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, call) in scenarios {
+    let chosen = |name: &str| {
+        args.only.is_empty() || args.only.iter().any(|word| name.contains(word.as_str()))
+    };
+    for (name, call) in scenarios.into_iter().filter(|(name, _)| chosen(name)) {
         for &clients in &args.concurrency {
             // Warm connections and caches briefly, then measure.
             run(&ctx, &call, clients, Duration::from_secs(1)).await;
