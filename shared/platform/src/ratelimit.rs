@@ -69,39 +69,27 @@ pub async fn check(
     expensive: bool,
     now: u64,
 ) -> Decision {
+    let principal = short_hash(subject);
     let limits = match limits_for(kv, db, defaults, tenant, now).await {
         Ok(limits) => limits,
-        Err(error) => return fail_open(defaults, expensive, now, &error),
+        Err(error) => {
+            return fail_open(
+                &counters(defaults, tenant, &principal, expensive),
+                now,
+                &error,
+            )
+        }
     };
     let window = now / WINDOW_SECONDS;
     let reset_seconds = WINDOW_SECONDS - now % WINDOW_SECONDS;
-    let principal = short_hash(subject);
-    let mut counters = vec![
-        Counter {
-            name: "tenant",
-            key: format!("rl:{tenant}:tenant"),
-            limit: limits.tenant_per_minute,
-        },
-        Counter {
-            name: "principal",
-            key: format!("rl:{tenant}:principal:{principal}"),
-            limit: limits.principal_per_minute,
-        },
-    ];
-    if expensive {
-        counters.push(Counter {
-            name: "expensive",
-            key: format!("rl:{tenant}:expensive:{principal}"),
-            limit: limits.expensive_per_minute,
-        });
-    }
+    let counters = counters(limits, tenant, &principal, expensive);
     let policy = policy_header(&counters);
     let mut admitted = true;
     let mut tightest: Option<(u64, &'static str)> = None;
     for counter in &counters {
         let count = match count(kv, &counter.key, window).await {
             Ok(count) => count,
-            Err(error) => return fail_open(limits, expensive, now, &error),
+            Err(error) => return fail_open(&counters, now, &error),
         };
         admitted &= count <= counter.limit;
         let remaining = counter.limit.saturating_sub(count);
@@ -191,30 +179,40 @@ async fn limits_for(
     })
 }
 
-fn fail_open(limits: RateLimits, expensive: bool, now: u64, error: &KvError) -> Decision {
-    eprintln!("level=warn msg=\"rate limiting skipped: store unavailable\" error=\"{error}\"");
+/// The counters a request of `principal` (hashed) raises.
+fn counters(
+    limits: RateLimits,
+    tenant: TenantId,
+    principal: &str,
+    expensive: bool,
+) -> Vec<Counter> {
     let mut counters = vec![
         Counter {
             name: "tenant",
-            key: String::new(),
+            key: format!("rl:{tenant}:tenant"),
             limit: limits.tenant_per_minute,
         },
         Counter {
             name: "principal",
-            key: String::new(),
+            key: format!("rl:{tenant}:principal:{principal}"),
             limit: limits.principal_per_minute,
         },
     ];
     if expensive {
         counters.push(Counter {
             name: "expensive",
-            key: String::new(),
+            key: format!("rl:{tenant}:expensive:{principal}"),
             limit: limits.expensive_per_minute,
         });
     }
+    counters
+}
+
+fn fail_open(counters: &[Counter], now: u64, error: &KvError) -> Decision {
+    eprintln!("level=warn msg=\"rate limiting skipped: store unavailable\" error=\"{error}\"");
     Decision {
         admitted: true,
-        policy: policy_header(&counters),
+        policy: policy_header(counters),
         state: None,
         reset_seconds: WINDOW_SECONDS - now % WINDOW_SECONDS,
     }
