@@ -17,7 +17,7 @@ impl fmt::Display for KvError {
 impl std::error::Error for KvError {}
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::KeyValue;
+pub use native::{KeyValue, MEMORY_CAPACITY};
 #[cfg(target_arch = "wasm32")]
 pub use spin::KeyValue;
 
@@ -82,7 +82,11 @@ mod native {
         pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
             match self {
                 KeyValue::Memory(map) => {
-                    Self::memory_map(map).insert(key.to_owned(), value.to_vec());
+                    let mut map = Self::memory_map(map);
+                    if map.len() >= MEMORY_CAPACITY && !map.contains_key(key) {
+                        evict_cache_entries(&mut map);
+                    }
+                    map.insert(key.to_owned(), value.to_vec());
                     Ok(())
                 }
                 KeyValue::Redis(redis) => redis::cmd("SET")
@@ -150,6 +154,23 @@ mod native {
                 }
                 KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
             }
+        }
+    }
+
+    /// The in-process store holds at most this many keys before it drops cached entries.
+    pub const MEMORY_CAPACITY: usize = 200_000;
+
+    /// Drops a tenth of the cached entries (`c:...:{generation}`), never a generation counter or a
+    /// rate-limit key: losing an entry is a miss, losing a counter could revive a stale entry.
+    fn evict_cache_entries(map: &mut HashMap<String, Vec<u8>>) {
+        let victims: Vec<String> = map
+            .keys()
+            .filter(|key| key.starts_with("c:") && !key.ends_with(":gen"))
+            .take(MEMORY_CAPACITY / 10)
+            .cloned()
+            .collect();
+        for key in victims {
+            map.remove(&key);
         }
     }
 

@@ -237,6 +237,22 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn the_memory_store_drops_cache_entries_not_counters_when_full() {
+        let kv = KeyValue::memory();
+        kv.set("c:t:contact:1:gen", b"3").await.unwrap();
+        kv.increment("rl:t:tenant:1", 1).await.unwrap();
+        for n in 0..crate::kv::MEMORY_CAPACITY {
+            kv.set(&format!("c:t:contact:{n}:0"), b"{}").await.unwrap();
+        }
+        assert!(kv.count_prefix("").await.unwrap() <= crate::kv::MEMORY_CAPACITY);
+        assert_eq!(
+            kv.get("c:t:contact:1:gen").await.unwrap(),
+            Some(b"3".to_vec())
+        );
+        assert_eq!(kv.get("rl:t:tenant:1").await.unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[tokio::test]
     async fn a_new_window_deletes_the_previous_one() {
         let kv = KeyValue::memory();
         for window in [10, 10, 11, 15] {
