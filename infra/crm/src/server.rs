@@ -2,9 +2,9 @@
 //! pipeline the Spin components use.
 
 use bytes::Bytes;
-use crm_platform::app::{App, Body};
+use crm_platform::app::{read_body, App};
 use crm_platform::http::router::Router;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -62,10 +62,6 @@ async fn handle(
 ) -> hyper::Response<Full<Bytes>> {
     let limit = app.config.max_body_bytes;
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => Body::Complete(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Body::TooLarge,
-        Err(_) => Body::Incomplete,
-    };
+    let body = read_body(body, limit).await;
     app.handle(router, parts, body).await.map(Full::new)
 }

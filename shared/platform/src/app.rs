@@ -32,6 +32,41 @@ pub enum Body {
     Incomplete,
 }
 
+/// How much of an oversized body is read and discarded before answering 413, so that a client still
+/// sending can read the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads a request body of at most `limit` bytes. A larger one is drained (up to 16 MiB) and
+/// reported as [`Body::TooLarge`]; one the client breaks off is [`Body::Incomplete`].
+pub async fn read_body<B>(mut body: B, limit: usize) -> Body
+where
+    B: http_body::Body + Unpin,
+{
+    use bytes::Buf;
+    use http_body_util::BodyExt;
+    let mut buffer = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Body::Incomplete;
+        };
+        if let Ok(mut data) = frame.into_data() {
+            let length = data.remaining();
+            seen = seen.saturating_add(length);
+            if seen <= limit {
+                buffer.extend_from_slice(&data.copy_to_bytes(length));
+            } else if seen > DRAIN_LIMIT {
+                return Body::TooLarge;
+            }
+        }
+    }
+    if seen > limit {
+        Body::TooLarge
+    } else {
+        Body::Complete(buffer.freeze())
+    }
+}
+
 /// What a handler receives.
 pub struct RequestContext {
     pub app: Arc<App>,

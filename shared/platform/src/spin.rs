@@ -1,13 +1,12 @@
 //! The Spin entry point's half: turns a `wasi:http` request into a pipeline call. Each component's
 //! `#[http_service]` function is one line that calls [`serve`] with its router.
 
-use crate::app::{App, Body};
+use crate::app::{read_body, App};
 use crate::config::Config;
 use crate::http::problem::ApiError;
 use crate::http::router::Router;
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use http_body_util::{BodyDataStream, Full};
+use bytes::Bytes;
+use http_body_util::Full;
 use spin_sdk::http::Request;
 use std::sync::{Arc, OnceLock};
 
@@ -37,24 +36,6 @@ pub async fn serve(router: &Router, request: Request) -> http::Response<Full<Byt
     };
     let limit = app.config.max_body_bytes;
     let (parts, body) = request.into_parts();
-    let body = read_limited(BodyDataStream::new(body), limit).await;
+    let body = read_body(body, limit).await;
     app.handle(router, parts, body).await.map(Full::new)
-}
-
-/// Reads the body, stopping as soon as it exceeds `limit` instead of buffering all of it.
-async fn read_limited<S, E>(mut stream: S, limit: usize) -> Body
-where
-    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    let mut buffer = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            return Body::Incomplete;
-        };
-        if buffer.len() + chunk.len() > limit {
-            return Body::TooLarge;
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Body::Complete(buffer.freeze())
 }
