@@ -1,7 +1,7 @@
 //! Contact handlers: HTTP in, domain rules and repository calls, HTTP out.
 
 use crate::listing::{ContactFilter, ListCursor, PARAMETERS};
-use crate::repository::{self, TenantSettings, EMAIL_TAKEN};
+use crate::repository::{self, EMAIL_TAKEN};
 use crm_domain::audit::AuditRecord;
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::event::{ContactAction, DomainEvent};
@@ -15,11 +15,12 @@ use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{json, set_header};
 use crm_platform::http::ApiResponse;
+use crm_platform::tenants::{self, TenantSettings};
 use crm_platform::{ApiError, RequestContext};
 use http::{header, StatusCode};
 use serde_json::Value;
 
-const CACHE_KIND: &str = "contact";
+const CACHE_KIND: &str = cache::CONTACT;
 
 /// Response header of an upsert: `created` or `updated`.
 pub const UPSERT_RESULT: &str = "upsert-result";
@@ -34,7 +35,7 @@ pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            let settings = repository::tenant_settings(tx, tenant).await?;
+            let settings = tenants::settings(tx, tenant).await?;
             let contact = NewContact::parse(draft, region(&ctx, &settings))?;
             let contact = insert(tx, &ctx, tenant, &contact).await?;
             respond(tx, &ctx, StatusCode::CREATED, &contact, None).await
@@ -60,7 +61,7 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
             .app
             .db
             .transaction(tenant, async |tx: &Tx| {
-                let settings = repository::tenant_settings(tx, tenant).await?;
+                let settings = tenants::settings(tx, tenant).await?;
                 match repository::find_live_by_email_for_update(tx, tenant, &key).await? {
                     Some(before) => {
                         updated_id = Some(before.id);
@@ -165,7 +166,7 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
         .db
         .transaction(tenant, async |tx: &Tx| {
             // The tenant's region reads `?phone=` the way its contacts' phones were read.
-            let settings = repository::tenant_settings(tx, tenant).await?;
+            let settings = tenants::settings(tx, tenant).await?;
             let filter = ContactFilter::from_query(&query, region(&ctx, &settings))?;
             if let Some(cursor) = &page.after {
                 filter.check_cursor(cursor)?;
@@ -216,7 +217,7 @@ pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            let settings = repository::tenant_settings(tx, tenant).await?;
+            let settings = tenants::settings(tx, tenant).await?;
             let before = locked_for_change(tx, tenant, id, &settings, if_match.as_ref()).await?;
             if before.deleted_at.is_some() {
                 return Err(ApiError::conflict(
@@ -245,7 +246,7 @@ pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            let settings = repository::tenant_settings(tx, tenant).await?;
+            let settings = tenants::settings(tx, tenant).await?;
             let before = locked_for_change(tx, tenant, id, &settings, if_match.as_ref()).await?;
             if before.deleted_at.is_none() {
                 let after = repository::set_deleted(tx, tenant, id, true).await?;
@@ -350,9 +351,7 @@ fn contact_id(ctx: &RequestContext) -> Result<ContactId, ApiError> {
 }
 
 fn region(ctx: &RequestContext, settings: &TenantSettings) -> crm_domain::Region {
-    settings
-        .default_region
-        .unwrap_or(ctx.app.config.default_phone_region)
+    settings.region(ctx.app.config.default_phone_region)
 }
 
 /// The keys duplicates are detected on, of every email the request names.
@@ -394,11 +393,8 @@ async fn locked_for_change(
     let contact = repository::find_for_update(tx, tenant, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    match if_match {
-        None if settings.require_if_match => Err(ApiError::PreconditionRequired),
-        Some(wanted) if !wanted.admits(contact.version) => Err(ApiError::PreconditionFailed),
-        _ => Ok(contact),
-    }
+    etag::check_precondition(if_match, settings.require_if_match, contact.version)?;
+    Ok(contact)
 }
 
 /// Merges `patch` into the writable view of `before`, validates the result as a whole and stores it

@@ -2,7 +2,7 @@
 
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
-use crm_domain::{ContactId, Region, TenantId};
+use crm_domain::{ContactId, TenantId};
 use crm_platform::db::{DbError, Row, SqlValue, Tx};
 use serde_json::{json, Value};
 
@@ -34,13 +34,14 @@ const UPDATE: &str = "
             company = $7, job_title = $8, address = $9, lifecycle_stage = $10, owner_id = $11,
             source = $12, version = version + 1
         where tenant_id = $1 and id = $2
-        returning id, version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at
+        returning id, version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at,
+                  rfc3339(last_contacted_at) as last_contacted_at
     ), emails as (
         delete from contact_emails where tenant_id = $1 and contact_id in (select id from contact)
     ), phones as (
         delete from contact_phones where tenant_id = $1 and contact_id in (select id from contact)
     )
-    select version, created_at, updated_at from contact";
+    select version, created_at, updated_at, last_contacted_at from contact";
 
 /// A second statement: rows deleted and re-inserted under the same keys cannot share one.
 const INSERT_LISTS: &str = "
@@ -84,7 +85,7 @@ macro_rules! select_contact {
                               from contact_phones p
                               where p.tenant_id = c.tenant_id and p.contact_id = c.id), '[]'::jsonb),
                     c.company, c.job_title, c.address, c.lifecycle_stage, c.owner_id, c.source,
-                    c.display_name_explicit",
+                    c.display_name_explicit, rfc3339(c.last_contacted_at)",
             $extra,
             " from contacts c ",
             $tail
@@ -103,9 +104,6 @@ const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
      for update of c"
 );
 const LIST_HEAD: &str = select_contact!(", {sort_key}", "where c.tenant_id = $1");
-const TENANT_SETTINGS: &str = "
-    select default_region, coalesce((settings->>'require_if_match')::boolean, false)
-    from tenants where id = $1";
 const LIVE_OWNER_OF_EMAIL: &str = "
     select contact_id from contact_emails
     where tenant_id = $1 and live and address_key = any($2) order by contact_id limit 1";
@@ -116,26 +114,6 @@ const HISTORY: &str = "
       and ($3::uuid is null or a.id < $3 or (a.id = $3 and c.ordinality > $4))
     order by a.id desc, c.ordinality asc
     limit $5";
-
-/// What a tenant has configured for its contacts.
-pub struct TenantSettings {
-    pub default_region: Option<Region>,
-    pub require_if_match: bool,
-}
-
-pub async fn tenant_settings(tx: &Tx, tenant: TenantId) -> Result<TenantSettings, DbError> {
-    let row = tx.query_opt(TENANT_SETTINGS, &[tenant.into()]).await?;
-    Ok(match row {
-        Some(row) => TenantSettings {
-            default_region: Region::parse(&row.get::<String>(0)?),
-            require_if_match: row.get(1)?,
-        },
-        None => TenantSettings {
-            default_region: None,
-            require_if_match: false,
-        },
-    })
-}
 
 /// The writable columns of `contact`: parameters `$1..$12` of [`INSERT`] and [`UPDATE`].
 fn column_params(tenant: TenantId, id: ContactId, contact: &NewContact) -> Vec<SqlValue> {
@@ -231,7 +209,10 @@ pub async fn update(
 
 /// The contact as stored: the validated input plus `version, created_at, updated_at` from `row`.
 fn stored(id: ContactId, contact: &NewContact, row: &Row) -> Result<Contact, DbError> {
-    Ok(contact.to_contact(id, row.get(0)?, row.get(1)?, row.get(2)?))
+    let mut stored = contact.to_contact(id, row.get(0)?, row.get(1)?, row.get(2)?);
+    // An insert returns three columns; an update also returns last_contacted_at.
+    stored.last_contacted_at = row.get(3)?;
+    Ok(stored)
 }
 
 /// Soft-deletes (`deleted` true) or restores a contact and returns it as stored.
@@ -440,7 +421,7 @@ pub async fn history(
     .collect()
 }
 
-const SORT_KEY_COLUMN: usize = 17;
+const SORT_KEY_COLUMN: usize = 18;
 
 /// The JSON column at `index` as `T`.
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Result<T, DbError> {
@@ -482,6 +463,7 @@ fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
         owner_id: row.get(14)?,
         source: row.get(15)?,
         display_name_explicit: row.get(16)?,
+        last_contacted_at: row.get(17)?,
     })
 }
 

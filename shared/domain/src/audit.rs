@@ -44,10 +44,39 @@ impl AuditRecord {
             changes,
         }
     }
+
+    /// The record of `action` (`create`, `update`, `delete`) on any entity, diffing its API
+    /// representations.
+    pub fn of<T: Serialize>(
+        action: &'static str,
+        entity_type: &'static str,
+        entity_id: Uuid,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> Self {
+        let view = |value: Option<&T>| {
+            value.map_or(Value::Null, |v| {
+                serde_json::to_value(v).unwrap_or(Value::Null)
+            })
+        };
+        Self {
+            action,
+            entity_type,
+            entity_id,
+            changes: diff(&view(before), &view(after)),
+        }
+    }
 }
 
 /// Server-owned fields that every write touches; listing them would drown the real changes.
-const UNAUDITED_FIELDS: [&str; 4] = ["id", "version", "created_at", "updated_at"];
+/// (`last_contacted_at` follows calls, which are audited themselves.)
+const UNAUDITED_FIELDS: [&str; 5] = [
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "last_contacted_at",
+];
 
 /// The top-level fields whose values differ between two JSON objects, in field order.
 pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {

@@ -50,6 +50,21 @@ pub struct DomainEvent {
 }
 
 impl DomainEvent {
+    /// An event about any entity, carrying its API representation.
+    pub fn of<T: serde::Serialize>(
+        event_type: &'static str,
+        entity_type: &'static str,
+        entity_id: Uuid,
+        entity: &T,
+    ) -> Self {
+        Self {
+            event_type,
+            entity_type,
+            entity_id,
+            data: serde_json::to_value(entity).unwrap_or(Value::Null),
+        }
+    }
+
     pub fn contact(action: ContactAction, contact: &Contact) -> Self {
         let data = match action {
             ContactAction::Erased => json!({"id": contact.id}),

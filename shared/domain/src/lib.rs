@@ -3,6 +3,7 @@
 //! Raw input becomes domain types here, once; everything past this crate holds only valid values.
 
 pub mod audit;
+pub mod call;
 pub mod contact;
 pub mod error;
 pub mod event;

@@ -11,6 +11,10 @@ use crm_domain::TenantId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// The kinds of resource cached, shared by the components that read and write them.
+pub const CONTACT: &str = "contact";
+pub const CALL: &str = "call";
+
 /// RFC 9211 `Cache-Status` values this API sends.
 pub const HIT: &str = "crm; hit";
 pub const MISS: &str = "crm; fwd=miss";

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod kv;
 pub mod ops;
 pub mod ratelimit;
+pub mod tenants;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;

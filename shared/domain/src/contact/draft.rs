@@ -228,6 +228,7 @@ impl NewContact {
             owner_id: self.owner_id.clone(),
             source: self.source.clone(),
             display_name_explicit: self.display_name_explicit,
+            last_contacted_at: None,
             version,
             created_at,
             updated_at,

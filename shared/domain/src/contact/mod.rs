@@ -38,6 +38,8 @@ pub struct Contact {
     /// False while `display_name` is derived, so that it follows the names on an update.
     #[serde(skip)]
     pub display_name_explicit: bool,
+    /// When the latest call with the contact started (server-owned, advanced by logging calls).
+    pub last_contacted_at: Option<DateTime<Utc>>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

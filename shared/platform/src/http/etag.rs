@@ -49,6 +49,20 @@ pub fn if_match_version(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError
     Ok(Some(IfMatch::Versions(versions)))
 }
 
+/// Checks a change against the resource's current `version`: 428 when `required` and no `If-Match`
+/// came, 412 when the one that came is stale.
+pub fn check_precondition(
+    if_match: Option<&IfMatch>,
+    required: bool,
+    version: i64,
+) -> Result<(), ApiError> {
+    match if_match {
+        None if required => Err(ApiError::PreconditionRequired),
+        Some(wanted) if !wanted.admits(version) => Err(ApiError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfMatch {
     Any,

@@ -1,0 +1,423 @@
+//! Call handlers: HTTP in, domain rules and repository calls, HTTP out.
+
+use crate::repository::{self, CallFilter, UNKNOWN_CONTACT};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use crm_domain::audit::AuditRecord;
+use crm_domain::call::{parse_choice, Call, CallDraft, CallStatus, Direction, NewCall};
+use crm_domain::event::DomainEvent;
+use crm_domain::{ContactId, TenantId};
+use crm_platform::cache::{self, Lookup};
+use crm_platform::changelog;
+use crm_platform::db::{on_constraint, Tx};
+use crm_platform::http::etag;
+use crm_platform::http::json::{from_value, merge_patch, parse_body};
+use crm_platform::http::pagination::{Page, PageRequest};
+use crm_platform::http::query::Query;
+use crm_platform::http::response::{json, set_header};
+use crm_platform::http::ApiResponse;
+use crm_platform::tenants;
+use crm_platform::{ApiError, RequestContext};
+use http::{header, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const LIST_PARAMETERS: &[&str] = &[
+    "limit",
+    "cursor",
+    "contact_id",
+    "agent_id",
+    "direction",
+    "status",
+    "started_after",
+    "started_before",
+];
+
+/// `POST /api/v1/calls`: logs a call. Without `contact_id` it is linked to the tenant's one live
+/// contact with the other party's number, if exactly one has it; the contact's last_contacted_at
+/// follows. Audit record and `call.logged` event in the same transaction.
+pub async fn log_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let draft: CallDraft = parse_body(&ctx.request)?;
+    let (response, contact) = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let settings = tenants::settings(tx, tenant).await?;
+            let call = NewCall::parse(draft, settings.region(ctx.app.config.default_phone_region))?;
+            let contact = match call.contact_id {
+                Some(contact) => Some(contact),
+                None => {
+                    repository::only_contact_with_number(tx, tenant, call.counterpart().e164())
+                        .await?
+                }
+            };
+            let logged = repository::insert(tx, tenant, Uuid::now_v7(), contact, &call)
+                .await
+                .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
+            if let Some(contact) = contact {
+                repository::touch_contact(tx, tenant, contact).await?;
+            }
+            record(tx, &ctx, "create", "call.logged", None, &logged).await?;
+            Ok::<_, ApiError>((
+                respond(tx, &ctx, StatusCode::CREATED, &logged).await?,
+                contact,
+            ))
+        })
+        .await?;
+    after_write(&ctx, tenant, None, &[contact]).await;
+    Ok(response)
+}
+
+/// `GET /api/v1/calls/{id}`, from the read cache when it can be.
+pub async fn get_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = call_id(&ctx)?;
+    let cache = ctx.app.cache(tenant, cache::CALL);
+    let key = id.to_string();
+    let generation = match &cache {
+        Some(cache) => match cache.lookup::<Call>(&key).await {
+            Lookup::Hit(call) => return call_response(&ctx, &call, Some(cache::HIT)),
+            Lookup::Miss(generation) => generation,
+        },
+        None => None,
+    };
+    let call = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            repository::find(tx, tenant, id).await
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if let Some(cache) = &cache {
+        cache.fill(&key, generation, &call).await;
+    }
+    call_response(&ctx, &call, cache.as_ref().map(|_| cache::MISS))
+}
+
+/// `PATCH /api/v1/calls/{id}`: JSON Merge Patch of the writable fields, `If-Match` honoured.
+pub async fn patch_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = call_id(&ctx)?;
+    let patch: Value = parse_body(&ctx.request)?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field(
+            "",
+            "invalid_type",
+            "a merge patch must be a JSON object",
+        ));
+    }
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    let (response, contacts) = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let settings = tenants::settings(tx, tenant).await?;
+            let before = repository::find_for_update(tx, tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            etag::check_precondition(if_match.as_ref(), settings.require_if_match, before.version)?;
+            let mut view = before.writable_view();
+            merge_patch(&mut view, &patch);
+            let draft: CallDraft = from_value(view)?;
+            let call = NewCall::parse(draft, settings.region(ctx.app.config.default_phone_region))?;
+            let contact = call.contact_id;
+            let after = repository::update(tx, tenant, id, contact, &call)
+                .await
+                .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
+            let touched = [before.contact_id.map(ContactId::from_uuid), contact];
+            for contact in touched.iter().flatten() {
+                repository::touch_contact(tx, tenant, *contact).await?;
+            }
+            record(tx, &ctx, "update", "call.updated", Some(&before), &after).await?;
+            Ok::<_, ApiError>((respond(tx, &ctx, StatusCode::OK, &after).await?, touched))
+        })
+        .await?;
+    after_write(&ctx, tenant, Some(id), &contacts).await;
+    Ok(response)
+}
+
+/// `DELETE /api/v1/calls/{id}`: removes the call (audited, `call.deleted`). 204.
+pub async fn delete_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = call_id(&ctx)?;
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    let contact = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            let settings = tenants::settings(tx, tenant).await?;
+            let before = repository::find_for_update(tx, tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            etag::check_precondition(if_match.as_ref(), settings.require_if_match, before.version)?;
+            repository::delete(tx, tenant, id).await?;
+            let contact = before.contact_id.map(ContactId::from_uuid);
+            if let Some(contact) = contact {
+                repository::touch_contact(tx, tenant, contact).await?;
+            }
+            let audit = AuditRecord::of::<Call>("delete", "call", id, Some(&before), None);
+            changelog::record(
+                tx,
+                &ctx,
+                &audit,
+                &DomainEvent::of("call.deleted", "call", id, &before),
+            )
+            .await?;
+            Ok::<_, ApiError>(contact)
+        })
+        .await?;
+    after_write(&ctx, tenant, Some(id), &[contact]).await;
+    let mut response = ApiResponse::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// `GET /api/v1/calls`: newest first, filtered, keyset-paginated.
+pub async fn list_calls(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let query = Query::parse(ctx.request.query.as_deref(), LIST_PARAMETERS)?;
+    let filter = filter_of(&query)?;
+    list(&ctx, &query, filter).await
+}
+
+/// `GET /api/v1/contacts/{id}/calls`: one contact's calls, as [`list_calls`].
+pub async fn contact_calls(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let contact = ContactId::parse(ctx.param("id")?).ok_or(ApiError::NotFound)?;
+    let query = Query::parse(ctx.request.query.as_deref(), &LIST_PARAMETERS[..2])?;
+    let exists = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            repository::contact_exists(tx, tenant, contact).await
+        })
+        .await?;
+    if !exists {
+        return Err(ApiError::NotFound);
+    }
+    let filter = CallFilter {
+        contact_id: Some(contact),
+        ..Default::default()
+    };
+    list(&ctx, &query, filter).await
+}
+
+async fn list(
+    ctx: &RequestContext,
+    query: &Query,
+    filter: CallFilter,
+) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let page: PageRequest<(String, Uuid)> = PageRequest::from_query(query)?;
+    let calls = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            repository::list(tx, tenant, &filter, page.after.as_ref(), page.fetch_limit()).await
+        })
+        .await?;
+    json(
+        StatusCode::OK,
+        &Page::from_rows(calls, page.limit, |call| {
+            (rfc3339(call.started_at), call.id)
+        }),
+    )
+}
+
+/// `GET /api/v1/calls/stats?from=&to=&group_by=day|agent|status|direction`: counts, total and
+/// average duration of the calls that started in `[from, to)` (default: the last 30 days).
+pub async fn call_stats(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let query = Query::parse(ctx.request.query.as_deref(), &["from", "to", "group_by"])?;
+    let to = query
+        .get("to")
+        .map(|raw| time(raw, "to"))
+        .transpose()?
+        .unwrap_or_else(Utc::now);
+    let from = query
+        .get("from")
+        .map(|raw| time(raw, "from"))
+        .transpose()?
+        .unwrap_or(to - Duration::days(30));
+    if from >= to {
+        return Err(ApiError::bad_request("from must be before to"));
+    }
+    let group_by = query.get("group_by").unwrap_or("day");
+    let key = match group_by {
+        "day" => "to_char(started_at at time zone 'UTC', 'YYYY-MM-DD')",
+        "agent" => "coalesce(agent_id, '')",
+        "status" => "status",
+        "direction" => "direction",
+        _ => {
+            return Err(ApiError::bad_request(
+                "group_by must be day, agent, status or direction",
+            ))
+        }
+    };
+    let (from, to) = (rfc3339(from), rfc3339(to));
+    let groups = ctx
+        .app
+        .db
+        .transaction(tenant, async |tx: &Tx| {
+            repository::stats(tx, tenant, key, &from, &to).await
+        })
+        .await?;
+    json(
+        StatusCode::OK,
+        &json!({"from": from, "to": to, "group_by": group_by, "groups": groups}),
+    )
+}
+
+fn filter_of(query: &Query) -> Result<CallFilter, ApiError> {
+    let bad = |name: &str, e: crm_domain::FieldError| {
+        ApiError::bad_request(format!("{name} {}", e.message))
+    };
+    Ok(CallFilter {
+        contact_id: query
+            .get("contact_id")
+            .map(|raw| {
+                ContactId::parse(raw)
+                    .ok_or_else(|| ApiError::bad_request("contact_id must be a UUID"))
+            })
+            .transpose()?,
+        agent_id: query.get("agent_id").map(str::to_owned),
+        direction: query
+            .get("direction")
+            .map(|raw| {
+                parse_choice(
+                    raw,
+                    "direction",
+                    &[Direction::Inbound, Direction::Outbound],
+                    Direction::as_str,
+                )
+            })
+            .transpose()
+            .map_err(|e| bad("direction", e))?,
+        status: query
+            .get("status")
+            .map(|raw| parse_choice(raw, "status", &CallStatus::ALL, CallStatus::as_str))
+            .transpose()
+            .map_err(|e| bad("status", e))?,
+        started_after: query
+            .get("started_after")
+            .map(|raw| time(raw, "started_after"))
+            .transpose()?
+            .map(rfc3339),
+        started_before: query
+            .get("started_before")
+            .map(|raw| time(raw, "started_before"))
+            .transpose()?
+            .map(rfc3339),
+    })
+}
+
+fn time(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.to_utc())
+        .map_err(|_| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn call_id(ctx: &RequestContext) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(ctx.param("id")?).map_err(|_| ApiError::NotFound)
+}
+
+fn unknown_contact() -> ApiError {
+    ApiError::invalid_field(
+        "/contact_id",
+        "not_found",
+        "no contact of this tenant has this id",
+    )
+}
+
+async fn record(
+    tx: &Tx,
+    ctx: &RequestContext,
+    action: &'static str,
+    event: &'static str,
+    before: Option<&Call>,
+    after: &Call,
+) -> Result<(), ApiError> {
+    let audit = AuditRecord::of(action, "call", after.id, before, Some(after));
+    changelog::record(
+        tx,
+        ctx,
+        &audit,
+        &DomainEvent::of(event, "call", after.id, after),
+    )
+    .await
+}
+
+/// The call's JSON with its ETag (and `Location` on 201), recorded for replay under an Idempotency-Key.
+async fn respond(
+    tx: &Tx,
+    ctx: &RequestContext,
+    status: StatusCode,
+    call: &Call,
+) -> Result<ApiResponse, ApiError> {
+    let mut response = json(status, call)?;
+    if status == StatusCode::CREATED {
+        set_header(
+            &mut response,
+            header::LOCATION,
+            &format!("/api/v1/calls/{}", call.id),
+        );
+    }
+    set_header(
+        &mut response,
+        header::ETAG,
+        &etag::for_version(call.version),
+    );
+    if let Some(claim) = ctx.idempotency() {
+        claim.record(tx, &response).await?;
+    }
+    Ok(response)
+}
+
+fn call_response(
+    ctx: &RequestContext,
+    call: &Call,
+    cache_status: Option<&str>,
+) -> Result<ApiResponse, ApiError> {
+    let mut response = if etag::if_none_match_hits(&ctx.request.headers, call.version) {
+        let mut not_modified = ApiResponse::new(Default::default());
+        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+        not_modified
+    } else {
+        json(StatusCode::OK, call)?
+    };
+    set_header(
+        &mut response,
+        header::ETAG,
+        &etag::for_version(call.version),
+    );
+    if let Some(status) = cache_status {
+        set_header(
+            &mut response,
+            header::HeaderName::from_static("cache-status"),
+            status,
+        );
+    }
+    Ok(response)
+}
+
+/// After a committed write: the call's cached copies and those of the contacts whose
+/// last_contacted_at moved are made unreachable.
+async fn after_write(
+    ctx: &RequestContext,
+    tenant: TenantId,
+    call: Option<Uuid>,
+    contacts: &[Option<ContactId>],
+) {
+    if let (Some(call), Some(cache)) = (call, ctx.app.cache(tenant, cache::CALL)) {
+        cache.invalidate(&call.to_string()).await;
+    }
+    if let Some(cache) = ctx.app.cache(tenant, cache::CONTACT) {
+        for contact in contacts.iter().flatten() {
+            cache.invalidate(&contact.to_string()).await;
+        }
+    }
+}
