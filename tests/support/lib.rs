@@ -232,16 +232,30 @@ impl TestTenant {
 
     /// Makes `If-Match` required (or not) for this tenant, as `crm tenant set` does.
     pub async fn require_if_match(&self, required: bool) {
-        crm::tenants::update(&harness().owner_url, self.id, Some(required), None, None)
-            .await
-            .expect("updating tenant settings");
+        crm::tenants::update(
+            &harness().owner_url,
+            self.id,
+            Some(required),
+            None,
+            None,
+            None,
+        )
+        .await
+        .expect("updating tenant settings");
     }
 
     /// Overrides this tenant's rate limits, as `crm tenant set --rate-limits` does.
     pub async fn set_rate_limits(&self, overrides: &str) {
-        crm::tenants::update(&harness().owner_url, self.id, None, None, Some(overrides))
-            .await
-            .expect("updating tenant rate limits");
+        crm::tenants::update(
+            &harness().owner_url,
+            self.id,
+            None,
+            None,
+            Some(overrides),
+            None,
+        )
+        .await
+        .expect("updating tenant rate limits");
     }
 
     /// A client with read and write scopes for contacts.

@@ -1,11 +1,37 @@
-//! The audit component: `/api/v1/audit/**`. Its routes arrive with their own issue; until then every
-//! path under its prefix answers 404 problem+json, through the same pipeline as every component.
+//! The audit component: `/api/v1/audit/**`: the audit trail as an API, and reports over it.
 
-use crm_platform::http::router::Router;
+mod csv;
+mod handlers;
+mod repository;
+
+use crm_platform::http::router::{Access, Router};
+use http::Method;
+
+pub const READ: &str = "audit:read";
 
 /// The component's route table.
 pub fn routes() -> Router {
     Router::new()
+        .route(
+            Method::GET,
+            "/api/v1/audit/events",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::list_events(ctx)),
+        )
+        .expensive()
+        .route(
+            Method::GET,
+            "/api/v1/audit/events/{id}",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::get_event(ctx)),
+        )
+        .route(
+            Method::GET,
+            "/api/v1/audit/reports",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::report(ctx)),
+        )
+        .expensive()
 }
 
 crm_platform::spin_component!(routes);

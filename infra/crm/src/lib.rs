@@ -1,6 +1,7 @@
 //! The operator's side of the CRM: migrations, tenants, development tokens, seed data and the native
 //! server that hosts every component's routes for machines without Spin and for the tests.
 
+pub mod audit;
 pub mod migrate;
 pub mod seed;
 pub mod server;

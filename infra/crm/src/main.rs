@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Maintain the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print a development HS256 token signed with `jwt_hs256_secret`.
     Token {
         /// The tenant the token acts for.
@@ -85,6 +90,25 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Create the monthly partitions up to MONTHS ahead (run monthly, e.g. from cron).
+    Maintain {
+        #[arg(long, default_value_t = crm::audit::MONTHS_AHEAD)]
+        months: i32,
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
+    /// Delete records past each tenant's retention and drop partitions past every tenant's.
+    Purge {
+        /// Retention of tenants that set none.
+        #[arg(long, default_value_t = 24)]
+        default_retention_months: i32,
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
+}
+
+#[derive(Subcommand)]
 enum TenantCommand {
     /// Change a tenant's settings.
     Set {
@@ -100,6 +124,9 @@ enum TenantCommand {
         /// "expensive_per_minute": N}; members left out keep the defaults. Applies within a minute.
         #[arg(long)]
         rate_limits: Option<String>,
+        /// Months of audit records to keep (`crm audit purge` deletes older ones).
+        #[arg(long)]
+        audit_retention_months: Option<i32>,
         #[command(flatten)]
         database: OwnerDatabase,
     },
@@ -142,6 +169,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.already
             );
         }
+        Command::Audit {
+            command: AuditCommand::Maintain { months, database },
+        } => {
+            let created = crm::audit::maintain(&database.url, months).await?;
+            println!("{created} audit partition(s) created");
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Purge {
+                    default_retention_months,
+                    database,
+                },
+        } => {
+            let report = crm::audit::purge(&database.url, default_retention_months).await?;
+            println!(
+                "{} audit record(s) deleted; partitions dropped: {}",
+                report.deleted_records,
+                if report.dropped_partitions.is_empty() {
+                    "none".into()
+                } else {
+                    report.dropped_partitions.join(", ")
+                }
+            );
+        }
         Command::Tenant {
             command:
                 TenantCommand::Set {
@@ -149,6 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     require_if_match,
                     region,
                     rate_limits,
+                    audit_retention_months,
                     database,
                 },
         } => {
@@ -159,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 require_if_match,
                 region.as_deref(),
                 rate_limits.as_deref(),
+                audit_retention_months,
             )
             .await?;
             println!("updated {tenant}");

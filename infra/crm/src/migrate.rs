@@ -43,7 +43,16 @@ pub async fn run_migrations(url: &str, migrations: &[(&str, &str)]) -> anyhow::R
         .execute("select pg_advisory_lock($1)", &[&LOCK_KEY])
         .await
         .context("taking the migration lock")?;
-    let result = apply(&client, migrations).await;
+    let mut result = apply(&client, migrations).await;
+    // Partitions are created ahead on every run, so an operator's routine `crm migrate` keeps the
+    // audit log writable month after month.
+    if result.is_ok() && has_partitioned_audit(&client).await? {
+        if let Err(error) =
+            crate::audit::ensure_partitions(&client, crate::audit::MONTHS_AHEAD).await
+        {
+            result = Err(error);
+        }
+    }
     client
         .execute("select pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await
@@ -117,6 +126,16 @@ pub async fn create_database(url: &str) -> anyhow::Result<bool> {
             .await?;
     }
     Ok(!exists)
+}
+
+async fn has_partitioned_audit(client: &tokio_postgres::Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "select to_regproc('ensure_audit_partitions') is not null",
+            &[],
+        )
+        .await?
+        .get(0))
 }
 
 fn describe(error: &tokio_postgres::Error) -> String {

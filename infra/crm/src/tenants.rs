@@ -30,7 +30,11 @@ pub async fn update(
     require_if_match: Option<bool>,
     region: Option<&str>,
     rate_limits: Option<&str>,
+    audit_retention_months: Option<i32>,
 ) -> anyhow::Result<()> {
+    if audit_retention_months.is_some_and(|m| !(1..=1200).contains(&m)) {
+        bail!("--audit-retention-months must be from 1 to 1200");
+    }
     let region = region
         .map(|raw| {
             Region::parse(raw)
@@ -56,8 +60,16 @@ pub async fn update(
                              else jsonb_build_object('require_if_match', $3::bool) end
                      || case when $4::jsonb is null then '{}'::jsonb
                              else jsonb_build_object('rate_limits', $4::jsonb) end
+                     || case when $5::int4 is null then '{}'::jsonb
+                             else jsonb_build_object('audit_retention_months', $5::int4) end
              where id = $1",
-            &[&tenant.as_uuid(), &region, &require_if_match, &rate_limits],
+            &[
+                &tenant.as_uuid(),
+                &region,
+                &require_if_match,
+                &rate_limits,
+                &audit_retention_months,
+            ],
         )
         .await?;
     if updated == 0 {

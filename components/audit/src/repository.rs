@@ -1,0 +1,135 @@
+//! Audit queries. The log is append-only: nothing here writes.
+
+use crm_domain::TenantId;
+use crm_platform::db::{DbError, Row, SqlValue, Tx};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+const COLUMNS: &str = "a.id, rfc3339(a.occurred_at), a.actor, a.action, a.entity_type, a.entity_id, a.request_id, a.changes";
+
+/// One audit record as the API returns it.
+#[derive(Debug, Serialize)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub occurred_at: String,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub request_id: String,
+    pub changes: Value,
+}
+
+#[derive(Debug, Default)]
+pub struct EventFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<Uuid>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+pub async fn find(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Option<AuditEvent>, DbError> {
+    tx.query_opt(
+        &format!("select {COLUMNS} from audit_log a where a.tenant_id = $1 and a.id = $2"),
+        &[tenant.into(), id.into()],
+    )
+    .await?
+    .map(|row| event_from_row(&row))
+    .transpose()
+}
+
+/// Up to `limit` records, newest first, after the cursor `(occurred_at, id)`.
+pub async fn list(
+    tx: &Tx,
+    tenant: TenantId,
+    filter: &EventFilter,
+    after: Option<&(String, Uuid)>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, DbError> {
+    let mut sql = format!("select {COLUMNS} from audit_log a where a.tenant_id = $1");
+    let mut params: Vec<SqlValue> = vec![tenant.into()];
+    let mut add = |clause: &str, value: SqlValue, params: &mut Vec<SqlValue>| {
+        params.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(kind) = &filter.entity_type {
+        add(" and a.entity_type = ?", kind.as_str().into(), &mut params);
+    }
+    if let Some(id) = filter.entity_id {
+        add(" and a.entity_id = ?", id.into(), &mut params);
+    }
+    if let Some(actor) = &filter.actor {
+        add(" and a.actor = ?", actor.as_str().into(), &mut params);
+    }
+    if let Some(action) = &filter.action {
+        add(" and a.action = ?", action.as_str().into(), &mut params);
+    }
+    if let Some(from) = &filter.from {
+        add(
+            " and a.occurred_at >= ?::text::timestamptz",
+            from.as_str().into(),
+            &mut params,
+        );
+    }
+    if let Some(to) = &filter.to {
+        add(
+            " and a.occurred_at < ?::text::timestamptz",
+            to.as_str().into(),
+            &mut params,
+        );
+    }
+    if let Some((key, id)) = after {
+        add(
+            " and (a.occurred_at, a.id) < (?::text::timestamptz",
+            key.as_str().into(),
+            &mut params,
+        );
+        add(", ?)", (*id).into(), &mut params);
+    }
+    add(
+        " order by a.occurred_at desc, a.id desc limit ?",
+        SqlValue::Int(limit),
+        &mut params,
+    );
+    tx.query(&sql, &params)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+}
+
+/// Record counts in `[from, to)` grouped by the SQL column `key`, most frequent first.
+pub async fn report(
+    tx: &Tx,
+    tenant: TenantId,
+    key: &str,
+    from: &str,
+    to: &str,
+) -> Result<Vec<(String, i64)>, DbError> {
+    let sql = format!(
+        "select {key}, count(*)::int8 from audit_log
+         where tenant_id = $1 and occurred_at >= $2::text::timestamptz and occurred_at < $3::text::timestamptz
+         group by 1 order by 2 desc, 1"
+    );
+    tx.query(&sql, &[tenant.into(), from.into(), to.into()])
+        .await?
+        .iter()
+        .map(|row| Ok((row.get(0)?, row.get(1)?)))
+        .collect()
+}
+
+fn event_from_row(row: &Row) -> Result<AuditEvent, DbError> {
+    Ok(AuditEvent {
+        id: row.get(0)?,
+        occurred_at: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        entity_type: row.get(4)?,
+        entity_id: row.get(5)?,
+        request_id: row.get(6)?,
+        changes: row.get(7)?,
+    })
+}

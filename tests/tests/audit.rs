@@ -1,0 +1,300 @@
+//! The audit trail as an API: events, reports (JSON and CSV), partitions and retention.
+
+use crm_http_tests::{fresh_database, harness, owner_db, TestClient, TestTenant};
+use reqwest::Method;
+use serde_json::json;
+use std::time::Duration;
+
+fn auditor(tenant: &TestTenant) -> TestClient {
+    TestClient::new(Some(tenant.token("audit:read")))
+}
+
+#[tokio::test]
+async fn events_filter_page_and_stay_within_the_tenant() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let id = client
+        .create_contact(&json!({"first_name": "Audited"}))
+        .await;
+    client
+        .patch_contact(&id, &json!({"last_name": "Once"}), None)
+        .await;
+    client
+        .patch_contact(&id, &json!({"last_name": "Twice"}), None)
+        .await;
+    client.create_contact(&json!({"first_name": "Other"})).await;
+    let auditor = auditor(&tenant);
+
+    let mine = auditor
+        .get(&format!(
+            "/api/v1/audit/events?entity_type=contact&entity_id={id}"
+        ))
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    let actions: Vec<String> = mine.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, vec!["update", "update", "create"]);
+    let updates = auditor
+        .get("/api/v1/audit/events?action=update")
+        .await
+        .json();
+    assert_eq!(updates["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        auditor
+            .get("/api/v1/audit/events?actor=user-test")
+            .await
+            .json()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(auditor
+        .get("/api/v1/audit/events?actor=nobody")
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(auditor
+        .get("/api/v1/audit/events?from=2000-01-01T00:00:00Z&to=2001-01-01T00:00:00Z")
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Page by one: the same records in the same order.
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/audit/events?limit=1".to_owned();
+    loop {
+        let page = auditor.get(&path).await.json();
+        paged.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/audit/events?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 4);
+    let one = &paged[0];
+    let read = auditor
+        .get(&format!(
+            "/api/v1/audit/events/{}",
+            one["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(read.json(), *one);
+
+    let stranger = auditor_of_new_tenant().await;
+    assert!(stranger.get("/api/v1/audit/events").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        stranger
+            .get(&format!(
+                "/api/v1/audit/events/{}",
+                one["id"].as_str().unwrap()
+            ))
+            .await
+            .status,
+        404
+    );
+    // Reading the trail needs audit:read.
+    assert_eq!(client.get("/api/v1/audit/events").await.status, 403);
+}
+
+async fn auditor_of_new_tenant() -> TestClient {
+    auditor(&TestTenant::create("US").await)
+}
+
+#[tokio::test]
+async fn reports_count_per_group_as_json_and_csv() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    for n in 0..3 {
+        let id = client
+            .create_contact(&json!({"first_name": format!("R{n}")}))
+            .await;
+        if n == 0 {
+            client
+                .patch_contact(&id, &json!({"last_name": "X"}), None)
+                .await;
+        }
+    }
+    let auditor = auditor(&tenant);
+    let by_action = auditor.get("/api/v1/audit/reports?group_by=action").await;
+    assert_eq!(by_action.status, 200, "{}", by_action.text);
+    assert_eq!(
+        by_action.json()["groups"],
+        json!([{"key": "create", "count": 3}, {"key": "update", "count": 1}])
+    );
+    let by_type = auditor
+        .get("/api/v1/audit/reports?group_by=entity_type")
+        .await
+        .json();
+    assert_eq!(by_type["groups"], json!([{"key": "contact", "count": 4}]));
+    let csv = auditor
+        .send(
+            auditor
+                .request(Method::GET, "/api/v1/audit/reports?group_by=action")
+                .header("accept", "text/csv"),
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert_eq!(csv.text, "action,count\r\ncreate,3\r\nupdate,1\r\n");
+    assert_eq!(
+        auditor
+            .get("/api/v1/audit/reports?group_by=mood")
+            .await
+            .status,
+        400
+    );
+    let empty = auditor_of_new_tenant()
+        .await
+        .get("/api/v1/audit/reports?group_by=action")
+        .await
+        .json();
+    assert_eq!(empty["groups"], json!([]));
+}
+
+#[tokio::test]
+async fn csv_reports_neutralise_formula_injection() {
+    let tenant = TestTenant::create("US").await;
+    let evil = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    let token = crm_platform::auth::issue_hs256_token(
+        &harness().jwt,
+        evil,
+        tenant.id,
+        "contacts:write",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let writer = TestClient::new(Some(token));
+    assert_eq!(
+        writer
+            .post_contact(&json!({"first_name": "Injected"}))
+            .await
+            .status,
+        201
+    );
+    let auditor = auditor(&tenant);
+    let csv = auditor
+        .send(
+            auditor
+                .request(Method::GET, "/api/v1/audit/reports?group_by=actor")
+                .header("accept", "text/csv"),
+        )
+        .await;
+    assert_eq!(
+        csv.text,
+        "actor,count\r\n\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\",1\r\n"
+    );
+}
+
+#[tokio::test]
+async fn the_log_is_partitioned_by_month_ahead_and_append_only() {
+    let db = owner_db().await;
+    let partitions: Vec<String> = db
+        .query("select c.relname::text from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'audit_log'::regclass", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let now = chrono::Utc::now();
+    let ahead = now + chrono::Months::new(12);
+    for month in [now, ahead] {
+        let name = format!("audit_log_{}", month.format("%Y_%m"));
+        assert!(
+            partitions.contains(&name),
+            "{name} missing from {partitions:?}"
+        );
+    }
+    let tenant = TestTenant::create("US").await;
+    tenant
+        .client()
+        .create_contact(&json!({"first_name": "Kept"}))
+        .await;
+    let app = crm::connect(&harness().app_url).await.unwrap();
+    app.batch_execute("begin").await.unwrap();
+    app.execute(
+        "select set_config('app.tenant_id', $1, true)",
+        &[&tenant.id.to_string()],
+    )
+    .await
+    .unwrap();
+    assert!(
+        app.execute("delete from audit_log", &[]).await.is_err(),
+        "crm_app must not delete audit records"
+    );
+    app.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
+async fn purge_applies_each_tenants_retention_and_drops_expired_partitions() {
+    if !harness().in_process {
+        return;
+    }
+    let cluster = std::env::var("CRM_TEST_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres".into());
+    let url = format!("{cluster} dbname={}", fresh_database().await);
+    crm::migrate::run(&url).await.unwrap();
+    let short = crm::tenants::create(&url, "Short memory", "US")
+        .await
+        .unwrap();
+    let long = crm::tenants::create(&url, "Long memory", "US")
+        .await
+        .unwrap();
+    crm::tenants::update(&url, short, None, None, None, Some(1))
+        .await
+        .unwrap();
+    let db = crm::connect(&url).await.unwrap();
+    db.query_one(
+        "select ensure_audit_partitions(now() - interval '30 months', 30)",
+        &[],
+    )
+    .await
+    .unwrap();
+    for (tenant, months_ago) in [(short, 3), (short, 0), (long, 3), (long, 0)] {
+        db.execute(
+            "insert into audit_log (tenant_id, id, occurred_at, actor, action, entity_type, entity_id, request_id)
+             values ($1, gen_random_uuid(), now() - make_interval(months => $2), 'a', 'create', 'contact', gen_random_uuid(), 'r')",
+            &[&tenant.as_uuid(), &months_ago],
+        )
+        .await
+        .unwrap();
+    }
+    let report = crm::audit::purge(&url, 24).await.unwrap();
+    assert_eq!(
+        report.deleted_records, 1,
+        "only the short-memory tenant's old record"
+    );
+    let left: i64 = db
+        .query_one("select count(*) from audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 3);
+    // Partitions that ended more than 24 months ago are gone; newer ones stay.
+    assert!(
+        report.dropped_partitions.len() >= 5,
+        "{:?}",
+        report.dropped_partitions
+    );
+    let oldest: String = db
+        .query_one("select min(c.relname::text) from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'audit_log'::regclass", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let cutoff = chrono::Utc::now() - chrono::Months::new(24);
+    assert!(
+        oldest >= format!("audit_log_{}", cutoff.format("%Y_%m")),
+        "{oldest}"
+    );
+}
