@@ -175,6 +175,27 @@ async fn a_call_is_read_patched_with_if_match_and_deleted() {
         204
     );
     assert_eq!(client.get(&path).await.status, 404);
+    let late_uuid: uuid::Uuid = late_id.parse().unwrap();
+    let db = owner_db().await;
+    let column = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.query(sql, &[&tenant.id.as_uuid(), &late_uuid])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        column("select event_type from outbox_events where tenant_id = $1 and entity_id = $2 order by seq").await,
+        vec!["call.logged", "call.updated", "call.deleted"]
+    );
+    assert_eq!(
+        column("select action from audit_log where tenant_id = $1 and entity_id = $2 order by occurred_at").await,
+        vec!["create", "update", "delete"]
+    );
     // last_contacted_at falls back to the remaining call.
     assert_eq!(
         client.get_contact(&contact).await.json()["last_contacted_at"],
