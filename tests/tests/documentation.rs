@@ -96,3 +96,81 @@ fn every_variable_is_documented_in_the_readme() {
         );
     }
 }
+
+/// How Spin picks among matching trigger routes: an exact route wins; otherwise the most specific,
+/// compared segment by segment (literal over `:name` over a trailing `...`).
+fn spin_route_rank(route: &str, path: &str) -> Option<Vec<u8>> {
+    let route_segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let path_segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut rank = Vec::new();
+    for (index, segment) in route_segments.iter().enumerate() {
+        if *segment == "..." {
+            rank.push(0);
+            return Some(rank);
+        }
+        let actual = path_segments.get(index)?;
+        if segment.starts_with(':') {
+            rank.push(1);
+        } else if segment == actual {
+            rank.push(2);
+        } else {
+            return None;
+        }
+    }
+    (route_segments.len() == path_segments.len()).then(|| {
+        rank.push(3); // exact
+        rank
+    })
+}
+
+#[test]
+fn spin_routes_every_path_to_the_component_that_serves_it() {
+    let manifest: toml::Value = toml::from_str(&read("spin.toml")).unwrap();
+    let triggers: Vec<(String, String)> = manifest["trigger"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["route"].as_str().unwrap().to_owned(),
+                t["component"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let components = [
+        ("contacts", crm_contacts::component_routes()),
+        ("calls", crm_calls::routes()),
+        ("audit", crm_audit::routes()),
+        ("webhooks", crm_webhooks::routes()),
+    ];
+    for (component, router) in components {
+        for route in router.routes() {
+            let path = route
+                .pattern
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        "x"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let chosen = triggers
+                .iter()
+                .filter_map(|(trigger, target)| {
+                    spin_route_rank(trigger, &path).map(|rank| (rank, target))
+                })
+                .max_by(|a, b| a.0.cmp(&b.0))
+                .map(|(_, target)| target.clone());
+            assert_eq!(
+                chosen.as_deref(),
+                Some(component),
+                "{} {} is routed elsewhere by spin.toml",
+                route.method,
+                route.pattern
+            );
+        }
+    }
+}

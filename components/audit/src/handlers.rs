@@ -2,10 +2,9 @@
 
 use crate::csv;
 use crate::repository::{self, EventFilter};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use crm_platform::db::Tx;
 use crm_platform::http::pagination::{Page, PageRequest};
-use crm_platform::http::query::Query;
+use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::http::response::json;
 use crm_platform::http::ApiResponse;
 use crm_platform::{ApiError, RequestContext};
@@ -40,16 +39,8 @@ pub async fn list_events(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             .transpose()?,
         actor: query.get("actor").map(str::to_owned),
         action: query.get("action").map(str::to_owned),
-        from: query
-            .get("from")
-            .map(|raw| time(raw, "from"))
-            .transpose()?
-            .map(rfc3339),
-        to: query
-            .get("to")
-            .map(|raw| time(raw, "to"))
-            .transpose()?
-            .map(rfc3339),
+        from: query.time("from")?.map(rfc3339),
+        to: query.time("to")?.map(rfc3339),
     };
     let events = ctx
         .app
@@ -86,19 +77,7 @@ pub async fn get_event(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn report(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let query = Query::parse(ctx.request.query.as_deref(), &["from", "to", "group_by"])?;
-    let to = query
-        .get("to")
-        .map(|raw| time(raw, "to"))
-        .transpose()?
-        .unwrap_or_else(Utc::now);
-    let from = query
-        .get("from")
-        .map(|raw| time(raw, "from"))
-        .transpose()?
-        .unwrap_or(to - Duration::days(30));
-    if from >= to {
-        return Err(ApiError::bad_request("from must be before to"));
-    }
+    let (from, to) = query.time_range(30)?;
     let group_by = query.get("group_by").unwrap_or("action");
     let column = match group_by {
         "actor" => "actor",
@@ -150,14 +129,4 @@ fn wants_csv(ctx: &RequestContext) -> bool {
                 .split(',')
                 .any(|media| media.trim().starts_with("text/csv"))
         })
-}
-
-fn time(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.to_utc())
-        .map_err(|_| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
-}
-
-fn rfc3339(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -1,7 +1,7 @@
 //! Audit queries. The log is append-only: nothing here writes.
 
 use crm_domain::TenantId;
-use crm_platform::db::{DbError, Row, SqlValue, Tx};
+use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -49,52 +49,45 @@ pub async fn list(
     after: Option<&(String, Uuid)>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, DbError> {
-    let mut sql = format!("select {COLUMNS} from audit_log a where a.tenant_id = $1");
-    let mut params: Vec<SqlValue> = vec![tenant.into()];
-    let mut add = |clause: &str, value: SqlValue, params: &mut Vec<SqlValue>| {
-        params.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", params.len())));
-    };
+    let mut query = SqlBuilder::new(
+        format!("select {COLUMNS} from audit_log a where a.tenant_id = $1"),
+        vec![tenant.into()],
+    );
     if let Some(kind) = &filter.entity_type {
-        add(" and a.entity_type = ?", kind.as_str().into(), &mut params);
+        query.push(" and a.entity_type = ?", [kind.as_str().into()]);
     }
     if let Some(id) = filter.entity_id {
-        add(" and a.entity_id = ?", id.into(), &mut params);
+        query.push(" and a.entity_id = ?", [id.into()]);
     }
     if let Some(actor) = &filter.actor {
-        add(" and a.actor = ?", actor.as_str().into(), &mut params);
+        query.push(" and a.actor = ?", [actor.as_str().into()]);
     }
     if let Some(action) = &filter.action {
-        add(" and a.action = ?", action.as_str().into(), &mut params);
+        query.push(" and a.action = ?", [action.as_str().into()]);
     }
     if let Some(from) = &filter.from {
-        add(
+        query.push(
             " and a.occurred_at >= ?::text::timestamptz",
-            from.as_str().into(),
-            &mut params,
+            [from.as_str().into()],
         );
     }
     if let Some(to) = &filter.to {
-        add(
+        query.push(
             " and a.occurred_at < ?::text::timestamptz",
-            to.as_str().into(),
-            &mut params,
+            [to.as_str().into()],
         );
     }
     if let Some((key, id)) = after {
-        add(
-            " and (a.occurred_at, a.id) < (?::text::timestamptz",
-            key.as_str().into(),
-            &mut params,
+        query.push(
+            " and (a.occurred_at, a.id) < (?::text::timestamptz, ?)",
+            [key.as_str().into(), (*id).into()],
         );
-        add(", ?)", (*id).into(), &mut params);
     }
-    add(
+    query.push(
         " order by a.occurred_at desc, a.id desc limit ?",
-        SqlValue::Int(limit),
-        &mut params,
+        [SqlValue::Int(limit)],
     );
-    tx.query(&sql, &params)
+    tx.query(&query.sql, &query.params)
         .await?
         .iter()
         .map(event_from_row)

@@ -1,7 +1,6 @@
 //! Call handlers: HTTP in, domain rules and repository calls, HTTP out.
 
 use crate::repository::{self, CallFilter, UNKNOWN_CONTACT};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use crm_domain::audit::AuditRecord;
 use crm_domain::call::{parse_choice, Call, CallDraft, CallStatus, Direction, NewCall};
 use crm_domain::event::DomainEvent;
@@ -12,8 +11,9 @@ use crm_platform::db::{on_constraint, Tx};
 use crm_platform::http::etag;
 use crm_platform::http::json::{from_value, merge_patch, parse_body};
 use crm_platform::http::pagination::{Page, PageRequest};
+use crm_platform::http::query::rfc3339;
 use crm_platform::http::query::Query;
-use crm_platform::http::response::{json, set_header};
+use crm_platform::http::response::{self, json, set_header};
 use crm_platform::http::ApiResponse;
 use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
@@ -229,19 +229,7 @@ async fn list(
 pub async fn call_stats(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let query = Query::parse(ctx.request.query.as_deref(), &["from", "to", "group_by"])?;
-    let to = query
-        .get("to")
-        .map(|raw| time(raw, "to"))
-        .transpose()?
-        .unwrap_or_else(Utc::now);
-    let from = query
-        .get("from")
-        .map(|raw| time(raw, "from"))
-        .transpose()?
-        .unwrap_or(to - Duration::days(30));
-    if from >= to {
-        return Err(ApiError::bad_request("from must be before to"));
-    }
+    let (from, to) = query.time_range(30)?;
     let group_by = query.get("group_by").unwrap_or("day");
     let key = match group_by {
         "day" => "to_char(started_at at time zone 'UTC', 'YYYY-MM-DD')",
@@ -298,27 +286,9 @@ fn filter_of(query: &Query) -> Result<CallFilter, ApiError> {
             .map(|raw| parse_choice(raw, "status", &CallStatus::ALL, CallStatus::as_str))
             .transpose()
             .map_err(|e| bad("status", e))?,
-        started_after: query
-            .get("started_after")
-            .map(|raw| time(raw, "started_after"))
-            .transpose()?
-            .map(rfc3339),
-        started_before: query
-            .get("started_before")
-            .map(|raw| time(raw, "started_before"))
-            .transpose()?
-            .map(rfc3339),
+        started_after: query.time("started_after")?.map(rfc3339),
+        started_before: query.time("started_before")?.map(rfc3339),
     })
-}
-
-fn time(raw: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.to_utc())
-        .map_err(|_| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
-}
-
-fn rfc3339(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 fn call_id(ctx: &RequestContext) -> Result<Uuid, ApiError> {
@@ -382,26 +352,7 @@ fn call_response(
     call: &Call,
     cache_status: Option<&str>,
 ) -> Result<ApiResponse, ApiError> {
-    let mut response = if etag::if_none_match_hits(&ctx.request.headers, call.version) {
-        let mut not_modified = ApiResponse::new(Default::default());
-        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
-        not_modified
-    } else {
-        json(StatusCode::OK, call)?
-    };
-    set_header(
-        &mut response,
-        header::ETAG,
-        &etag::for_version(call.version),
-    );
-    if let Some(status) = cache_status {
-        set_header(
-            &mut response,
-            header::HeaderName::from_static("cache-status"),
-            status,
-        );
-    }
-    Ok(response)
+    response::versioned(&ctx.request.headers, call, call.version, cache_status)
 }
 
 /// After a committed write: the call's cached copies and those of the contacts whose

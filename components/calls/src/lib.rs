@@ -1,5 +1,6 @@
-//! The calls component: `/api/v1/calls/**`. A contact's calls (`/api/v1/contacts/{id}/calls`) are
-//! served by the contacts component on Spin, with the handler from [`contact_calls_routes`].
+//! The calls component: `/api/v1/calls/**` and a contact's calls, `/api/v1/contacts/{id}/calls`
+//! (Spin routes `/api/v1/contacts/:id/calls` here: more specific than the contacts component's
+//! `/api/v1/contacts/...`).
 
 mod handlers;
 mod repository;
@@ -45,16 +46,12 @@ pub fn routes() -> Router {
             Access::Scope(WRITE),
             |ctx| Box::pin(handlers::delete_call(ctx)),
         )
-}
-
-/// `GET /api/v1/contacts/{id}/calls`, mounted by the contacts component (its Spin route prefix).
-pub fn contact_calls_routes() -> Router {
-    Router::new().route(
-        Method::GET,
-        "/api/v1/contacts/{id}/calls",
-        Access::Scope(READ),
-        |ctx| Box::pin(handlers::contact_calls(ctx)),
-    )
+        .route(
+            Method::GET,
+            "/api/v1/contacts/{id}/calls",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::contact_calls(ctx)),
+        )
 }
 
 crm_platform::spin_component!(routes);

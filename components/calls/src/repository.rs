@@ -2,7 +2,7 @@
 
 use crm_domain::call::{Call, CallNumber, CallStatus, Direction, NewCall};
 use crm_domain::{ContactId, TenantId};
-use crm_platform::db::{DbError, Row, SqlValue, Tx};
+use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
 use uuid::Uuid;
 
 /// The foreign key that refuses a `contact_id` the tenant does not have.
@@ -186,60 +186,45 @@ pub async fn list(
     after: Option<&(String, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Call>, DbError> {
-    let mut sql = format!("select {COLUMNS} from calls c where c.tenant_id = $1");
-    let mut params: Vec<SqlValue> = vec![tenant.into()];
-    let mut add = |clause: &str, value: SqlValue, params: &mut Vec<SqlValue>| {
-        params.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", params.len())));
-    };
+    let mut query = SqlBuilder::new(
+        format!("select {COLUMNS} from calls c where c.tenant_id = $1"),
+        vec![tenant.into()],
+    );
     if let Some(contact) = filter.contact_id {
-        add(
-            " and c.contact_id = ?",
-            contact.as_uuid().into(),
-            &mut params,
-        );
+        query.push(" and c.contact_id = ?", [contact.as_uuid().into()]);
     }
     if let Some(agent) = &filter.agent_id {
-        add(" and c.agent_id = ?", agent.as_str().into(), &mut params);
+        query.push(" and c.agent_id = ?", [agent.as_str().into()]);
     }
     if let Some(direction) = filter.direction {
-        add(
-            " and c.direction = ?",
-            direction.as_str().into(),
-            &mut params,
-        );
+        query.push(" and c.direction = ?", [direction.as_str().into()]);
     }
     if let Some(status) = filter.status {
-        add(" and c.status = ?", status.as_str().into(), &mut params);
+        query.push(" and c.status = ?", [status.as_str().into()]);
     }
     if let Some(time) = &filter.started_after {
-        add(
+        query.push(
             " and c.started_at > ?::text::timestamptz",
-            time.as_str().into(),
-            &mut params,
+            [time.as_str().into()],
         );
     }
     if let Some(time) = &filter.started_before {
-        add(
+        query.push(
             " and c.started_at < ?::text::timestamptz",
-            time.as_str().into(),
-            &mut params,
+            [time.as_str().into()],
         );
     }
     if let Some((key, id)) = after {
-        add(
-            " and (c.started_at, c.id) < (?::text::timestamptz",
-            key.as_str().into(),
-            &mut params,
+        query.push(
+            " and (c.started_at, c.id) < (?::text::timestamptz, ?)",
+            [key.as_str().into(), (*id).into()],
         );
-        add(", ?)", (*id).into(), &mut params);
     }
-    add(
+    query.push(
         " order by c.started_at desc, c.id desc limit ?",
-        SqlValue::Int(limit),
-        &mut params,
+        [SqlValue::Int(limit)],
     );
-    tx.query(&sql, &params)
+    tx.query(&query.sql, &query.params)
         .await?
         .iter()
         .map(call_from_row)

@@ -13,7 +13,7 @@ use crm_platform::http::etag::{self, IfMatch};
 use crm_platform::http::json::{from_value, merge_patch, parse_body};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
-use crm_platform::http::response::{json, set_header};
+use crm_platform::http::response::{self, json, set_header};
 use crm_platform::http::ApiResponse;
 use crm_platform::tenants::{self, TenantSettings};
 use crm_platform::{ApiError, RequestContext};
@@ -120,33 +120,13 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     contact_response(&ctx, &contact, cache.as_ref().map(|_| cache::MISS))
 }
 
-/// A contact's 200 (or 304 when `If-None-Match` names its version), with its ETag and, when the
-/// cache was consulted, `Cache-Status`.
+/// A contact's 200 (or 304), with its ETag and, when the cache was consulted, `Cache-Status`.
 fn contact_response(
     ctx: &RequestContext,
     contact: &Contact,
     cache_status: Option<&str>,
 ) -> Result<ApiResponse, ApiError> {
-    let mut response = if etag::if_none_match_hits(&ctx.request.headers, contact.version) {
-        let mut not_modified = ApiResponse::new(Default::default());
-        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
-        not_modified
-    } else {
-        json(StatusCode::OK, contact)?
-    };
-    set_header(
-        &mut response,
-        header::ETAG,
-        &etag::for_version(contact.version),
-    );
-    if let Some(status) = cache_status {
-        set_header(
-            &mut response,
-            header::HeaderName::from_static("cache-status"),
-            status,
-        );
-    }
-    Ok(response)
+    response::versioned(&ctx.request.headers, contact, contact.version, cache_status)
 }
 
 /// Makes cached copies of `id` unreachable; called once the write's transaction has committed.

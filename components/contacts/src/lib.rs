@@ -76,12 +76,9 @@ pub fn routes() -> Router {
         )
 }
 
-/// What the contacts component serves on Spin: its routes, a contact's calls (the calls
-/// component's handler under this component's route prefix) and the operational ones.
+/// What the contacts component serves on Spin: its routes and the operational ones.
 pub fn component_routes() -> Router {
-    crm_platform::ops::routes()
-        .merge(routes())
-        .merge(crm_calls::contact_calls_routes())
+    crm_platform::ops::routes().merge(routes())
 }
 
 crm_platform::spin_component!(component_routes);

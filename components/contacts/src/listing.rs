@@ -1,9 +1,8 @@
 //! What a contact list request asks for: filters, a sort, and the keyset cursor of its next page.
 
-use chrono::{DateTime, SecondsFormat};
 use crm_domain::contact::{EmailAddress, LifecycleStage, PhoneNumber};
 use crm_domain::{ContactId, Region};
-use crm_platform::http::query::Query;
+use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -104,19 +103,7 @@ impl ContactFilter {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let time = |name: &str| -> Result<Option<String>, ApiError> {
-            text(name)
-                .map(|raw| {
-                    DateTime::parse_from_rfc3339(&raw)
-                        .map(|t| t.to_utc().to_rfc3339_opts(SecondsFormat::Micros, true))
-                        .map_err(|_| {
-                            ApiError::bad_request(format!(
-                                "{name} must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z"
-                            ))
-                        })
-                })
-                .transpose()
-        };
+        let time = |name: &str| Ok::<_, ApiError>(query.time(name)?.map(rfc3339));
         let include_deleted = match query.get("include_deleted") {
             None | Some("false") => false,
             Some("true") => true,

@@ -3,7 +3,7 @@
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::{ContactId, TenantId};
-use crm_platform::db::{DbError, Row, SqlValue, Tx};
+use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
 pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
@@ -289,62 +289,63 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<(Contact, String)>, DbError> {
     let sort = filter.sort;
-    let mut sql = LIST_HEAD.replace("{sort_key}", sort.key.key_sql());
-    let mut params: Vec<SqlValue> = vec![tenant.into()];
-    let param = |value: SqlValue, params: &mut Vec<SqlValue>| {
-        params.push(value);
-        format!("${}", params.len())
-    };
+    let mut query = SqlBuilder::new(
+        LIST_HEAD.replace("{sort_key}", sort.key.key_sql()),
+        vec![tenant.into()],
+    );
     if !filter.include_deleted {
-        sql.push_str(" and c.deleted_at is null");
+        query.raw(" and c.deleted_at is null");
     }
     if let Some(stage) = filter.lifecycle_stage {
-        let p = param(stage.as_str().into(), &mut params);
-        sql.push_str(&format!(" and c.lifecycle_stage = {p}"));
+        query.push(" and c.lifecycle_stage = ?", [stage.as_str().into()]);
     }
     if let Some(owner) = &filter.owner_id {
-        let p = param(owner.as_str().into(), &mut params);
-        sql.push_str(&format!(" and c.owner_id = {p}"));
+        query.push(" and c.owner_id = ?", [owner.as_str().into()]);
     }
     if let Some(company) = &filter.company {
-        let p = param(company.as_str().into(), &mut params);
-        sql.push_str(&format!(" and lower(c.company) = lower({p})"));
+        query.push(
+            " and lower(c.company) = lower(?)",
+            [company.as_str().into()],
+        );
     }
     if let Some(key) = &filter.email_key {
-        let p = param(key.as_str().into(), &mut params);
-        sql.push_str(&format!(
-            " and exists (select 1 from contact_emails e where e.tenant_id = c.tenant_id and e.contact_id = c.id and e.address_key = {p})"
-        ));
+        query.push(
+            " and exists (select 1 from contact_emails e where e.tenant_id = c.tenant_id and e.contact_id = c.id and e.address_key = ?)",
+            [key.as_str().into()],
+        );
     }
     if let Some(e164) = &filter.phone_e164 {
-        let p = param(e164.as_str().into(), &mut params);
-        sql.push_str(&format!(
-            " and exists (select 1 from contact_phones p where p.tenant_id = c.tenant_id and p.contact_id = c.id and p.e164 = {p})"
-        ));
+        query.push(
+            " and exists (select 1 from contact_phones p where p.tenant_id = c.tenant_id and p.contact_id = c.id and p.e164 = ?)",
+            [e164.as_str().into()],
+        );
     }
     for (column, operator, time) in filter.time_bounds() {
-        let p = param(time.into(), &mut params);
-        sql.push_str(&format!(
-            " and c.{column} {operator} {p}::text::timestamptz"
-        ));
+        query.push(
+            &format!(" and c.{column} {operator} ?::text::timestamptz"),
+            [time.into()],
+        );
     }
     if let Some(cursor) = after {
-        let key = param(cursor.key.as_str().into(), &mut params);
-        let id = param(cursor.id.into(), &mut params);
         let operator = if sort.descending { "<" } else { ">" };
-        sql.push_str(&format!(
-            " and ({}, c.id) {operator} ({}, {id})",
-            sort.key.expression(),
-            sort.key.parameter(&key)
-        ));
+        query.push(
+            &format!(
+                " and ({}, c.id) {operator} ({}, ?)",
+                sort.key.expression(),
+                sort.key.parameter("?")
+            ),
+            [cursor.key.as_str().into(), cursor.id.into()],
+        );
     }
     let direction = if sort.descending { "desc" } else { "asc" };
-    let limit = param(SqlValue::Int(limit), &mut params);
-    sql.push_str(&format!(
-        " order by {} {direction}, c.id {direction} limit {limit}",
-        sort.key.expression()
-    ));
-    tx.query(&sql, &params)
+    query.push(
+        &format!(
+            " order by {} {direction}, c.id {direction} limit ?",
+            sort.key.expression()
+        ),
+        [SqlValue::Int(limit)],
+    );
+    tx.query(&query.sql, &query.params)
         .await?
         .iter()
         .map(|row| Ok((contact_from_row(row)?, row.get::<String>(SORT_KEY_COLUMN)?)))

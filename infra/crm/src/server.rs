@@ -18,7 +18,6 @@ pub fn router() -> Router {
     crm_platform::ops::routes()
         .merge(crm_contacts::routes())
         .merge(crm_calls::routes())
-        .merge(crm_calls::contact_calls_routes())
         .merge(crm_audit::routes())
         .merge(crm_webhooks::routes())
 }

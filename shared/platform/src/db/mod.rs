@@ -82,6 +82,43 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     }
 }
 
+/// A statement assembled from optional clauses, numbering its parameters as they are added.
+#[derive(Debug, Clone)]
+pub struct SqlBuilder {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+impl SqlBuilder {
+    /// Starts from `sql`, whose own placeholders are `params`.
+    pub fn new(sql: impl Into<String>, params: Vec<SqlValue>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+        }
+    }
+
+    /// Appends `clause`, each `?` in it standing for the next parameter of `values`, in order.
+    /// (So a clause cannot use jsonb's `?` operators; write `jsonb_exists(...)` instead.)
+    pub fn push(&mut self, clause: &str, values: impl IntoIterator<Item = SqlValue>) -> &mut Self {
+        let mut values = values.into_iter();
+        for (index, part) in clause.split('?').enumerate() {
+            if index > 0 {
+                self.params.push(values.next().unwrap_or(SqlValue::Null));
+                self.sql.push_str(&format!("${}", self.params.len()));
+            }
+            self.sql.push_str(part);
+        }
+        self
+    }
+
+    /// Appends text with no parameter.
+    pub fn raw(&mut self, text: &str) -> &mut Self {
+        self.sql.push_str(text);
+        self
+    }
+}
+
 /// One result row. Columns are read by position, in the order the statement selects them.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -370,6 +407,19 @@ mod tests {
             on_constraint("a_key", conflict)(other),
             ApiError::Internal(_)
         ));
+    }
+
+    #[test]
+    fn the_builder_numbers_parameters_in_order() {
+        let mut query = SqlBuilder::new("select 1 where a = $1", vec![SqlValue::Int(1)]);
+        query
+            .push(" and b = ?", [SqlValue::Int(2)])
+            .push(" and (c, d) < (?, ?)", [SqlValue::Int(3), SqlValue::Int(4)]);
+        assert_eq!(
+            query.sql,
+            "select 1 where a = $1 and b = $2 and (c, d) < ($3, $4)"
+        );
+        assert_eq!(query.params.len(), 4);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Query-string parameters, decoded once, with unknown parameters refused.
 
 use super::problem::ApiError;
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 
 /// The decoded query string of one request.
@@ -34,4 +35,45 @@ impl Query {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+
+    /// The RFC 3339 time in `name`, if given.
+    ///
+    /// # Errors
+    /// 400 naming the parameter when it is not an RFC 3339 time.
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.get(name)
+            .map(|raw| {
+                DateTime::parse_from_rfc3339(raw.trim())
+                    .map(|t| t.to_utc())
+                    .map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "{name} must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z"
+                        ))
+                    })
+            })
+            .transpose()
+    }
+
+    /// `from` and `to` of a report: `to` defaults to now and `from` to `default_days` before it.
+    ///
+    /// # Errors
+    /// 400 when either is malformed or `from` is not before `to`.
+    pub fn time_range(
+        &self,
+        default_days: i64,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+        let to = self.time("to")?.unwrap_or_else(Utc::now);
+        let from = self
+            .time("from")?
+            .unwrap_or(to - chrono::Duration::days(default_days));
+        if from >= to {
+            return Err(ApiError::bad_request("from must be before to"));
+        }
+        Ok((from, to))
+    }
+}
+
+/// A time as the API writes it and SQL reads it back exactly: RFC 3339, UTC, microseconds.
+pub fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

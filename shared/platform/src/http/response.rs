@@ -18,6 +18,36 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<ApiResponse, A
     Ok(response)
 }
 
+/// A resource at `version` as a GET answers it: 200 with the JSON body, or 304 when `If-None-Match`
+/// names the version; with its `ETag`, and `Cache-Status` when the cache was consulted.
+pub fn versioned<T: Serialize>(
+    request_headers: &http::HeaderMap,
+    body: &T,
+    version: i64,
+    cache_status: Option<&str>,
+) -> Result<ApiResponse, ApiError> {
+    let mut response = if super::etag::if_none_match_hits(request_headers, version) {
+        let mut not_modified = ApiResponse::new(Default::default());
+        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+        not_modified
+    } else {
+        json(StatusCode::OK, body)?
+    };
+    set_header(
+        &mut response,
+        header::ETAG,
+        &super::etag::for_version(version),
+    );
+    if let Some(status) = cache_status {
+        set_header(
+            &mut response,
+            header::HeaderName::from_static("cache-status"),
+            status,
+        );
+    }
+    Ok(response)
+}
+
 /// Sets a header from a value we built ourselves (an id, an ETag); such values are always valid.
 pub fn set_header(response: &mut ApiResponse, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
