@@ -5,7 +5,7 @@ use crm_domain::audit::AuditRecord;
 use crm_domain::call::{parse_choice, Call, CallDraft, CallStatus, Direction, NewCall};
 use crm_domain::event::DomainEvent;
 use crm_domain::{ContactId, TenantId};
-use crm_platform::cache::{self, Lookup};
+use crm_platform::cache;
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
 use crm_platform::http::etag;
@@ -72,27 +72,19 @@ pub async fn log_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn get_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = call_id(&ctx)?;
-    let cache = ctx.app.cache(tenant, cache::CALL);
-    let key = id.to_string();
-    let generation = match &cache {
-        Some(cache) => match cache.lookup::<Call>(&key).await {
-            Lookup::Hit(call) => return call_response(&ctx, &call, Some(cache::HIT)),
-            Lookup::Miss(generation) => generation,
-        },
-        None => None,
+    let load = async || {
+        let db = &ctx.app.db;
+        Ok(db
+            .transaction(tenant, async |tx: &Tx| {
+                repository::find(tx, tenant, id).await
+            })
+            .await?)
     };
-    let call = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            repository::find(tx, tenant, id).await
-        })
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if let Some(cache) = &cache {
-        cache.fill(&key, generation, &call).await;
-    }
-    call_response(&ctx, &call, cache.as_ref().map(|_| cache::MISS))
+    let (call, status) =
+        cache::read_through(ctx.app.cache(tenant, cache::CALL), &id.to_string(), load)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    response::versioned(&ctx.request.headers, &call, call.version, status)
 }
 
 /// `PATCH /api/v1/calls/{id}`: JSON Merge Patch of the writable fields, `If-Match` honoured.
@@ -345,14 +337,6 @@ async fn respond(
         claim.record(tx, &response).await?;
     }
     Ok(response)
-}
-
-fn call_response(
-    ctx: &RequestContext,
-    call: &Call,
-    cache_status: Option<&str>,
-) -> Result<ApiResponse, ApiError> {
-    response::versioned(&ctx.request.headers, call, call.version, cache_status)
 }
 
 /// After a committed write: the call's cached copies and those of the contacts whose

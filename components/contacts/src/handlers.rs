@@ -6,7 +6,7 @@ use crm_domain::audit::AuditRecord;
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::event::{ContactAction, DomainEvent};
 use crm_domain::{ContactId, TenantId};
-use crm_platform::cache::{self, Lookup};
+use crm_platform::cache;
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
 use crm_platform::http::etag::{self, IfMatch};
@@ -97,36 +97,19 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = contact_id(&ctx)?;
-    let cache = ctx.app.cache(tenant, CACHE_KIND);
-    let key = id.to_string();
-    let generation = match &cache {
-        Some(cache) => match cache.lookup::<Contact>(&key).await {
-            Lookup::Hit(contact) => return contact_response(&ctx, &contact, Some(cache::HIT)),
-            Lookup::Miss(generation) => generation,
-        },
-        None => None,
+    let load = async || {
+        let db = &ctx.app.db;
+        Ok(db
+            .transaction(tenant, async |tx: &Tx| {
+                repository::find(tx, tenant, id).await
+            })
+            .await?)
     };
-    let contact = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            repository::find(tx, tenant, id).await
-        })
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if let Some(cache) = &cache {
-        cache.fill(&key, generation, &contact).await;
-    }
-    contact_response(&ctx, &contact, cache.as_ref().map(|_| cache::MISS))
-}
-
-/// A contact's 200 (or 304), with its ETag and, when the cache was consulted, `Cache-Status`.
-fn contact_response(
-    ctx: &RequestContext,
-    contact: &Contact,
-    cache_status: Option<&str>,
-) -> Result<ApiResponse, ApiError> {
-    response::versioned(&ctx.request.headers, contact, contact.version, cache_status)
+    let (contact, status) =
+        cache::read_through(ctx.app.cache(tenant, CACHE_KIND), &id.to_string(), load)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    response::versioned(&ctx.request.headers, &contact, contact.version, status)
 }
 
 /// Makes cached copies of `id` unreachable; called once the write's transaction has committed.

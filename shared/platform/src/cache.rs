@@ -6,6 +6,7 @@
 //! row stores it under a generation no one will ask for: no client reads its own write stale.
 //! Any store failure is a miss; the cache never fails a request.
 
+use crate::http::problem::ApiError;
 use crate::kv::KeyValue;
 use crm_domain::TenantId;
 use serde::de::DeserializeOwned;
@@ -30,6 +31,28 @@ pub enum Lookup<T> {
     Hit(T),
     /// Not cached: fill it with this generation once read from the database.
     Miss(Option<i64>),
+}
+
+/// A cache-aside read of `key`: the cached copy when there is one, else `load` from the database
+/// (`None`: no such resource), stored for the next reader. Also says what it did, as `Cache-Status`
+/// (`None` when caching is off).
+pub async fn read_through<T: Serialize + DeserializeOwned>(
+    cache: Option<EntityCache<'_>>,
+    key: &str,
+    load: impl AsyncFnOnce() -> Result<Option<T>, ApiError>,
+) -> Result<Option<(T, Option<&'static str>)>, ApiError> {
+    let Some(cache) = cache else {
+        return Ok(load().await?.map(|value| (value, None)));
+    };
+    let generation = match cache.lookup::<T>(key).await {
+        Lookup::Hit(value) => return Ok(Some((value, Some(HIT)))),
+        Lookup::Miss(generation) => generation,
+    };
+    let Some(value) = load().await? else {
+        return Ok(None);
+    };
+    cache.fill(key, generation, &value).await;
+    Ok(Some((value, Some(MISS))))
 }
 
 impl<'a> EntityCache<'a> {
