@@ -179,6 +179,22 @@ pub async fn owner_db() -> tokio_postgres::Client {
         .expect("owner connection")
 }
 
+/// A connection as the application role, inside a transaction set to `tenant` (as every request's
+/// transaction is): for proving what row-level security and the grants let the application do.
+pub async fn app_session(tenant: TenantId) -> tokio_postgres::Client {
+    let app = crm::connect(&harness().app_url)
+        .await
+        .expect("connecting as crm_app");
+    app.batch_execute("begin").await.expect("begin");
+    app.execute(
+        "select set_config('app.tenant_id', $1, true)",
+        &[&tenant.to_string()],
+    )
+    .await
+    .expect("setting the tenant");
+    app
+}
+
 /// The tables of the `public` schema of the database `db` is connected to, by name.
 pub async fn public_tables(db: &tokio_postgres::Client) -> Vec<String> {
     db.query(

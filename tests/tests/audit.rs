@@ -1,6 +1,6 @@
 //! The audit trail as an API: events, reports (JSON and CSV), partitions and retention.
 
-use crm_http_tests::{fresh_database, harness, owner_db, TestClient, TestTenant};
+use crm_http_tests::{app_session, fresh_database, harness, owner_db, TestClient, TestTenant};
 use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
@@ -221,14 +221,7 @@ async fn the_log_is_partitioned_by_month_ahead_and_append_only() {
         .client()
         .create_contact(&json!({"first_name": "Kept"}))
         .await;
-    let app = crm::connect(&harness().app_url).await.unwrap();
-    app.batch_execute("begin").await.unwrap();
-    app.execute(
-        "select set_config('app.tenant_id', $1, true)",
-        &[&tenant.id.to_string()],
-    )
-    .await
-    .unwrap();
+    let app = app_session(tenant.id).await;
     assert!(
         app.execute("delete from audit_log", &[]).await.is_err(),
         "crm_app must not delete audit records"

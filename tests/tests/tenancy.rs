@@ -1,7 +1,7 @@
 //! Tenant isolation: through the API another tenant's rows do not exist; in the database, row-level
 //! security hides them from the application role even when a query forgets its tenant filter.
 
-use crm_http_tests::{harness, owner_db, TestTenant};
+use crm_http_tests::{app_session, harness, owner_db, TestTenant};
 use serde_json::json;
 
 #[tokio::test]
@@ -56,13 +56,7 @@ async fn rls_hides_other_tenants_from_a_query_without_a_tenant_filter() {
         .get(0);
     assert_eq!(visible, 0);
     // Tenant set: a query that "forgets" its filter still sees only that tenant's rows.
-    app.batch_execute("begin").await.unwrap();
-    app.execute(
-        "select set_config('app.tenant_id', $1, true)",
-        &[&mine.id.to_string()],
-    )
-    .await
-    .unwrap();
+    let app = app_session(mine.id).await;
     let rows = app
         .query("select first_name, tenant_id from contacts", &[])
         .await
@@ -123,14 +117,7 @@ async fn the_application_role_cannot_rewrite_the_audit_log() {
             .status,
         201
     );
-    let app = crm::connect(&harness().app_url).await.unwrap();
-    app.batch_execute("begin").await.unwrap();
-    app.execute(
-        "select set_config('app.tenant_id', $1, true)",
-        &[&tenant.id.to_string()],
-    )
-    .await
-    .unwrap();
+    let app = app_session(tenant.id).await;
     let update = app
         .execute("update audit_log set actor = 'someone-else'", &[])
         .await;

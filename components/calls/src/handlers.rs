@@ -13,11 +13,11 @@ use crm_platform::http::json::{from_value, merge_patch, parse_body};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::rfc3339;
 use crm_platform::http::query::Query;
-use crm_platform::http::response::{self, json, set_header};
+use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
 use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
-use http::{header, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -104,11 +104,7 @@ pub async fn patch_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            let settings = tenants::settings(tx, tenant).await?;
-            let before = repository::find_for_update(tx, tenant, id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            etag::check_precondition(if_match.as_ref(), settings.require_if_match, before.version)?;
+            let (settings, before) = locked_call(tx, tenant, id, if_match.as_ref()).await?;
             let mut view = before.writable_view();
             merge_patch(&mut view, &patch);
             let draft: CallDraft = from_value(view)?;
@@ -138,11 +134,7 @@ pub async fn delete_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            let settings = tenants::settings(tx, tenant).await?;
-            let before = repository::find_for_update(tx, tenant, id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            etag::check_precondition(if_match.as_ref(), settings.require_if_match, before.version)?;
+            let (_, before) = locked_call(tx, tenant, id, if_match.as_ref()).await?;
             repository::delete(tx, tenant, id).await?;
             let contact = before.contact_id.map(ContactId::from_uuid);
             if let Some(contact) = contact {
@@ -287,6 +279,21 @@ fn call_id(ctx: &RequestContext) -> Result<Uuid, ApiError> {
     Uuid::try_parse(ctx.param("id")?).map_err(|_| ApiError::NotFound)
 }
 
+/// The tenant's settings and the call, locked for a change whose `If-Match` it satisfies.
+async fn locked_call(
+    tx: &Tx,
+    tenant: TenantId,
+    id: Uuid,
+    if_match: Option<&etag::IfMatch>,
+) -> Result<(tenants::TenantSettings, Call), ApiError> {
+    let settings = tenants::settings(tx, tenant).await?;
+    let call = repository::find_for_update(tx, tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    etag::check_precondition(if_match, settings.require_if_match, call.version)?;
+    Ok((settings, call))
+}
+
 fn unknown_contact() -> ApiError {
     ApiError::invalid_field(
         "/contact_id",
@@ -320,23 +327,15 @@ async fn respond(
     status: StatusCode,
     call: &Call,
 ) -> Result<ApiResponse, ApiError> {
-    let mut response = json(status, call)?;
-    if status == StatusCode::CREATED {
-        set_header(
-            &mut response,
-            header::LOCATION,
-            &format!("/api/v1/calls/{}", call.id),
-        );
-    }
-    set_header(
-        &mut response,
-        header::ETAG,
-        &etag::for_version(call.version),
-    );
-    if let Some(claim) = ctx.idempotency() {
-        claim.record(tx, &response).await?;
-    }
-    Ok(response)
+    let location = format!("/api/v1/calls/{}", call.id);
+    let created = status == StatusCode::CREATED;
+    let response = response::entity(
+        status,
+        call,
+        call.version,
+        created.then_some(location.as_str()),
+    )?;
+    ctx.recorded(tx, response).await
 }
 
 /// After a committed write: the call's cached copies and those of the contacts whose

@@ -66,14 +66,7 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
                     Some(before) => {
                         updated_id = Some(before.id);
                         let after = apply_patch(tx, &ctx, tenant, &settings, before, &body).await?;
-                        let mut response =
-                            respond(tx, &ctx, StatusCode::OK, &after, Some("updated")).await?;
-                        set_header(
-                            &mut response,
-                            header::HeaderName::from_static(UPSERT_RESULT),
-                            "updated",
-                        );
-                        Ok(response)
+                        respond(tx, &ctx, StatusCode::OK, &after, Some("updated")).await
                     }
                     None => {
                         let contact = NewContact::parse(draft.clone(), region(&ctx, &settings))?;
@@ -422,8 +415,8 @@ async fn record(
     .await
 }
 
-/// The JSON response for `contact` (with `ETag`, and `Location` on 201), recorded for replay when
-/// the request carried an Idempotency-Key.
+/// The JSON response for `contact` (with `ETag`, `Location` on 201 and the upsert's result),
+/// recorded for replay when the request carried an Idempotency-Key.
 async fn respond(
     tx: &Tx,
     ctx: &RequestContext,
@@ -431,19 +424,14 @@ async fn respond(
     contact: &Contact,
     upsert: Option<&str>,
 ) -> Result<ApiResponse, ApiError> {
-    let mut response = json(status, contact)?;
-    if status == StatusCode::CREATED {
-        set_header(
-            &mut response,
-            header::LOCATION,
-            &format!("/api/v1/contacts/{}", contact.id),
-        );
-    }
-    set_header(
-        &mut response,
-        header::ETAG,
-        &etag::for_version(contact.version),
-    );
+    let location = format!("/api/v1/contacts/{}", contact.id);
+    let created = status == StatusCode::CREATED;
+    let mut response = response::entity(
+        status,
+        contact,
+        contact.version,
+        created.then_some(location.as_str()),
+    )?;
     if let Some(result) = upsert {
         set_header(
             &mut response,
@@ -451,19 +439,13 @@ async fn respond(
             result,
         );
     }
-    if let Some(claim) = ctx.idempotency() {
-        claim.record(tx, &response).await?;
-    }
-    Ok(response)
+    ctx.recorded(tx, response).await
 }
 
 async fn no_content(tx: &Tx, ctx: &RequestContext) -> Result<ApiResponse, ApiError> {
     let mut response = ApiResponse::new(Default::default());
     *response.status_mut() = StatusCode::NO_CONTENT;
-    if let Some(claim) = ctx.idempotency() {
-        claim.record(tx, &response).await?;
-    }
-    Ok(response)
+    ctx.recorded(tx, response).await
 }
 
 fn email_taken() -> ApiError {

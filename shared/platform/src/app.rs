@@ -92,10 +92,22 @@ impl RequestContext {
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no parameter {name}")))
     }
 
-    /// The Idempotency-Key claim of this request, if it sent one: a mutation records its response
-    /// with it inside its own transaction.
-    pub fn idempotency(&self) -> Option<&IdempotencyClaim> {
+    /// The Idempotency-Key claim of this request, if it sent one (see [`RequestContext::recorded`]).
+    fn idempotency(&self) -> Option<&IdempotencyClaim> {
         self.idempotency.as_deref()
+    }
+
+    /// `response`, recorded inside the mutation's transaction `tx` as the answer to replays of this
+    /// request's Idempotency-Key (when it sent one). Every mutation's response goes through here.
+    pub async fn recorded(
+        &self,
+        tx: &crate::db::Tx,
+        response: ApiResponse,
+    ) -> Result<ApiResponse, ApiError> {
+        if let Some(claim) = self.idempotency() {
+            claim.record(tx, &response).await?;
+        }
+        Ok(response)
     }
 }
 

@@ -18,6 +18,25 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<ApiResponse, A
     Ok(response)
 }
 
+/// A resource just written, at `version`: its JSON with `ETag`, and `Location` when it was created.
+pub fn entity<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    version: i64,
+    location: Option<&str>,
+) -> Result<ApiResponse, ApiError> {
+    let mut response = json(status, body)?;
+    set_header(
+        &mut response,
+        header::ETAG,
+        &super::etag::for_version(version),
+    );
+    if let Some(location) = location {
+        set_header(&mut response, header::LOCATION, location);
+    }
+    Ok(response)
+}
+
 /// A resource at `version` as a GET answers it: 200 with the JSON body, or 304 when `If-None-Match`
 /// names the version; with its `ETag`, and `Cache-Status` when the cache was consulted.
 pub fn versioned<T: Serialize>(
