@@ -2,6 +2,8 @@
 //! component's handlers in-process on a loopback port. With `CRM_TEST_BASE_URL` set, the same tests
 //! run against that live deployment instead (see the README's "Testing").
 
+pub mod receiver;
+
 use crm_domain::TenantId;
 use crm_platform::app::App;
 use crm_platform::config::{Config, JwtConfig};
@@ -79,10 +81,20 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
         "default_phone_region" => Some("US".into()),
         // The suite's tenants make hundreds of requests a minute; limits get servers of their own.
         "rate_limit_enabled" => Some("false".into()),
+        // Wake-ups stay in-process unless a test asks for Redis.
+        "redis_url" => Some(String::new()),
+        // Webhook receivers listen on loopback; retries come quickly.
+        "webhook_local_hosts" => Some("127.0.0.1".into()),
+        "webhook_timeout_seconds" => Some("2".into()),
+        "webhook_retry_schedule" => Some("0,1,1".into()),
+        "operator_token" => Some(TEST_OPERATOR_TOKEN.into()),
         _ => None,
     })
     .expect("the test configuration is complete")
 }
+
+/// The operator credential of in-process servers.
+pub const TEST_OPERATOR_TOKEN: &str = "test-operator-token-of-at-least-32-bytes";
 
 /// The suite's configuration: no rate limiting, the read cache on.
 pub fn test_config(database_url: String) -> Config {
@@ -104,7 +116,7 @@ fn in_process() -> Harness {
                 .await
                 .expect("migrations apply to a fresh database");
             let app_url = format!("{} dbname={database} user=crm_app", cluster());
-            let base_url = start_server(test_config(app_url.clone())).await;
+            let base_url = start_server_with_dispatcher(test_config(app_url.clone())).await;
             sender
                 .send(Harness {
                     base_url,
@@ -122,14 +134,55 @@ fn in_process() -> Harness {
         .expect("the test server started")
 }
 
+/// How often the suite's dispatchers look for due retries.
+pub const DISPATCH_INTERVAL: Duration = Duration::from_millis(200);
+
 /// Starts a server for `config` on a loopback port of the current runtime and returns its URL.
+/// It dispatches no webhooks: [`start_dispatcher`] starts a dispatcher.
 pub async fn start_server(config: Config) -> String {
     start_server_with(config, KeyValue::memory()).await
 }
 
+fn app_for(config: Config) -> std::sync::Arc<App> {
+    std::sync::Arc::new(App::new(config, KeyValue::memory()).expect("a valid app"))
+}
+
+/// Starts the native server's webhook dispatcher loop for `config` (periodic passes every
+/// [`DISPATCH_INTERVAL`], and Redis wake-ups when `redis_url` is set); abort the handle to stop it.
+pub fn start_dispatcher(config: Config) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crm::dispatcher::run(app_for(config), DISPATCH_INTERVAL))
+}
+
+/// A new database with every migration applied: its owner URL and its application URL.
+pub async fn fresh_migrated_database() -> (String, String) {
+    let database = fresh_database().await;
+    let owner_url = format!("{} dbname={database}", cluster());
+    crm::migrate::run(&owner_url)
+        .await
+        .expect("migrations apply to a fresh database");
+    (
+        owner_url,
+        format!("{} dbname={database} user=crm_app", cluster()),
+    )
+}
+
+/// A server and its webhook dispatcher sharing one app, as `crm serve` runs them: the server's
+/// commits wake the dispatcher in-process.
+pub async fn start_server_with_dispatcher(config: Config) -> String {
+    let app = app_for(config);
+    tokio::spawn(crm::dispatcher::run(app.clone(), DISPATCH_INTERVAL));
+    serve_app(app).await
+}
+
 /// As [`start_server`], with the key-value store `kv`.
 pub async fn start_server_with(config: Config, kv: KeyValue) -> String {
-    let app = std::sync::Arc::new(App::new(config, kv).expect("a valid app"));
+    serve_app(std::sync::Arc::new(
+        App::new(config, kv).expect("a valid app"),
+    ))
+    .await
+}
+
+async fn serve_app(app: std::sync::Arc<App>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -229,7 +282,12 @@ pub struct TestTenant {
 impl TestTenant {
     /// A new tenant whose phone numbers default to `region`.
     pub async fn create(region: &str) -> Self {
-        let id = crm::tenants::create(&harness().owner_url, "Test tenant", region)
+        Self::create_in(&harness().owner_url, region).await
+    }
+
+    /// A new tenant in the database at `owner_url` (for tests with a database of their own).
+    pub async fn create_in(owner_url: &str, region: &str) -> Self {
+        let id = crm::tenants::create(owner_url, "Test tenant", region)
             .await
             .expect("creating a tenant");
         Self { id }
@@ -284,6 +342,8 @@ impl TestTenant {
 pub struct TestClient {
     http: reqwest::Client,
     token: Option<String>,
+    /// Another server than the harness's.
+    base_url: Option<String>,
 }
 
 /// A response, read whole.
@@ -326,6 +386,15 @@ impl TestClient {
                 .build()
                 .expect("an HTTP client"),
             token,
+            base_url: None,
+        }
+    }
+
+    /// A client of the server at `base_url`.
+    pub fn at(base_url: &str, token: Option<String>) -> Self {
+        Self {
+            base_url: Some(base_url.to_owned()),
+            ..Self::new(token)
         }
     }
 
@@ -335,9 +404,13 @@ impl TestClient {
 
     /// A request to `path` with this client's bearer token.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self
-            .http
-            .request(method, format!("{}{path}", harness().base_url));
+        let builder = self.http.request(
+            method,
+            format!(
+                "{}{path}",
+                self.base_url.as_deref().unwrap_or(&harness().base_url)
+            ),
+        );
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -355,6 +428,11 @@ impl TestClient {
 
     pub async fn get(&self, path: &str) -> Reply {
         self.send(self.request(Method::GET, path)).await
+    }
+
+    /// A request with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Reply {
+        self.send(self.request(method, path).json(body)).await
     }
 
     /// A POST whose body is sent exactly as given, with `content_type`.

@@ -2,6 +2,7 @@
 //! server that hosts every component's routes for machines without Spin and for the tests.
 
 pub mod audit;
+pub mod dispatcher;
 pub mod migrate;
 pub mod seed;
 pub mod server;

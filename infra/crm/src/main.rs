@@ -86,6 +86,9 @@ enum Command {
         /// or a Redis URL (`redis://127.0.0.1:6379`), shared by every server that uses it.
         #[arg(long, env = "CRM_KV", default_value = "memory")]
         kv: String,
+        /// Seconds between periodic webhook dispatch passes (retries); wake-ups start one at once.
+        #[arg(long, default_value_t = 1)]
+        dispatch_interval: u64,
     },
 }
 
@@ -251,7 +254,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             contacts,
             database,
         } => crm::seed::run(&database.url, parse_tenant(&tenant)?, contacts).await?,
-        Command::Serve { listen, kv } => {
+        Command::Serve {
+            listen,
+            kv,
+            dispatch_interval,
+        } => {
             let kv = match kv.as_str() {
                 "memory" => KeyValue::memory(),
                 url if url.starts_with("redis://") || url.starts_with("rediss://") => {
@@ -268,6 +275,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("the database is not reachable with database_url")?;
             eprintln!("crm: serving on http://{listen}");
+            tokio::spawn(crm::dispatcher::run(
+                app.clone(),
+                Duration::from_secs(dispatch_interval.max(1)),
+            ));
             crm::server::serve(listener, app, async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod region;
+pub mod webhook;
 
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{ContactId, TenantId};

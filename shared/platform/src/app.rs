@@ -10,9 +10,11 @@ use crate::http::{request_id, ApiRequest, ApiResponse};
 use crate::idempotency::{self, ClaimOutcome, IdempotencyClaim};
 use crate::kv::KeyValue;
 use crate::ratelimit;
+use crate::wakeup::Wakeup;
 use anyhow::Context;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Everything a request may use that outlives it: configuration, key material, the database.
@@ -22,6 +24,8 @@ pub struct App {
     pub db: Db,
     /// Rate-limit counters and the read cache.
     pub kv: KeyValue,
+    /// Wakes the webhook dispatcher after a mutation commits.
+    pub wakeup: Wakeup,
 }
 
 /// A request body as an entry point read it: whole, cut off at the configured limit, or broken off
@@ -75,6 +79,8 @@ pub struct RequestContext {
     pub params: PathParams,
     principal: Option<Principal>,
     idempotency: Option<Arc<IdempotencyClaim>>,
+    /// Set when the handler wrote an outbox event, so that the dispatcher is woken after it commits.
+    wrote_events: Arc<AtomicBool>,
 }
 
 impl RequestContext {
@@ -90,6 +96,11 @@ impl RequestContext {
         self.params
             .get(name)
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no parameter {name}")))
+    }
+
+    /// Notes that this request's transaction wrote an outbox event (see [`crate::changelog`]).
+    pub fn wrote_event(&self) {
+        self.wrote_events.store(true, Ordering::Relaxed);
     }
 
     /// The Idempotency-Key claim of this request, if it sent one (see [`RequestContext::recorded`]).
@@ -116,11 +127,13 @@ impl App {
     pub fn new(config: Config, kv: KeyValue) -> anyhow::Result<Self> {
         let auth = Authenticator::new(&config.jwt).context("loading JWT keys")?;
         let db = Db::connect(&config.database_url)?;
+        let wakeup = Wakeup::new(config.redis_url.as_deref());
         Ok(Self {
             config,
             auth,
             db,
             kv,
+            wakeup,
         })
     }
 
@@ -182,6 +195,13 @@ impl App {
         let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
         let principal = match route.access {
             Access::Public => None,
+            Access::Operator => {
+                crate::auth::authenticate_operator(
+                    self.config.operator_token.as_deref(),
+                    &parts.headers,
+                )?;
+                None
+            }
             Access::Scope(scope) => {
                 let principal = self.auth.authenticate(&parts.headers)?;
                 if !principal.has_scope(scope) {
@@ -238,6 +258,7 @@ impl App {
             },
             _ => None,
         };
+        let wrote_events = Arc::new(AtomicBool::new(false));
         let context = RequestContext {
             app: self.clone(),
             request,
@@ -245,10 +266,14 @@ impl App {
             params,
             principal,
             idempotency: claim.clone(),
+            wrote_events: wrote_events.clone(),
         };
         let outcome = (route.handler)(context).await;
         if let Some(claim) = claim {
             claim.settle(&self.db, &outcome).await?;
+        }
+        if outcome.is_ok() && wrote_events.load(Ordering::Relaxed) {
+            self.wakeup.publish().await;
         }
         outcome
     }

@@ -103,21 +103,7 @@ impl Authenticator {
     /// # Errors
     /// 401 for a missing, malformed, oversized, expired, wrongly signed or wrongly addressed token.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("send a bearer token in the Authorization header")
-        })?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = bearer_token(headers)?;
         if token.len() > self.max_token_bytes {
             return Err(ApiError::unauthorized("the token is too long"));
         }
@@ -293,6 +279,46 @@ pub fn issue_hs256_token(
     .with_audience(&config.audience)
     .with_subject(subject);
     HS256Key::from_bytes(secret.as_bytes()).authenticate(claims)
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("send a bearer token in the Authorization header"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Checks the operator credential of operator-only routes: the bearer token must equal
+/// `operator_token` (compared in constant time). Without one configured the routes are closed.
+pub fn authenticate_operator(
+    operator_token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let presented = bearer_token(headers)?;
+    let expected = operator_token.ok_or_else(|| {
+        ApiError::unauthorized("operator routes are disabled (no operator_token)")
+    })?;
+    let digest = |token: &str| <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes());
+    let (a, b) = (digest(presented), digest(expected));
+    let difference = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if difference == 0 {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("the operator token is not valid"))
+    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub async fn record(
         ],
     )
     .await
-    .map_err(|e: DbError| e.into())
-    .map(|_| ())
+    .map_err(|e: DbError| ApiError::from(e))?;
+    ctx.wrote_event();
+    Ok(())
 }

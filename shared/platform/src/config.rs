@@ -25,6 +25,14 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("cache_enabled", "true", "`false` turns the read cache off."),
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
+    Variable::optional("operator_token", "", "Bearer token of operator-only routes (`POST /api/v1/webhooks/dispatch`), at least 32 bytes (secret). Empty disables them."),
+    Variable::optional("redis_url", "redis://127.0.0.1:6379", "Redis that carries webhook dispatcher wake-ups: mutations publish on it, the `webhook-dispatcher` component's Redis trigger subscribes to it. Empty: no wake-ups (deliveries wait for the periodic dispatch)."),
+    Variable::optional("redis_host", "127.0.0.1:6379", "host:port of `redis_url`; builds `allowed_outbound_hosts` (`redis://{{ redis_host }}`). Not read by the code."),
+    Variable::optional("webhook_local_hosts", "", "Comma-separated hosts webhooks may reach over plain http and at loopback/private addresses: local testing only, empty in production."),
+    Variable::optional("webhook_timeout_seconds", "10", "Per-attempt timeout of a webhook delivery (connect and first byte)."),
+    Variable::optional("webhook_concurrency", "8", "Deliveries one dispatcher sends at once."),
+    Variable::optional("webhook_retry_schedule", "0,5,300,1800,7200,18000,36000,50400,72000,86400", "Seconds before each delivery attempt (Standard Webhooks schedule; up to +20% jitter). After the last, a dead letter."),
+    Variable::optional("webhook_disable_after_seconds", "432000", "A subscription whose deliveries have failed for this long (no success since) is disabled, with a `webhook.disabled` event."),
 ];
 
 pub struct Variable {
@@ -60,6 +68,22 @@ pub struct Config {
     /// `None` when rate limiting is turned off.
     pub rate_limits: Option<RateLimits>,
     pub cache_enabled: bool,
+    /// The bearer token of operator routes; `None` disables them.
+    pub operator_token: Option<String>,
+    /// Where wake-ups for the webhook dispatcher are published; `None`: nowhere.
+    pub redis_url: Option<String>,
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhooks are delivered.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub local_hosts: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub concurrency: usize,
+    /// Seconds before each attempt.
+    pub retry_schedule: Vec<u64>,
+    pub disable_after_seconds: u64,
 }
 
 #[derive(Clone)]
@@ -106,6 +130,11 @@ impl Config {
             .flag("rate_limit_enabled", &mut problems)
             .then_some(rate_limits);
         let cache_enabled = values.flag("cache_enabled", &mut problems);
+        let operator_token = values.get("operator_token");
+        if operator_token.as_ref().is_some_and(|t| t.len() < 32) {
+            problems.push("operator_token must be at least 32 bytes".into());
+        }
+        let webhooks = WebhookConfig::read(&values, &mut problems);
         let database_url = values.get("database_url").unwrap_or_else(|| {
             problems.push("database_url is required".into());
             String::new()
@@ -127,6 +156,9 @@ impl Config {
             max_body_bytes,
             rate_limits,
             cache_enabled,
+            operator_token,
+            redis_url: values.get("redis_url"),
+            webhooks,
         })
     }
 
@@ -146,6 +178,41 @@ impl Config {
             }
         }
         Self::from_lookup(|name| values.get(name).cloned()).context("reading Spin variables")
+    }
+}
+
+impl WebhookConfig {
+    fn read(values: &Values<impl Fn(&str) -> Option<String>>, problems: &mut Vec<String>) -> Self {
+        let raw_schedule = values.get("webhook_retry_schedule").unwrap_or_default();
+        let retry_schedule =
+            crm_domain::webhook::parse_schedule(&raw_schedule).unwrap_or_else(|| {
+                problems.push(format!(
+                    "webhook_retry_schedule must be comma-separated seconds, got {raw_schedule:?}"
+                ));
+                crm_domain::webhook::DEFAULT_SCHEDULE.to_vec()
+            });
+        let concurrency = values.number("webhook_concurrency", problems).max(1) as usize;
+        Self {
+            local_hosts: values
+                .get("webhook_local_hosts")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            timeout: std::time::Duration::from_secs(
+                values.number("webhook_timeout_seconds", problems).max(1),
+            ),
+            concurrency,
+            retry_schedule,
+            disable_after_seconds: values.number("webhook_disable_after_seconds", problems),
+        }
+    }
+
+    /// The URL rules of subscriptions and deliveries.
+    pub fn url_policy(&self) -> crm_domain::webhook::UrlPolicy {
+        crm_domain::webhook::UrlPolicy::new(self.local_hosts.iter().cloned())
     }
 }
 

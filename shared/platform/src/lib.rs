@@ -16,6 +16,7 @@ pub mod kv;
 pub mod ops;
 pub mod ratelimit;
 pub mod tenants;
+pub mod wakeup;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;

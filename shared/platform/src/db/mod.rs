@@ -76,6 +76,11 @@ impl From<Vec<u8>> for SqlValue {
         SqlValue::Bytes(value)
     }
 }
+impl From<Vec<String>> for SqlValue {
+    fn from(value: Vec<String>) -> Self {
+        SqlValue::TextArray(value)
+    }
+}
 impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     fn from(value: Option<T>) -> Self {
         value.map_or(SqlValue::Null, Into::into)
@@ -210,6 +215,14 @@ impl FromSql for Vec<u8> {
         }
     }
 }
+impl FromSql for Vec<String> {
+    fn from_sql(value: &SqlValue) -> Option<Self> {
+        match value {
+            SqlValue::TextArray(items) => Some(items.clone()),
+            _ => None,
+        }
+    }
+}
 /// Timestamps are selected as `rfc3339(column)` text.
 impl FromSql for DateTime<Utc> {
     fn from_sql(value: &SqlValue) -> Option<Self> {
@@ -323,6 +336,30 @@ impl Db {
     pub async fn transaction<T, E>(
         &self,
         tenant: TenantId,
+        work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        self.run(Some(tenant), work).await
+    }
+
+    /// Runs `work` in one transaction bound to no tenant: row-level security then shows it no
+    /// tenant's rows, so it can only call the security-definer functions made for cross-tenant work
+    /// (the webhook dispatcher's fan-out, claim and attempt records).
+    pub async fn unscoped_transaction<T, E>(
+        &self,
+        work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        self.run(None, work).await
+    }
+
+    async fn run<T, E>(
+        &self,
+        tenant: Option<TenantId>,
         work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
     ) -> Result<T, E>
     where

@@ -39,15 +39,16 @@ impl Pool {
 
     /// `begin` and the tenant setting in one round trip (the simple protocol allows two statements;
     /// the tenant id is a UUID we formatted, never client text).
-    pub async fn begin(&self, tenant: TenantId) -> Result<Connection, DbError> {
+    pub async fn begin(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
         let client = self.client().await?;
-        client
-            .batch_execute(&format!(
+        let statements = match tenant {
+            Some(tenant) => format!(
                 "begin; select set_config('app.tenant_id', '{}', true)",
                 tenant.as_uuid()
-            ))
-            .await
-            .map_err(map_error)?;
+            ),
+            None => "begin".to_owned(),
+        };
+        client.batch_execute(&statements).await.map_err(map_error)?;
         Ok(Connection {
             client: Some(client),
         })

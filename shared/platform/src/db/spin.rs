@@ -24,9 +24,12 @@ impl Pool {
             .map_err(map_error)
     }
 
-    pub async fn begin(&self, tenant: TenantId) -> Result<Connection, DbError> {
+    pub async fn begin(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
         let connection = Connection(self.open().await?);
         connection.execute("begin", &[]).await?;
+        let Some(tenant) = tenant else {
+            return Ok(connection);
+        };
         let setting = connection
             .query(
                 "select set_config('app.tenant_id', $1, true)",

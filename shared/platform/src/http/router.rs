@@ -13,6 +13,9 @@ pub enum Access {
     Public,
     /// A verified token carrying this scope.
     Scope(&'static str),
+    /// The operator's credential (`operator_token`), not a tenant's token: cross-tenant
+    /// maintenance such as the periodic webhook dispatch.
+    Operator,
 }
 
 pub type Handler = fn(RequestContext) -> BoxFuture<'static, Result<ApiResponse, ApiError>>;

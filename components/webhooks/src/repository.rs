@@ -1,0 +1,395 @@
+//! Subscription and delivery storage, always within one tenant (row-level security applies).
+
+use crm_domain::webhook::NewSubscription;
+use crm_domain::TenantId;
+use crm_platform::db::{DbError, Row, SqlBuilder, Tx};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A subscription as the API shows it. Its secrets never leave the database except once, in the
+/// response that created or rotated them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscription {
+    pub id: Uuid,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+    pub active: bool,
+    /// `gone` (the receiver answered 410) or `failing`, when the dispatcher turned it off.
+    pub disabled_reason: Option<String>,
+    /// Until when the rotated-out secret still signs deliveries.
+    pub previous_secret_expires_at: Option<String>,
+    pub failing_since: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Subscription {
+    /// The fields a merge patch may change, as they are now.
+    pub fn writable_view(&self) -> Value {
+        serde_json::json!({
+            "url": self.url,
+            "event_types": self.event_types,
+            "description": self.description,
+            "active": self.active,
+        })
+    }
+}
+
+/// A delivery of one event to one subscription, with every attempt so far.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    /// The `webhook-id` of every attempt.
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// `pending`, `succeeded` or `dead` (a dead letter).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<i64>,
+    /// `[{at, status_code, duration_ms, error}]`, oldest first.
+    pub history: Value,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "s.id, s.url, s.event_types, s.description, s.active,
+    s.disabled_reason, rfc3339(s.previous_secret_expires_at), rfc3339(s.failing_since), s.version,
+    rfc3339(s.created_at), rfc3339(s.updated_at)";
+
+const DELIVERY_COLUMNS: &str = "d.id, d.subscription_id, d.event_id, d.event_type, d.status,
+    d.attempts::int8, rfc3339(d.next_attempt_at), rfc3339(d.last_attempt_at),
+    d.last_status_code::int8, d.last_error, d.last_duration_ms::int8, d.attempt_log,
+    rfc3339(d.created_at), rfc3339(d.completed_at)";
+
+fn sql(template: &str) -> String {
+    template
+        .replace("{subscription}", SUBSCRIPTION_COLUMNS)
+        .replace("{delivery}", DELIVERY_COLUMNS)
+}
+
+pub async fn insert(
+    tx: &Tx,
+    tenant: TenantId,
+    subscription: &NewSubscription,
+    secret: &str,
+) -> Result<Subscription, DbError> {
+    let row = tx
+        .query_one(
+            &sql("insert into webhook_subscriptions as s
+                      (tenant_id, id, url, event_types, description, active, secret)
+                  values ($1, uuid_v7(), $2, $3, $4, $5, $6)
+                  returning {subscription}"),
+            &[
+                tenant.into(),
+                subscription.url.as_str().into(),
+                subscription.event_types.clone().into(),
+                subscription.description.clone().into(),
+                subscription.active.into(),
+                secret.into(),
+            ],
+        )
+        .await?;
+    subscription_from_row(&row)
+}
+
+/// Replaces a locked subscription's writable fields. Turning it on clears why it was off and its
+/// failing period; turning it off dead-letters its pending deliveries.
+pub async fn update(
+    tx: &Tx,
+    tenant: TenantId,
+    id: Uuid,
+    subscription: &NewSubscription,
+) -> Result<Subscription, DbError> {
+    let row = tx
+        .query_one(
+            &sql("update webhook_subscriptions as s
+                  set url = $3, event_types = $4, description = $5, active = $6,
+                      disabled_reason = case when $6 then null else s.disabled_reason end,
+                      failing_since = case when $6 and not s.active then null else s.failing_since end,
+                      version = s.version + 1, updated_at = now()
+                  where s.tenant_id = $1 and s.id = $2
+                  returning {subscription}"),
+            &[
+                tenant.into(),
+                id.into(),
+                subscription.url.as_str().into(),
+                subscription.event_types.clone().into(),
+                subscription.description.clone().into(),
+                subscription.active.into(),
+            ],
+        )
+        .await?;
+    if !subscription.active {
+        tx.execute(
+            "update webhook_deliveries
+             set status = 'dead', next_attempt_at = null, completed_at = now(),
+                 last_error = coalesce(last_error, 'the subscription was disabled')
+             where tenant_id = $1 and subscription_id = $2 and status = 'pending'",
+            &[tenant.into(), id.into()],
+        )
+        .await?;
+    }
+    subscription_from_row(&row)
+}
+
+/// Makes `secret` current; the one it replaces stays valid until `overlap_seconds` from now.
+pub async fn rotate_secret(
+    tx: &Tx,
+    tenant: TenantId,
+    id: Uuid,
+    secret: &str,
+    overlap_seconds: i64,
+) -> Result<Subscription, DbError> {
+    let row = tx
+        .query_one(
+            &sql("update webhook_subscriptions as s
+                  set previous_secret = s.secret, secret = $3,
+                      previous_secret_expires_at = now() + $4::int8 * interval '1 second',
+                      version = s.version + 1, updated_at = now()
+                  where s.tenant_id = $1 and s.id = $2
+                  returning {subscription}"),
+            &[
+                tenant.into(),
+                id.into(),
+                secret.into(),
+                overlap_seconds.into(),
+            ],
+        )
+        .await?;
+    subscription_from_row(&row)
+}
+
+pub async fn delete(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<(), DbError> {
+    tx.execute(
+        "delete from webhook_subscriptions where tenant_id = $1 and id = $2",
+        &[tenant.into(), id.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn find(
+    tx: &Tx,
+    tenant: TenantId,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<Subscription>, DbError> {
+    let lock = if for_update { " for update" } else { "" };
+    tx.query_opt(
+        &sql(&format!(
+            "select {{subscription}} from webhook_subscriptions s
+             where s.tenant_id = $1 and s.id = $2{lock}"
+        )),
+        &[tenant.into(), id.into()],
+    )
+    .await?
+    .map(|row| subscription_from_row(&row))
+    .transpose()
+}
+
+/// Newest first, after `after` (an id) when given.
+pub async fn list(
+    tx: &Tx,
+    tenant: TenantId,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Subscription>, DbError> {
+    let mut query = SqlBuilder::new(
+        sql("select {subscription} from webhook_subscriptions s where s.tenant_id = $1"),
+        vec![tenant.into()],
+    );
+    if let Some(after) = after {
+        query.push(" and s.id < ?", [after.into()]);
+    }
+    query.push(" order by s.id desc limit ?", [limit.into()]);
+    tx.query(&query.sql, &query.params)
+        .await?
+        .iter()
+        .map(subscription_from_row)
+        .collect()
+}
+
+/// Queues a ping: a `webhook.ping` event that only this subscription receives (it is written
+/// already fanned out, with its one delivery). Returns the delivery.
+pub async fn ping(
+    tx: &Tx,
+    tenant: TenantId,
+    subscription: &Subscription,
+    request_id: &str,
+) -> Result<Delivery, DbError> {
+    let row = tx
+        .query_one(
+            &sql("with event as (
+                      insert into outbox_events
+                          (tenant_id, id, event_type, entity_type, entity_id, payload, request_id, fanned_out_at)
+                      values ($1, uuid_v7(), 'webhook.ping', 'webhook', $2, $3, $4, now())
+                      returning tenant_id, id, occurred_at
+                  )
+                  insert into webhook_deliveries as d
+                      (tenant_id, id, subscription_id, event_id, event_type, next_attempt_at, created_at)
+                  select tenant_id, uuid_v7(), $2, id, 'webhook.ping', now(), occurred_at from event
+                  returning {delivery}"),
+            &[
+                tenant.into(),
+                subscription.id.into(),
+                serde_json::json!({"subscription_id": subscription.id, "url": subscription.url})
+                    .into(),
+                request_id.into(),
+            ],
+        )
+        .await?;
+    delivery_from_row(&row)
+}
+
+/// Filters of the delivery list.
+#[derive(Debug, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+}
+
+/// A subscription's deliveries, newest first, after the cursor `(created_at, id)`.
+pub async fn deliveries(
+    tx: &Tx,
+    tenant: TenantId,
+    subscription: Uuid,
+    filter: &DeliveryFilter,
+    after: Option<&(String, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let mut query = SqlBuilder::new(
+        sql("select {delivery} from webhook_deliveries d
+             where d.tenant_id = $1 and d.subscription_id = $2"),
+        vec![tenant.into(), subscription.into()],
+    );
+    if let Some(status) = &filter.status {
+        query.push(" and d.status = ?", [status.as_str().into()]);
+    }
+    if let Some(after) = &filter.created_after {
+        query.push(
+            " and d.created_at >= ?::text::timestamptz",
+            [after.as_str().into()],
+        );
+    }
+    if let Some(before) = &filter.created_before {
+        query.push(
+            " and d.created_at < ?::text::timestamptz",
+            [before.as_str().into()],
+        );
+    }
+    if let Some((created_at, id)) = after {
+        query.push(
+            " and (d.created_at, d.id) < (?::text::timestamptz, ?)",
+            [created_at.as_str().into(), (*id).into()],
+        );
+    }
+    query.push(
+        " order by d.created_at desc, d.id desc limit ?",
+        [limit.into()],
+    );
+    tx.query(&query.sql, &query.params)
+        .await?
+        .iter()
+        .map(delivery_from_row)
+        .collect()
+}
+
+pub async fn find_delivery(
+    tx: &Tx,
+    tenant: TenantId,
+    subscription: Uuid,
+    id: Uuid,
+) -> Result<Option<Delivery>, DbError> {
+    tx.query_opt(
+        &sql("select {delivery} from webhook_deliveries d
+              where d.tenant_id = $1 and d.subscription_id = $2 and d.id = $3 for update"),
+        &[tenant.into(), subscription.into(), id.into()],
+    )
+    .await?
+    .map(|row| delivery_from_row(&row))
+    .transpose()
+}
+
+const REQUEUE: &str = "
+    update webhook_deliveries d
+    set status = 'pending', attempts = 0, next_attempt_at = now(), claim_token = null,
+        completed_at = null
+    where d.tenant_id = $1 and d.subscription_id = $2";
+
+/// Queues a finished delivery again, with a fresh retry schedule and the same `webhook-id`.
+pub async fn redeliver(
+    tx: &Tx,
+    tenant: TenantId,
+    subscription: Uuid,
+    id: Uuid,
+) -> Result<Delivery, DbError> {
+    let row = tx
+        .query_one(
+            &sql(&format!("{REQUEUE} and d.id = $3 returning {{delivery}}")),
+            &[tenant.into(), subscription.into(), id.into()],
+        )
+        .await?;
+    delivery_from_row(&row)
+}
+
+/// Queues again every dead letter of the subscription created in `[from, to)`; returns how many.
+pub async fn redeliver_dead(
+    tx: &Tx,
+    tenant: TenantId,
+    subscription: Uuid,
+    from: &str,
+    to: &str,
+) -> Result<u64, DbError> {
+    tx.execute(
+        &format!(
+            "{REQUEUE} and d.status = 'dead'
+               and d.created_at >= $3::text::timestamptz and d.created_at < $4::text::timestamptz"
+        ),
+        &[tenant.into(), subscription.into(), from.into(), to.into()],
+    )
+    .await
+}
+
+fn subscription_from_row(row: &Row) -> Result<Subscription, DbError> {
+    Ok(Subscription {
+        id: row.get(0)?,
+        url: row.get(1)?,
+        event_types: row.get(2)?,
+        description: row.get(3)?,
+        active: row.get(4)?,
+        disabled_reason: row.get(5)?,
+        previous_secret_expires_at: row.get(6)?,
+        failing_since: row.get(7)?,
+        version: row.get(8)?,
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
+    })
+}
+
+fn delivery_from_row(row: &Row) -> Result<Delivery, DbError> {
+    Ok(Delivery {
+        id: row.get(0)?,
+        subscription_id: row.get(1)?,
+        event_id: row.get(2)?,
+        event_type: row.get(3)?,
+        status: row.get(4)?,
+        attempts: row.get(5)?,
+        next_attempt_at: row.get(6)?,
+        last_attempt_at: row.get(7)?,
+        last_status_code: row.get(8)?,
+        last_error: row.get(9)?,
+        last_duration_ms: row.get(10)?,
+        history: row.get(11)?,
+        created_at: row.get(12)?,
+        completed_at: row.get(13)?,
+    })
+}

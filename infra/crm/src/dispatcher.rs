@@ -1,0 +1,67 @@
+//! The native server's webhook dispatcher: what Spin splits between the `webhook-dispatcher`
+//! component (Redis trigger) and a scheduler calling `POST /api/v1/webhooks/dispatch`, in one loop.
+//! A pass runs when this server commits an event (in-process wake-up), when a wake-up arrives on
+//! Redis from any other server, and every `interval` for retries that fall due.
+
+use crm_delivery::Dispatcher;
+use crm_platform::app::App;
+use crm_platform::wakeup::CHANNEL;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How long one pass may keep sending before it yields to the next wake-up.
+const PASS_BUDGET: Duration = Duration::from_secs(20);
+
+/// Dispatches until the task is dropped.
+pub async fn run(app: Arc<App>, interval: Duration) {
+    let wake = app.wakeup.local();
+    if let Some(url) = app.config.redis_url.clone() {
+        tokio::spawn(relay_redis_wakeups(url, wake.clone()));
+    }
+    let dispatcher = match Dispatcher::new(&app.config.webhooks) {
+        Ok(dispatcher) => dispatcher,
+        Err(error) => {
+            eprintln!("level=error msg=\"webhook dispatcher not started\" error=\"{error:#}\"");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+        if let Err(error) = dispatcher.run(&app.db, PASS_BUDGET).await {
+            eprintln!("level=warn msg=\"webhook dispatch failed; retrying\" error=\"{error}\"");
+        }
+    }
+}
+
+/// Subscribes to the wake-up channel and turns each message into an in-process wake-up,
+/// reconnecting (with a pause) whenever Redis goes away.
+async fn relay_redis_wakeups(url: String, wake: Arc<Notify>) {
+    loop {
+        match subscribe(&url).await {
+            Ok(mut messages) => {
+                while messages.next().await.is_some() {
+                    wake.notify_one();
+                }
+                eprintln!("level=warn msg=\"wake-up subscription ended; reconnecting\"");
+            }
+            Err(error) => {
+                eprintln!("level=warn msg=\"no wake-up subscription; periodic dispatch only until Redis is back\" error=\"{error}\"");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn subscribe(url: &str) -> redis::RedisResult<impl futures::Stream<Item = redis::Msg>> {
+    let client = redis::Client::open(url)?;
+    let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
+        .await
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "connect timed out")))??;
+    pubsub.subscribe(CHANNEL).await?;
+    Ok(pubsub.into_on_message())
+}

@@ -1,0 +1,290 @@
+//! Webhook delivery, shared by everything that dispatches: the `webhooks` component's operator
+//! dispatch route, the `webhook-dispatcher` component's Redis trigger and the native server's loop.
+//!
+//! A pass fans new outbox events out into deliveries, then claims due deliveries (`FOR UPDATE SKIP
+//! LOCKED`, each under a lease), sends them with bounded concurrency, and records each attempt: a
+//! success, a retry at the next step of the schedule (or when `Retry-After` says), or a dead letter.
+//! At least once: a delivery is only finished by the record of an attempt, so a dispatcher that
+//! dies at any point leaves it to be claimed again when its lease ends.
+
+pub mod send;
+pub mod signing;
+pub mod store;
+
+use crm_domain::webhook::{next_retry, Retry};
+use crm_platform::config::WebhookConfig;
+use crm_platform::db::{Db, DbError};
+use futures::StreamExt;
+use send::{Reply, Sender};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use store::{AttemptRecord, Claimed};
+
+/// Outbox events fanned out per statement.
+const FAN_OUT_BATCH: i64 = 500;
+
+/// What one dispatch pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub events_fanned_out: i64,
+    pub attempts: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub subscriptions_disabled: u64,
+}
+
+pub struct Dispatcher {
+    config: WebhookConfig,
+    sender: Sender,
+}
+
+impl Dispatcher {
+    pub fn new(config: &WebhookConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            sender: Sender::new(config.url_policy(), config.timeout)?,
+            config: config.clone(),
+        })
+    }
+
+    /// A claim outlives the slowest attempt of its batch by a wide margin.
+    fn lease_seconds(&self) -> i64 {
+        i64::try_from(self.config.timeout.as_secs() * 2 + 30).unwrap_or(i64::MAX)
+    }
+
+    /// Fans out and sends until nothing is due or `budget` has passed.
+    pub async fn run(&self, db: &Db, budget: Duration) -> Result<Summary, DbError> {
+        let started = Instant::now();
+        let mut summary = Summary::default();
+        loop {
+            loop {
+                let handled = store::fan_out(db, FAN_OUT_BATCH).await?;
+                summary.events_fanned_out += handled;
+                if handled < FAN_OUT_BATCH {
+                    break;
+                }
+            }
+            let batch = i64::try_from(self.config.concurrency).unwrap_or(8);
+            let claimed = store::claim(db, batch, self.lease_seconds()).await?;
+            if claimed.is_empty() {
+                return Ok(summary);
+            }
+            let outcomes: Vec<(AttemptRecord, bool)> = futures::stream::iter(claimed)
+                .map(|claimed| self.attempt(db, claimed))
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
+            for (record, disabled) in outcomes {
+                summary.attempts += 1;
+                if record.outcome == "succeeded" {
+                    summary.succeeded += 1;
+                } else {
+                    summary.failed += 1;
+                }
+                summary.subscriptions_disabled += u64::from(disabled);
+            }
+            if started.elapsed() >= budget {
+                return Ok(summary);
+            }
+        }
+    }
+
+    /// Sends one claimed delivery and records the attempt. A record that fails (the database is
+    /// gone) is logged: the lease then runs out and the delivery is attempted again.
+    async fn attempt(&self, db: &Db, claimed: Claimed) -> (AttemptRecord, bool) {
+        let record = self.send(&claimed).await;
+        let disabled = match store::record(db, &claimed, &record, self.config.disable_after_seconds)
+            .await
+        {
+            Ok(disabled) => disabled,
+            Err(error) => {
+                eprintln!(
+                    "level=error msg=\"webhook attempt not recorded; it will be retried\" delivery={} error=\"{error}\"",
+                    claimed.delivery_id
+                );
+                false
+            }
+        };
+        (record, disabled)
+    }
+
+    async fn send(&self, claimed: &Claimed) -> AttemptRecord {
+        let dead = |error: String| AttemptRecord {
+            outcome: "dead",
+            status_code: None,
+            error: Some(error),
+            duration_ms: 0,
+            next_attempt_at: None,
+            disable: None,
+        };
+        if !claimed.active {
+            return dead("the subscription is disabled".into());
+        }
+        let endpoint = match self.config.url_policy().check(&claimed.url) {
+            Ok(endpoint) => endpoint,
+            Err(problem) => return dead(problem.message),
+        };
+        let message = match Message::of(claimed) {
+            Ok(message) => message,
+            Err(error) => return dead(format!("{error:#}")),
+        };
+        let started = Instant::now();
+        let result = self
+            .sender
+            .post(&endpoint, message.headers, message.body)
+            .await;
+        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        judge(
+            result,
+            claimed.attempts,
+            &self.config.retry_schedule,
+            jitter(),
+            duration_ms,
+        )
+    }
+}
+
+/// A signed Standard Webhooks message.
+pub struct Message {
+    pub headers: Vec<(&'static str, String)>,
+    pub body: bytes::Bytes,
+}
+
+impl Message {
+    /// `{type, timestamp, data}`, signed now with every live secret. `webhook-id` is the event id:
+    /// the same on every attempt, so receivers can deduplicate.
+    pub fn of(claimed: &Claimed) -> anyhow::Result<Self> {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "type": claimed.event_type,
+            "timestamp": claimed.occurred_at,
+            "data": claimed.payload,
+        }))?;
+        let id = claimed.event_id.to_string();
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = signing::signature_header(&claimed.secrets, &id, timestamp, &body)?;
+        Ok(Self {
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("webhook-id", id),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ],
+            body: body.into(),
+        })
+    }
+}
+
+/// What an attempt's result means: 2xx succeeded; 410 ends the subscription; anything else
+/// (another status, a redirect, which is never followed, a timeout, a refused connection) is retried
+/// on the schedule (429 and 503 no sooner than their `Retry-After`) until it runs out.
+pub fn judge(
+    result: Result<Reply, String>,
+    attempts: u32,
+    schedule: &[u64],
+    jitter: f64,
+    duration_ms: i64,
+) -> AttemptRecord {
+    let (status_code, retry_after, error) = match result {
+        Ok(reply) => (Some(reply.status), reply.retry_after, None),
+        Err(error) => (None, None, Some(error)),
+    };
+    let base = AttemptRecord {
+        outcome: "dead",
+        status_code,
+        error: error.clone(),
+        duration_ms,
+        next_attempt_at: None,
+        disable: None,
+    };
+    match status_code {
+        Some(200..=299) => AttemptRecord {
+            outcome: "succeeded",
+            ..base
+        },
+        Some(410) => AttemptRecord {
+            error: Some("the receiver answered 410 Gone: subscription disabled".into()),
+            disable: Some("gone"),
+            ..base
+        },
+        status => {
+            let honoured = matches!(status, Some(429 | 503))
+                .then_some(retry_after)
+                .flatten();
+            let error = error.or_else(|| status.map(|s| format!("the receiver answered {s}")));
+            match next_retry(schedule, attempts, honoured, jitter) {
+                Retry::After(delay) => AttemptRecord {
+                    outcome: "retry",
+                    error,
+                    next_attempt_at: Some(
+                        (chrono::Utc::now()
+                            + chrono::Duration::from_std(delay)
+                                .unwrap_or(chrono::Duration::days(1)))
+                        .to_rfc3339(),
+                    ),
+                    ..base
+                },
+                Retry::GiveUp => AttemptRecord { error, ..base },
+            }
+        }
+    }
+}
+
+/// A fraction in 0..1 from the system's randomness (0 if it has none).
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, retry_after: Option<u64>) -> Result<Reply, String> {
+        Ok(Reply {
+            status,
+            retry_after: retry_after.map(Duration::from_secs),
+        })
+    }
+
+    const SCHEDULE: &[u64] = &[0, 5, 300];
+
+    #[test]
+    fn success_gone_retry_and_dead() {
+        assert_eq!(
+            judge(reply(204, None), 1, SCHEDULE, 0.0, 3).outcome,
+            "succeeded"
+        );
+        let gone = judge(reply(410, None), 1, SCHEDULE, 0.0, 3);
+        assert_eq!((gone.outcome, gone.disable), ("dead", Some("gone")));
+        let failed = judge(reply(500, None), 1, SCHEDULE, 0.0, 3);
+        assert_eq!(failed.outcome, "retry");
+        assert_eq!(failed.error.as_deref(), Some("the receiver answered 500"));
+        let redirected = judge(reply(301, None), 1, SCHEDULE, 0.0, 3);
+        assert_eq!(redirected.outcome, "retry");
+        let timed_out = judge(Err("timed out".into()), 3, SCHEDULE, 0.0, 3);
+        assert_eq!((timed_out.outcome, timed_out.status_code), ("dead", None));
+    }
+
+    #[test]
+    fn retry_after_counts_only_for_429_and_503() {
+        let due = |record: AttemptRecord| {
+            chrono::DateTime::parse_from_rfc3339(&record.next_attempt_at.unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+                - chrono::Utc::now()
+        };
+        let throttled = due(judge(reply(429, Some(600)), 1, SCHEDULE, 0.0, 1));
+        assert!(throttled.num_seconds() >= 598, "{throttled}");
+        let failing = due(judge(reply(500, Some(600)), 1, SCHEDULE, 0.0, 1));
+        assert!(failing.num_seconds() <= 5, "{failing}");
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..100 {
+            assert!((0.0..1.0).contains(&jitter()));
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! One HTTP attempt: POST, no redirects followed, a per-attempt timeout. Natively reqwest, whose
+//! resolver refuses the addresses the URL policy forbids (so a host name that resolves, or later
+//! re-resolves, to a private address is never connected to); on Spin, outbound HTTP, which never
+//! follows redirects and whose runtime config blocks private networks (`block_networks`).
+
+use crm_domain::webhook::{Endpoint, UrlPolicy, UrlProblem};
+use std::time::Duration;
+
+/// What the receiver answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// `Retry-After`, in seconds or as an HTTP date.
+    pub retry_after: Option<Duration>,
+}
+
+/// Reads a `Retry-After` value.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let seconds = (date.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    Some(Duration::from_secs(seconds as u64))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{check_resolution, Sender};
+#[cfg(target_arch = "wasm32")]
+pub use spin::{check_resolution, Sender};
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    pub struct Sender {
+        client: reqwest::Client,
+    }
+
+    /// Resolves host names and drops every address the policy forbids; a name left with none fails.
+    struct GuardedResolver {
+        policy: Arc<UrlPolicy>,
+    }
+
+    impl reqwest::dns::Resolve for GuardedResolver {
+        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let policy = self.policy.clone();
+            let host = name.as_str().to_owned();
+            Box::pin(async move {
+                let addresses = allowed_addresses(&policy, &host).await?;
+                let addrs: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+                Ok(addrs)
+            })
+        }
+    }
+
+    async fn allowed_addresses(
+        policy: &UrlPolicy,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+        if policy.is_local(host) {
+            return Ok(resolved);
+        }
+        let allowed: Vec<SocketAddr> = resolved
+            .iter()
+            .copied()
+            .filter(|a| !crm_domain::webhook::is_forbidden_address(a.ip()))
+            .collect();
+        if allowed.is_empty() {
+            return Err(format!(
+                "{host} resolves only to loopback, private, link-local, multicast or metadata addresses"
+            )
+            .into());
+        }
+        Ok(allowed)
+    }
+
+    impl Sender {
+        pub fn new(policy: UrlPolicy, timeout: Duration) -> anyhow::Result<Self> {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .user_agent("crm-webhooks/1")
+                .dns_resolver(Arc::new(GuardedResolver {
+                    policy: Arc::new(policy),
+                }))
+                .build()?;
+            Ok(Self { client })
+        }
+
+        pub async fn post(
+            &self,
+            endpoint: &Endpoint,
+            headers: Vec<(&'static str, String)>,
+            body: bytes::Bytes,
+        ) -> Result<Reply, String> {
+            let mut request = self.client.post(&endpoint.url).body(body);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.map_err(describe)?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            Ok(Reply {
+                status: response.status().as_u16(),
+                retry_after,
+            })
+        }
+    }
+
+    fn describe(error: reqwest::Error) -> String {
+        use std::error::Error;
+        if error.is_timeout() {
+            return "timed out".to_owned();
+        }
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    /// Checks what a subscription's host name resolves to now: every address must be allowed. A
+    /// name that does not resolve passes (it may be created later; each delivery checks again).
+    pub async fn check_resolution(
+        policy: &UrlPolicy,
+        endpoint: &Endpoint,
+    ) -> Result<(), UrlProblem> {
+        if endpoint.local || endpoint.host.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(());
+        }
+        let Ok(resolved) = tokio::net::lookup_host((endpoint.host.as_str(), 0)).await else {
+            return Ok(());
+        };
+        for address in resolved {
+            policy.check_resolved(endpoint, address.ip())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod spin {
+    use super::*;
+    use spin_sdk::wasip3::http::types::RequestOptions;
+    use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
+
+    pub struct Sender {
+        timeout: Duration,
+    }
+
+    impl Sender {
+        pub fn new(_policy: UrlPolicy, timeout: Duration) -> anyhow::Result<Self> {
+            Ok(Self { timeout })
+        }
+
+        pub async fn post(
+            &self,
+            endpoint: &Endpoint,
+            headers: Vec<(&'static str, String)>,
+            body: bytes::Bytes,
+        ) -> Result<Reply, String> {
+            let mut builder = http::Request::post(endpoint.url.as_str());
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            let mut request = builder
+                .body(spin_sdk::http::FullBody::new(body))
+                .map_err(|e| e.to_string())?;
+            let options = RequestOptions::new();
+            let nanos = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
+            let _ = options.set_connect_timeout(Some(nanos));
+            let _ = options.set_first_byte_timeout(Some(nanos));
+            let _ = options.set_between_bytes_timeout(Some(nanos));
+            request
+                .extensions_mut()
+                .insert(RequestOptionsExtension(options));
+            let response = spin_sdk::http::send(request)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            Ok(Reply {
+                status: response.status().as_u16(),
+                retry_after,
+            })
+        }
+    }
+
+    /// Spin offers components no DNS lookups: resolved addresses are policed by the runtime
+    /// config's `block_networks` at connect time instead.
+    pub async fn check_resolution(
+        _policy: &UrlPolicy,
+        _endpoint: &Endpoint,
+    ) -> Result<(), UrlProblem> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let later = chrono::Utc::now() + chrono::Duration::seconds(90);
+        let parsed = parse_retry_after(&later.to_rfc2822()).unwrap();
+        assert!((88..=90).contains(&parsed.as_secs()), "{parsed:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! The dispatcher's cross-tenant statements: each calls one of the security-definer functions of
+//! migration 0005 in a transaction bound to no tenant.
+
+use crm_domain::TenantId;
+use crm_platform::db::{Db, DbError, Row, SqlValue, Tx};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A delivery this dispatcher holds until its lease ends.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub tenant: TenantId,
+    pub delivery_id: Uuid,
+    pub claim_token: Uuid,
+    /// Attempts including this one.
+    pub attempts: u32,
+    pub subscription_id: Uuid,
+    pub url: String,
+    pub active: bool,
+    /// The current secret, then the previous one while a rotation's overlap lasts.
+    pub secrets: Vec<String>,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub payload: Value,
+    pub occurred_at: String,
+}
+
+/// The result of one attempt, as the database keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// `succeeded`, `retry` or `dead`.
+    pub outcome: &'static str,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// RFC 3339, for `retry`.
+    pub next_attempt_at: Option<String>,
+    /// `gone`: turn the subscription off now.
+    pub disable: Option<&'static str>,
+}
+
+/// Fans out up to `limit` outbox events; returns how many it handled.
+pub async fn fan_out(db: &Db, limit: i64) -> Result<i64, DbError> {
+    db.unscoped_transaction(async |tx: &Tx| {
+        tx.query_one(
+            "select webhook_fan_out($1::int8::int4)::int8",
+            &[limit.into()],
+        )
+        .await?
+        .get::<i64>(0)
+    })
+    .await
+}
+
+/// Claims up to `limit` due deliveries for `lease_seconds`.
+pub async fn claim(db: &Db, limit: i64, lease_seconds: i64) -> Result<Vec<Claimed>, DbError> {
+    let rows = db
+        .unscoped_transaction(async |tx: &Tx| {
+            tx.query(
+                "select tenant_id, delivery_id, claim_token, attempts::int8, subscription_id, url,
+                        active, secrets, event_id, event_type, payload, occurred_at
+                 from webhook_claim($1::int8::int4, $2::int8::int4)",
+                &[limit.into(), lease_seconds.into()],
+            )
+            .await
+        })
+        .await?;
+    rows.iter().map(claimed_from_row).collect()
+}
+
+fn claimed_from_row(row: &Row) -> Result<Claimed, DbError> {
+    Ok(Claimed {
+        tenant: TenantId::from_uuid(row.get(0)?),
+        delivery_id: row.get(1)?,
+        claim_token: row.get(2)?,
+        attempts: u32::try_from(row.get::<i64>(3)?).unwrap_or(u32::MAX),
+        subscription_id: row.get(4)?,
+        url: row.get(5)?,
+        active: row.get(6)?,
+        secrets: row.get(7)?,
+        event_id: row.get(8)?,
+        event_type: row.get(9)?,
+        payload: row.get(10)?,
+        occurred_at: row.get(11)?,
+    })
+}
+
+/// Records the attempt of `claimed`; returns whether it disabled the subscription.
+pub async fn record(
+    db: &Db,
+    claimed: &Claimed,
+    attempt: &AttemptRecord,
+    disable_after_seconds: u64,
+) -> Result<bool, DbError> {
+    db.unscoped_transaction(async |tx: &Tx| {
+        tx.query_one(
+            "select webhook_record_attempt($1, $2, $3, $4, $5::int8::int4, $6, $7::int8::int4,
+                                           $8::text::timestamptz, $9, $10::int8::int4)",
+            &[
+                claimed.tenant.into(),
+                claimed.delivery_id.into(),
+                claimed.claim_token.into(),
+                attempt.outcome.into(),
+                attempt.status_code.map(i64::from).into(),
+                attempt.error.clone().into(),
+                attempt.duration_ms.into(),
+                attempt.next_attempt_at.clone().into(),
+                attempt.disable.into(),
+                SqlValue::Int(i64::try_from(disable_after_seconds).unwrap_or(i64::MAX)),
+            ],
+        )
+        .await?
+        .get::<bool>(0)
+    })
+    .await
+}

@@ -1,0 +1,127 @@
+//! Wake-ups for the webhook dispatcher. After a mutation that wrote an outbox event commits, the
+//! request publishes a wake-up on a Redis channel; whatever dispatches (the `webhook-dispatcher`
+//! component's Redis trigger on Spin, the native server's dispatcher loop) fans the outbox out and
+//! sends what is due. A wake-up is only a hint: the event is already in the database, and the
+//! periodic dispatch finds it when no wake-up arrives (Redis down, a message lost), so a failed
+//! publish delays deliveries and never loses one.
+
+/// The Redis channel wake-ups travel on.
+pub const CHANNEL: &str = "crm-webhook-dispatch";
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::Wakeup;
+#[cfg(target_arch = "wasm32")]
+pub use spin::Wakeup;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::CHANNEL;
+    use std::sync::Arc;
+    use tokio::sync::{Notify, OnceCell};
+
+    /// Natively a wake-up is published both in-process (to this server's own dispatcher loop) and
+    /// on Redis (to every other dispatcher), the latter in the background: a request never waits
+    /// for Redis.
+    #[derive(Clone, Default)]
+    pub struct Wakeup {
+        local: Arc<Notify>,
+        redis: Option<Arc<Redis>>,
+    }
+
+    struct Redis {
+        client: redis::Client,
+        connection: OnceCell<redis::aio::ConnectionManager>,
+    }
+
+    impl Wakeup {
+        /// Publishes to `redis_url` when given (an unparsable URL is reported and skipped).
+        pub fn new(redis_url: Option<&str>) -> Self {
+            let redis = redis_url.and_then(|url| match redis::Client::open(url) {
+                Ok(client) => Some(Arc::new(Redis {
+                    client,
+                    connection: OnceCell::new(),
+                })),
+                Err(error) => {
+                    eprintln!("level=warn msg=\"redis_url is not usable; no wake-ups over Redis\" error=\"{error}\"");
+                    None
+                }
+            });
+            Self {
+                local: Arc::default(),
+                redis,
+            }
+        }
+
+        /// What this server's dispatcher loop waits on.
+        pub fn local(&self) -> Arc<Notify> {
+            self.local.clone()
+        }
+
+        pub async fn publish(&self) {
+            self.local.notify_one();
+            if let Some(redis) = self.redis.clone() {
+                tokio::spawn(async move {
+                    if let Err(error) = redis.publish().await {
+                        eprintln!(
+                            "level=warn msg=\"webhook wake-up not published\" error=\"{error}\""
+                        );
+                    }
+                });
+            }
+        }
+    }
+
+    impl Redis {
+        async fn publish(&self) -> redis::RedisResult<()> {
+            let connection = self
+                .connection
+                .get_or_try_init(|| async {
+                    let config = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(std::time::Duration::from_secs(1))
+                        .set_response_timeout(std::time::Duration::from_secs(1))
+                        .set_number_of_retries(1);
+                    redis::aio::ConnectionManager::new_with_config(self.client.clone(), config)
+                        .await
+                })
+                .await?;
+            redis::cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg("dispatch")
+                .query_async::<i64>(&mut connection.clone())
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod spin {
+    use super::CHANNEL;
+
+    /// On Spin a wake-up is a publish through Spin's outbound Redis.
+    #[derive(Clone, Default)]
+    pub struct Wakeup {
+        redis_url: Option<String>,
+    }
+
+    impl Wakeup {
+        pub fn new(redis_url: Option<&str>) -> Self {
+            Self {
+                redis_url: redis_url.map(str::to_owned),
+            }
+        }
+
+        pub async fn publish(&self) {
+            let Some(url) = &self.redis_url else {
+                return;
+            };
+            let published = async {
+                let connection = spin_sdk::redis::Connection::open(url).await?;
+                connection.publish(CHANNEL, b"dispatch").await
+            };
+            if let Err(error) = published.await {
+                eprintln!("level=warn msg=\"webhook wake-up not published\" error=\"{error:?}\"");
+            }
+        }
+    }
+}
