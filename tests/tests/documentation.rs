@@ -64,9 +64,15 @@ fn every_variable_is_declared_in_spin_toml_for_every_component() {
     let components = manifest["component"].as_table().unwrap();
     assert_eq!(
         components.keys().cloned().collect::<BTreeSet<_>>(),
-        ["audit", "calls", "contacts", "webhooks"]
-            .map(String::from)
-            .into()
+        [
+            "audit",
+            "calls",
+            "contacts",
+            "webhook-dispatcher",
+            "webhooks"
+        ]
+        .map(String::from)
+        .into()
     );
     for (name, component) in components {
         let mapped = component["variables"].as_table().unwrap();

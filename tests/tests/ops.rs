@@ -94,13 +94,13 @@ async fn unknown_paths_are_404_and_wrong_methods_405_as_problems() {
 
 #[tokio::test]
 async fn the_component_prefixes_are_routed() {
-    // Webhooks have no routes yet: the prefix answers 404 problems, not errors.
+    // An unknown path under a component's prefix answers a 404 problem, not an error.
     let client = TestClient::anonymous();
-    let reply = client.get("/api/v1/webhooks").await;
+    let reply = client.get("/api/v1/webhooks/x/y/z/w").await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.json()["status"], 404);
-    // Calls and audit answer, and want a token.
-    for path in ["/api/v1/calls", "/api/v1/audit/events"] {
+    // Calls, audit and webhooks answer, and want a token.
+    for path in ["/api/v1/calls", "/api/v1/audit/events", "/api/v1/webhooks"] {
         assert_eq!(client.get(path).await.status, 401, "{path}");
     }
 }

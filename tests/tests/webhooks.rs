@@ -270,10 +270,6 @@ async fn committed_events_reach_matching_subscribers_signed() {
     let body = message.json();
     assert_eq!(body["type"], "contact.created");
     assert_eq!(body["data"]["id"], contact.as_str());
-    assert_eq!(
-        body["data"]["emails"][0]["address"].as_str().unwrap().len() > 0,
-        true
-    );
     assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
     // The body is the contact as the API returns it.
     let api_view = client
@@ -284,8 +280,9 @@ async fn committed_events_reach_matching_subscribers_signed() {
 
     // A forged or tampered message does not verify.
     let mut tampered = message.clone();
-    tampered.body =
-        bytes::Bytes::from(message.body.to_vec().into_iter().rev().collect::<Vec<u8>>());
+    let mut body = message.body.to_vec();
+    body.extend_from_slice(b" ");
+    tampered.body = bytes::Bytes::from(body);
     assert!(!verify(&secret, &tampered));
 
     let deliveries = deliveries_when(&client, &contacts_sub, all_status("succeeded", 1)).await;

@@ -206,7 +206,7 @@ impl UrlPolicy {
 
     pub fn is_local(&self, host: &str) -> bool {
         let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-        self.local_hosts.iter().any(|h| *h == host)
+        self.local_hosts.contains(&host)
     }
 
     /// Checks everything about `raw` that needs no DNS: scheme, credentials, host names and IP
