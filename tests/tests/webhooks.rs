@@ -734,3 +734,29 @@ async fn retry_after_is_honoured_on_429() {
         "retried after {waited:?}, not 3 s"
     );
 }
+
+#[tokio::test]
+async fn an_erasure_scrubs_what_is_still_to_be_sent() {
+    let tenant = TestTenant::create("US").await;
+    let client = TestClient::new(Some(tenant.token(&format!("{SCOPES} contacts:erase"))));
+    let receiver = Receiver::start().await;
+    // The first attempt fails, so the delivery is still pending when the contact is erased.
+    receiver.answer_next([Answer::status(500)]);
+    let (id, _) = subscribe(&client, &receiver.url("/hook"), &["contact.created"]).await;
+    let email = unique_email();
+    let contact = create_contact(&client, &email).await;
+    receiver.wait_for(1, WAIT).await;
+    let erased = client
+        .send(client.request(Method::POST, &format!("/api/v1/contacts/{contact}/erase")))
+        .await;
+    assert_eq!(erased.status, 204, "{}", erased.text);
+    let received = receiver.wait_for(2, WAIT).await;
+    assert!(String::from_utf8_lossy(&received[0].body).contains(&email));
+    let retried = String::from_utf8_lossy(&received[1].body).to_string();
+    assert!(!retried.contains(&email), "{retried}");
+    assert_eq!(
+        received[1].json()["data"],
+        json!({"id": contact, "erased": true})
+    );
+    deliveries_when(&client, &id, all_status("succeeded", 1)).await;
+}

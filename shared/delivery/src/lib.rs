@@ -23,6 +23,9 @@ use store::{AttemptRecord, Claimed};
 /// Outbox events fanned out per statement.
 const FAN_OUT_BATCH: i64 = 500;
 
+/// A claim holds this many rounds of `webhook_concurrency` deliveries.
+const CLAIM_ROUNDS: usize = 4;
+
 /// What one dispatch pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -46,9 +49,15 @@ impl Dispatcher {
         })
     }
 
-    /// A claim outlives the slowest attempt of its batch by a wide margin.
+    /// Deliveries claimed at once: a few rounds of the concurrency, recorded in one transaction.
+    fn batch_size(&self) -> usize {
+        self.config.concurrency * CLAIM_ROUNDS
+    }
+
+    /// A claim outlives its batch's worst case (every round timing out) by a wide margin.
     fn lease_seconds(&self) -> i64 {
-        i64::try_from(self.config.timeout.as_secs() * 2 + 30).unwrap_or(i64::MAX)
+        let rounds = CLAIM_ROUNDS as u64 + 1;
+        i64::try_from(self.config.timeout.as_secs() * rounds + 30).unwrap_or(i64::MAX)
     }
 
     /// Fans out and sends until nothing is due or `budget` has passed.
@@ -63,48 +72,35 @@ impl Dispatcher {
                     break;
                 }
             }
-            let batch = i64::try_from(self.config.concurrency).unwrap_or(8);
+            let batch = i64::try_from(self.batch_size()).unwrap_or(32);
             let claimed = store::claim(db, batch, self.lease_seconds()).await?;
             if claimed.is_empty() {
                 return Ok(summary);
             }
-            let outcomes: Vec<(AttemptRecord, bool)> = futures::stream::iter(claimed)
-                .map(|claimed| self.attempt(db, claimed))
+            let attempts: Vec<(Claimed, AttemptRecord)> = futures::stream::iter(claimed)
+                .map(|claimed| async move {
+                    let record = self.send(&claimed).await;
+                    (claimed, record)
+                })
                 .buffer_unordered(self.config.concurrency)
                 .collect()
                 .await;
-            for (record, disabled) in outcomes {
+            for (_, record) in &attempts {
                 summary.attempts += 1;
                 if record.outcome == "succeeded" {
                     summary.succeeded += 1;
                 } else {
                     summary.failed += 1;
                 }
-                summary.subscriptions_disabled += u64::from(disabled);
             }
+            // A record that fails (the database is gone) leaves the claims to run out: those
+            // deliveries are attempted again.
+            summary.subscriptions_disabled +=
+                store::record_all(db, &attempts, self.config.disable_after_seconds).await?;
             if started.elapsed() >= budget {
                 return Ok(summary);
             }
         }
-    }
-
-    /// Sends one claimed delivery and records the attempt. A record that fails (the database is
-    /// gone) is logged: the lease then runs out and the delivery is attempted again.
-    async fn attempt(&self, db: &Db, claimed: Claimed) -> (AttemptRecord, bool) {
-        let record = self.send(&claimed).await;
-        let disabled = match store::record(db, &claimed, &record, self.config.disable_after_seconds)
-            .await
-        {
-            Ok(disabled) => disabled,
-            Err(error) => {
-                eprintln!(
-                    "level=error msg=\"webhook attempt not recorded; it will be retried\" delivery={} error=\"{error}\"",
-                    claimed.delivery_id
-                );
-                false
-            }
-        };
-        (record, disabled)
     }
 
     async fn send(&self, claimed: &Claimed) -> AttemptRecord {

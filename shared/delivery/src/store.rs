@@ -85,32 +85,46 @@ fn claimed_from_row(row: &Row) -> Result<Claimed, DbError> {
     })
 }
 
-/// Records the attempt of `claimed`; returns whether it disabled the subscription.
-pub async fn record(
+/// Records the attempts of a batch in one transaction (one commit for all of them); returns how
+/// many subscriptions they disabled.
+pub async fn record_all(
     db: &Db,
+    attempts: &[(Claimed, AttemptRecord)],
+    disable_after_seconds: u64,
+) -> Result<u64, DbError> {
+    db.unscoped_transaction(async |tx: &Tx| {
+        let mut disabled = 0;
+        for (claimed, attempt) in attempts {
+            disabled += u64::from(record(tx, claimed, attempt, disable_after_seconds).await?);
+        }
+        Ok(disabled)
+    })
+    .await
+}
+
+/// Records the attempt of `claimed`; returns whether it disabled the subscription.
+async fn record(
+    tx: &Tx,
     claimed: &Claimed,
     attempt: &AttemptRecord,
     disable_after_seconds: u64,
 ) -> Result<bool, DbError> {
-    db.unscoped_transaction(async |tx: &Tx| {
-        tx.query_one(
-            "select webhook_record_attempt($1, $2, $3, $4, $5::int8::int4, $6, $7::int8::int4,
+    tx.query_one(
+        "select webhook_record_attempt($1, $2, $3, $4, $5::int8::int4, $6, $7::int8::int4,
                                            $8::text::timestamptz, $9, $10::int8::int4)",
-            &[
-                claimed.tenant.into(),
-                claimed.delivery_id.into(),
-                claimed.claim_token.into(),
-                attempt.outcome.into(),
-                attempt.status_code.map(i64::from).into(),
-                attempt.error.clone().into(),
-                attempt.duration_ms.into(),
-                attempt.next_attempt_at.clone().into(),
-                attempt.disable.into(),
-                SqlValue::Int(i64::try_from(disable_after_seconds).unwrap_or(i64::MAX)),
-            ],
-        )
-        .await?
-        .get::<bool>(0)
-    })
-    .await
+        &[
+            claimed.tenant.into(),
+            claimed.delivery_id.into(),
+            claimed.claim_token.into(),
+            attempt.outcome.into(),
+            attempt.status_code.map(i64::from).into(),
+            attempt.error.clone().into(),
+            attempt.duration_ms.into(),
+            attempt.next_attempt_at.clone().into(),
+            attempt.disable.into(),
+            SqlValue::Int(i64::try_from(disable_after_seconds).unwrap_or(i64::MAX)),
+        ],
+    )
+    .await?
+    .get::<bool>(0)
 }
