@@ -41,17 +41,21 @@ pub async fn run(app: Arc<App>, interval: Duration) {
 /// Subscribes to the wake-up channel and turns each message into an in-process wake-up,
 /// reconnecting (with a pause) whenever Redis goes away.
 async fn relay_redis_wakeups(url: String, wake: Arc<Notify>) {
+    let mut reported = false;
     loop {
         match subscribe(&url).await {
             Ok(mut messages) => {
+                reported = false;
                 while messages.next().await.is_some() {
                     wake.notify_one();
                 }
                 eprintln!("level=warn msg=\"wake-up subscription ended; reconnecting\"");
             }
-            Err(error) => {
+            Err(error) if !reported => {
+                reported = true;
                 eprintln!("level=warn msg=\"no wake-up subscription; periodic dispatch only until Redis is back\" error=\"{error}\"");
             }
+            Err(_) => {}
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

@@ -31,6 +31,8 @@ mod native {
     struct Redis {
         client: redis::Client,
         connection: OnceCell<redis::aio::ConnectionManager>,
+        /// Whether the last publish failed: an outage is logged once, not per mutation.
+        failing: std::sync::atomic::AtomicBool,
     }
 
     impl Wakeup {
@@ -40,6 +42,7 @@ mod native {
                 Ok(client) => Some(Arc::new(Redis {
                     client,
                     connection: OnceCell::new(),
+                    failing: Default::default(),
                 })),
                 Err(error) => {
                     eprintln!("level=warn msg=\"redis_url is not usable; no wake-ups over Redis\" error=\"{error}\"");
@@ -61,10 +64,14 @@ mod native {
             self.local.notify_one();
             if let Some(redis) = self.redis.clone() {
                 tokio::spawn(async move {
-                    if let Err(error) = redis.publish().await {
-                        eprintln!(
-                            "level=warn msg=\"webhook wake-up not published\" error=\"{error}\""
-                        );
+                    use std::sync::atomic::Ordering;
+                    match redis.publish().await {
+                        Ok(()) => redis.failing.store(false, Ordering::Relaxed),
+                        Err(error) => {
+                            if !redis.failing.swap(true, Ordering::Relaxed) {
+                                eprintln!("level=warn msg=\"webhook wake-ups not published until Redis answers; deliveries wait for the periodic dispatch\" error=\"{error}\"");
+                            }
+                        }
                     }
                 });
             }

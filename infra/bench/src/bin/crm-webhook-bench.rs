@@ -128,17 +128,19 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let timeline = timeline.lock().unwrap();
-        let mut latencies: Vec<f64> = timeline
-            .arrivals
-            .iter()
-            .filter_map(|(id, at)| {
-                timeline
-                    .committed
-                    .get(id)
-                    .map(|c| at.saturating_duration_since(*c).as_secs_f64() * 1000.0)
-            })
-            .collect();
+        let mut latencies: Vec<f64> = {
+            let timeline = timeline.lock().unwrap();
+            timeline
+                .arrivals
+                .iter()
+                .filter_map(|(id, at)| {
+                    timeline
+                        .committed
+                        .get(id)
+                        .map(|c| at.saturating_duration_since(*c).as_secs_f64() * 1000.0)
+                })
+                .collect()
+        };
         latencies.sort_by(f64::total_cmp);
         let percentile = |p: f64| {
             latencies
