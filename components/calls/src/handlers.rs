@@ -9,7 +9,7 @@ use crm_platform::cache;
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
 use crm_platform::http::etag;
-use crm_platform::http::json::{from_value, merge_patch, parse_body};
+use crm_platform::http::json::{from_value, merge_patch, parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::rfc3339;
 use crm_platform::http::query::Query;
@@ -18,7 +18,7 @@ use crm_platform::http::ApiResponse;
 use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 const LIST_PARAMETERS: &[&str] = &[
@@ -91,14 +91,7 @@ pub async fn get_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn patch_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = call_id(&ctx)?;
-    let patch: Value = parse_body(&ctx.request)?;
-    if !patch.is_object() {
-        return Err(ApiError::invalid_field(
-            "",
-            "invalid_type",
-            "a merge patch must be a JSON object",
-        ));
-    }
+    let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let (response, contacts) = ctx
         .app
@@ -310,14 +303,7 @@ async fn record(
     before: Option<&Call>,
     after: &Call,
 ) -> Result<(), ApiError> {
-    let audit = AuditRecord::of(action, "call", after.id, before, Some(after));
-    changelog::record(
-        tx,
-        ctx,
-        &audit,
-        &DomainEvent::of(event, "call", after.id, after),
-    )
-    .await
+    changelog::record_change(tx, ctx, action, event, "call", after.id, before, after).await
 }
 
 /// The call's JSON with its ETag (and `Location` on 201), recorded for replay under an Idempotency-Key.

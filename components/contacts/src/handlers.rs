@@ -10,7 +10,7 @@ use crm_platform::cache;
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
 use crm_platform::http::etag::{self, IfMatch};
-use crm_platform::http::json::{from_value, merge_patch, parse_body};
+use crm_platform::http::json::{from_value, merge_patch, parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{self, json, set_header};
@@ -153,14 +153,7 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
 pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = contact_id(&ctx)?;
-    let patch: Value = parse_body(&ctx.request)?;
-    if !patch.is_object() {
-        return Err(ApiError::invalid_field(
-            "",
-            "invalid_type",
-            "a merge patch must be a JSON object",
-        ));
-    }
+    let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let mut email_keys = Vec::new();
     if let Some(emails) = patch.get("emails").and_then(Value::as_array) {

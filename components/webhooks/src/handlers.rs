@@ -7,9 +7,9 @@ use crm_domain::event::DomainEvent;
 use crm_domain::webhook::{NewSubscription, SubscriptionDraft, SECRET_OVERLAP};
 use crm_domain::{FieldError, TenantId, ValidationErrors};
 use crm_platform::changelog;
-use crm_platform::db::Tx;
+use crm_platform::db::{DbError, Tx};
 use crm_platform::http::etag;
-use crm_platform::http::json::{from_value, merge_patch, parse_body};
+use crm_platform::http::json::{from_value, merge_patch, parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::http::response::{self, json};
@@ -18,7 +18,6 @@ use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -83,11 +82,8 @@ pub async fn get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let subscription = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
-            repository::find(tx, tenant, id, false).await
-        })
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .transaction(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
+        .await?;
     response::versioned(
         &ctx.request.headers,
         &subscription,
@@ -101,40 +97,21 @@ pub async fn get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn update(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = path_id(&ctx, "id")?;
-    let patch: Value = parse_body(&ctx.request)?;
-    if !patch.is_object() {
-        return Err(ApiError::invalid_field(
-            "",
-            "invalid_type",
-            "a merge patch must be a JSON object",
-        ));
-    }
-    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    let patch = parse_merge_patch(&ctx.request)?;
     // The URL is validated (and resolved) before the transaction: no lock waits on DNS.
     let current = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
-            repository::find(tx, tenant, id, false).await
-        })
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .transaction(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
+        .await?;
     let mut view = current.writable_view();
     merge_patch(&mut view, &patch);
     let draft: SubscriptionDraft = from_value(view)?;
     let subscription = validate(&ctx, draft).await?;
-    let response = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let before = locked(tx, tenant, id, if_match.as_ref()).await?;
-            let after = repository::update(tx, tenant, id, &subscription).await?;
-            record(tx, &ctx, "update", "webhook.updated", Some(&before), &after).await?;
-            let response = response::entity(StatusCode::OK, &after, after.version, None)?;
-            ctx.recorded(tx, response).await
-        })
-        .await?;
-    Ok(response)
+    change(&ctx, "update", None, async |tx, tenant, id| {
+        repository::update(tx, tenant, id, &subscription).await
+    })
+    .await
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: removes the subscription and its deliveries. 204.
@@ -161,35 +138,48 @@ pub async fn delete(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST /api/v1/webhooks/{id}/rotate-secret`: a new secret, shown once; the previous one keeps
 /// signing (a second signature in `webhook-signature`) for 24 hours.
 pub async fn rotate_secret(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
-    let if_match = etag::if_match_version(&ctx.request.headers)?;
     let secret = signing::generate_secret()?;
     let overlap = i64::try_from(SECRET_OVERLAP.as_secs()).unwrap_or(86400);
-    let response = ctx
-        .app
+    change(
+        &ctx,
+        "rotate_secret",
+        Some(&secret),
+        async |tx, tenant, id| repository::rotate_secret(tx, tenant, id, &secret, overlap).await,
+    )
+    .await
+}
+
+/// Applies `apply` to the subscription of the path, locked and checked against `If-Match`;
+/// records the change (`webhook.updated`) and answers with the result, with `secret` when the
+/// change made one.
+async fn change(
+    ctx: &RequestContext,
+    action: &'static str,
+    secret: Option<&str>,
+    apply: impl AsyncFnOnce(&Tx, TenantId, Uuid) -> Result<Subscription, DbError>,
+) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = path_id(ctx, "id")?;
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    ctx.app
         .db
         .transaction(tenant, async |tx: &Tx| {
             let before = locked(tx, tenant, id, if_match.as_ref()).await?;
-            let after = repository::rotate_secret(tx, tenant, id, &secret, overlap).await?;
-            record(
-                tx,
-                &ctx,
-                "rotate_secret",
-                "webhook.updated",
-                Some(&before),
-                &after,
-            )
-            .await?;
-            let body = WithSecret {
-                subscription: &after,
-                secret: &secret,
+            let after = apply(tx, tenant, id).await?;
+            record(tx, ctx, action, "webhook.updated", Some(&before), &after).await?;
+            let response = match secret {
+                Some(secret) => {
+                    let body = WithSecret {
+                        subscription: &after,
+                        secret,
+                    };
+                    response::entity(StatusCode::OK, &body, after.version, None)?
+                }
+                None => response::entity(StatusCode::OK, &after, after.version, None)?,
             };
-            let response = response::entity(StatusCode::OK, &body, after.version, None)?;
             ctx.recorded(tx, response).await
         })
-        .await?;
-    Ok(response)
+        .await
 }
 
 /// `POST /api/v1/webhooks/{id}/ping`: queues a `webhook.ping` to this subscription only. 202 with
@@ -243,9 +233,7 @@ pub async fn deliveries(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
-            repository::find(tx, tenant, id, false)
-                .await?
-                .ok_or(ApiError::NotFound)?;
+            existing(tx, tenant, id).await?;
             Ok::<_, ApiError>(
                 repository::deliveries(
                     tx,
@@ -406,15 +394,20 @@ async fn locked(
     Ok(subscription)
 }
 
+/// The tenant's subscription `id` (404 when it has none).
+async fn existing(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Subscription, ApiError> {
+    repository::find(tx, tenant, id, false)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
 /// The subscription, which must be active to be sent to.
 async fn active_subscription(
     tx: &Tx,
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Subscription, ApiError> {
-    let subscription = repository::find(tx, tenant, id, false)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let subscription = existing(tx, tenant, id).await?;
     if !subscription.active {
         return Err(ApiError::conflict(
             "the subscription is disabled; set active to true first",
@@ -447,12 +440,5 @@ async fn record(
     before: Option<&Subscription>,
     after: &Subscription,
 ) -> Result<(), ApiError> {
-    let audit = AuditRecord::of(action, "webhook", after.id, before, Some(after));
-    changelog::record(
-        tx,
-        ctx,
-        &audit,
-        &DomainEvent::of(event, "webhook", after.id, after),
-    )
-    .await
+    changelog::record_change(tx, ctx, action, event, "webhook", after.id, before, after).await
 }

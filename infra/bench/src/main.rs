@@ -10,7 +10,6 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use crm_domain::TenantId;
-use crm_platform::config::JwtConfig;
 use rand::Rng;
 use serde_json::json;
 use std::sync::Arc;
@@ -59,15 +58,8 @@ struct BenchContext {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let tenant = TenantId::parse(&args.tenant).context("--tenant is not a UUID")?;
-    let jwt = JwtConfig::from_env()?;
-    let token = crm_platform::auth::issue_hs256_token(
-        &jwt,
-        "bench",
-        tenant,
-        "contacts:read contacts:write",
-        Duration::from_secs(3600),
-    )?;
+    let (tenant, token) =
+        crm_bench::tenant_token(&args.tenant, "bench", "contacts:read contacts:write")?;
     let max_clients = args.concurrency.iter().copied().max().unwrap_or(1);
     let owner = crm::connect(&args.database_url).await?;
     let ids: Vec<uuid::Uuid> = owner

@@ -14,6 +14,17 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
 }
 
+/// The parts of a receiver's answer a delivery acts on.
+fn reply(status: u16, headers: &http::HeaderMap) -> Reply {
+    Reply {
+        status,
+        retry_after: headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after),
+    }
+}
+
 /// Reads a `Retry-After` value.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -104,15 +115,7 @@ mod native {
                 request = request.header(name, value);
             }
             let response = request.send().await.map_err(describe)?;
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            Ok(Reply {
-                status: response.status().as_u16(),
-                retry_after,
-            })
+            Ok(reply(response.status().as_u16(), response.headers()))
         }
     }
 
@@ -189,15 +192,7 @@ mod spin {
             let response = spin_sdk::http::send(request)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            Ok(Reply {
-                status: response.status().as_u16(),
-                retry_after,
-            })
+            Ok(reply(response.status().as_u16(), response.headers()))
         }
     }
 

@@ -16,6 +16,24 @@ const RECORD: &str = "
     insert into outbox_events (tenant_id, id, event_type, entity_type, entity_id, payload, request_id)
     values ($1, $9, $10, $5, $6, $11, $7)";
 
+/// Records a change of any entity but a contact: its audit record (the field-level diff from
+/// `before`) and the event `event_type` carrying `after` as the API returns it.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_change<T: serde::Serialize>(
+    tx: &Tx,
+    ctx: &RequestContext,
+    action: &'static str,
+    event_type: &'static str,
+    entity_type: &'static str,
+    entity_id: Uuid,
+    before: Option<&T>,
+    after: &T,
+) -> Result<(), ApiError> {
+    let audit = AuditRecord::of(action, entity_type, entity_id, before, Some(after));
+    let event = DomainEvent::of(event_type, entity_type, entity_id, after);
+    record(tx, ctx, &audit, &event).await
+}
+
 /// Appends `audit` and `event` for the request's principal and request id.
 pub async fn record(
     tx: &Tx,

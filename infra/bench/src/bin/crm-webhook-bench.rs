@@ -10,8 +10,6 @@
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Parser;
-use crm_domain::TenantId;
-use crm_platform::config::JwtConfig;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -51,14 +49,10 @@ struct Timeline {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let tenant = TenantId::parse(&args.tenant).context("--tenant is not a UUID")?;
-    let jwt = JwtConfig::from_env()?;
-    let token = crm_platform::auth::issue_hs256_token(
-        &jwt,
+    let (_, token) = crm_bench::tenant_token(
+        &args.tenant,
         "webhook-bench",
-        tenant,
         "contacts:write webhooks:manage",
-        Duration::from_secs(3600),
     )?;
     let http = reqwest::Client::new();
     println!("| subscribers | events | deliveries | events/s | deliveries/s | p50 ms | p99 ms |");

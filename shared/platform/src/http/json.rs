@@ -54,6 +54,19 @@ fn deserialize_error(error: serde_path_to_error::Error<serde_json::Error>) -> Ap
     }
 }
 
+/// Reads a JSON Merge Patch body: a JSON object (anything else is a 422 at the document's root).
+pub fn parse_merge_patch(request: &ApiRequest) -> Result<serde_json::Value, ApiError> {
+    let patch: serde_json::Value = parse_body(request)?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field(
+            "",
+            "invalid_type",
+            "a merge patch must be a JSON object",
+        ));
+    }
+    Ok(patch)
+}
+
 /// Applies a JSON Merge Patch (RFC 7396) to `target`: members set to null are removed, objects
 /// merge recursively, anything else (arrays included) replaces.
 pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
