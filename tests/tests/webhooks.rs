@@ -6,8 +6,8 @@
 
 use crm_http_tests::receiver::{verify, Answer, Received, Receiver};
 use crm_http_tests::{
-    fresh_migrated_database, start_dispatcher, start_server, test_config_with, Reply, TestClient,
-    TestTenant, TEST_OPERATOR_TOKEN,
+    fresh_migrated_database, harness, start_dispatcher, start_server, test_config_with, Reply,
+    TestClient, TestTenant, TEST_OPERATOR_TOKEN,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -215,7 +215,8 @@ async fn ssrf_targets_are_refused_at_registration() {
             .all(|ip| crm_domain::webhook::is_forbidden_address(*ip)),
         "{hostname} resolves to {resolved:?}: this test needs a name that resolves to this machine"
     );
-    for (url, code) in [
+    let by_name = format!("https://{hostname}:8443/hook");
+    let mut refused = vec![
         ("https://10.0.0.1/hook", "forbidden_address"),
         ("https://127.0.0.2/hook", "forbidden_address"),
         (
@@ -225,12 +226,13 @@ async fn ssrf_targets_are_refused_at_registration() {
         ("https://[::1]/hook", "forbidden_address"),
         ("https://localhost/hook", "forbidden_address"),
         ("https://metadata.google.internal/", "forbidden_address"),
-        (
-            &format!("https://{hostname}:8443/hook"),
-            "forbidden_address",
-        ),
         ("http://example.com/hook", "insecure_url"),
-    ] {
+    ];
+    // Resolving at registration is the native server's; on Spin, block_networks stops it at send.
+    if harness().in_process {
+        refused.push((&by_name, "forbidden_address"));
+    }
+    for (url, code) in refused {
         let reply = client
             .send_json(
                 Method::POST,
@@ -334,6 +336,10 @@ async fn during_a_rotation_both_secrets_sign() {
 
 #[tokio::test]
 async fn failures_and_timeouts_are_retried_with_the_same_webhook_id() {
+    // Relies on the suite's schedule (0,1,1): a live deployment retries on its own.
+    if !harness().in_process {
+        return;
+    }
     let tenant = TestTenant::create("US").await;
     let client = client_of(&tenant, None);
     let receiver = Receiver::start().await;
@@ -370,6 +376,10 @@ async fn failures_and_timeouts_are_retried_with_the_same_webhook_id() {
 
 #[tokio::test]
 async fn exhausted_deliveries_become_dead_letters_that_can_be_redelivered() {
+    // Relies on the suite's schedule (0,1,1): a live deployment retries on its own.
+    if !harness().in_process {
+        return;
+    }
     let tenant = TestTenant::create("US").await;
     let client = client_of(&tenant, None);
     let receiver = Receiver::start().await;
@@ -520,22 +530,28 @@ struct Isolated {
     client: TestClient,
 }
 
-async fn isolated(overrides: &[(&str, &str)]) -> Isolated {
+/// `None` against a live deployment, whose database and dispatchers a test cannot own.
+async fn isolated(overrides: &[(&str, &str)]) -> Option<Isolated> {
+    if !harness().in_process {
+        return None;
+    }
     let (owner_url, app_url) = fresh_migrated_database().await;
     let base_url = start_server(test_config_with(app_url.clone(), overrides)).await;
     let tenant = TestTenant::create_in(&owner_url, "US").await;
     let client = client_of(&tenant, Some(&base_url));
-    Isolated {
+    Some(Isolated {
         app_url,
         base_url,
         tenant,
         client,
-    }
+    })
 }
 
 #[tokio::test]
 async fn a_crash_between_commit_and_send_loses_nothing() {
-    let world = isolated(&[]).await;
+    let Some(world) = isolated(&[]).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     let (id, _) = subscribe(&world.client, &receiver.url("/hook"), &["contact.created"]).await;
     create_contact(&world.client, &unique_email()).await;
@@ -563,7 +579,9 @@ async fn a_crash_between_commit_and_send_loses_nothing() {
 
 #[tokio::test]
 async fn concurrent_dispatchers_never_send_one_delivery_twice_at_once() {
-    let world = isolated(&[]).await;
+    let Some(world) = isolated(&[]).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     receiver.answer_always(Answer::status(204).after(Duration::from_millis(200)));
     let (id, _) = subscribe(&world.client, &receiver.url("/hook"), &["contact.created"]).await;
@@ -602,7 +620,9 @@ async fn concurrent_dispatchers_never_send_one_delivery_twice_at_once() {
 
 #[tokio::test]
 async fn the_dispatch_route_is_for_the_operator_only() {
-    let world = isolated(&[]).await;
+    let Some(world) = isolated(&[]).await else {
+        return;
+    };
     let anonymous = TestClient::at(&world.base_url, None);
     let tenant_token = &world.client;
     let wrong = TestClient::at(&world.base_url, Some("x".repeat(40)));
@@ -617,7 +637,9 @@ async fn the_dispatch_route_is_for_the_operator_only() {
 #[tokio::test]
 async fn with_redis_down_deliveries_are_only_delayed() {
     // Wake-ups go to a Redis that is not there; the mutation still succeeds.
-    let world = isolated(&[("redis_url", "redis://127.0.0.1:1")]).await;
+    let Some(world) = isolated(&[("redis_url", "redis://127.0.0.1:1")]).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     subscribe(&world.client, &receiver.url("/hook"), &["contact.created"]).await;
     let contact = create_contact(&world.client, &unique_email()).await;
@@ -637,7 +659,9 @@ async fn with_redis_down_deliveries_are_only_delayed() {
 #[tokio::test]
 async fn redis_wakeups_reach_a_dispatcher_in_another_process() {
     let redis = "redis://127.0.0.1:6379";
-    let world = isolated(&[("redis_url", redis)]).await;
+    let Some(world) = isolated(&[("redis_url", redis)]).await else {
+        return;
+    };
     // A dispatcher elsewhere whose periodic pass is an hour away: only a wake-up can move it.
     let config = test_config_with(world.app_url.clone(), &[("redis_url", redis)]);
     let app = std::sync::Arc::new(
@@ -658,7 +682,9 @@ async fn redis_wakeups_reach_a_dispatcher_in_another_process() {
 #[tokio::test]
 async fn deliveries_recheck_the_address_when_they_are_sent() {
     // Registered while the operator allowed loopback; dispatched after the allowance was removed.
-    let world = isolated(&[]).await;
+    let Some(world) = isolated(&[]).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     let (id, _) = subscribe(&world.client, &receiver.url("/hook"), &["contact.created"]).await;
     create_contact(&world.client, &unique_email()).await;
@@ -681,7 +707,9 @@ async fn a_subscription_failing_too_long_is_disabled() {
         ("webhook_disable_after_seconds", "1"),
         ("webhook_retry_schedule", "0,1,1,1,1,1"),
     ];
-    let world = isolated(&overrides).await;
+    let Some(world) = isolated(&overrides).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     receiver.answer_always(Answer::status(500));
     let (id, _) = subscribe(&world.client, &receiver.url("/hook"), &["contact.created"]).await;
