@@ -788,3 +788,29 @@ async fn an_erasure_scrubs_what_is_still_to_be_sent() {
     );
     deliveries_when(&client, &id, all_status("succeeded", 1)).await;
 }
+
+#[tokio::test]
+async fn a_tenant_has_at_most_a_hundred_subscriptions() {
+    let client = client_of(&TestTenant::create("US").await, None);
+    let attempts = (0..101).map(|n| {
+        let client = &client;
+        async move {
+            client
+                .send_json(
+                    Method::POST,
+                    "/api/v1/webhooks",
+                    &json!({"url": format!("https://93.184.216.34/{n}"), "event_types": ["call.deleted"]}),
+                )
+                .await
+                .status
+        }
+    });
+    let mut statuses = futures::future::join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        100,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&409));
+}

@@ -4,7 +4,7 @@ use crate::repository::{self, Delivery, DeliveryFilter, Subscription};
 use crm_delivery::{send, signing, Dispatcher};
 use crm_domain::audit::AuditRecord;
 use crm_domain::event::DomainEvent;
-use crm_domain::webhook::{NewSubscription, SubscriptionDraft, SECRET_OVERLAP};
+use crm_domain::webhook::{NewSubscription, SubscriptionDraft, MAX_SUBSCRIPTIONS, SECRET_OVERLAP};
 use crm_domain::{FieldError, TenantId, ValidationErrors};
 use crm_platform::changelog;
 use crm_platform::db::{DbError, Tx};
@@ -42,6 +42,14 @@ pub async fn create(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
+            if repository::count_locked(tx, tenant).await? >= MAX_SUBSCRIPTIONS {
+                return Err(ApiError::conflict(
+                    format!("a tenant has at most {MAX_SUBSCRIPTIONS} subscriptions"),
+                    "",
+                    "too_many_subscriptions",
+                    "delete a subscription first",
+                ));
+            }
             let created = repository::insert(tx, tenant, &subscription, &secret).await?;
             record(tx, &ctx, "create", "webhook.created", None, &created).await?;
             let body = WithSecret {

@@ -29,6 +29,8 @@ pub const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MAX_URL_LENGTH: usize = 2048;
 pub const MAX_DESCRIPTION_LENGTH: usize = 500;
 pub const MAX_EVENT_TYPES: usize = 50;
+/// Subscriptions per tenant: each event fans out to every matching one.
+pub const MAX_SUBSCRIPTIONS: i64 = 100;
 
 /// A subscription as a client sends it (creation, or the result of a merge patch).
 #[derive(Debug, Clone, Default, Deserialize)]
