@@ -135,7 +135,8 @@ mod native {
     }
 
     /// Checks what a subscription's host name resolves to now: every address must be allowed. A
-    /// name that does not resolve passes (it may be created later; each delivery checks again).
+    /// name that does not resolve, or not within two seconds, passes (it may be created later;
+    /// each delivery checks again, at connect time).
     pub async fn check_resolution(
         policy: &UrlPolicy,
         endpoint: &Endpoint,
@@ -143,7 +144,8 @@ mod native {
         if endpoint.local || endpoint.host.parse::<std::net::IpAddr>().is_ok() {
             return Ok(());
         }
-        let Ok(resolved) = tokio::net::lookup_host((endpoint.host.as_str(), 0)).await else {
+        let lookup = tokio::net::lookup_host((endpoint.host.as_str(), 0));
+        let Ok(Ok(resolved)) = tokio::time::timeout(Duration::from_secs(2), lookup).await else {
             return Ok(());
         };
         for address in resolved {
