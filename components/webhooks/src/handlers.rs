@@ -195,18 +195,17 @@ async fn change(
 pub async fn ping(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = path_id(&ctx, "id")?;
-    let delivery = ctx
+    let response = ctx
         .app
         .db
         .transaction(tenant, async |tx: &Tx| {
             let subscription = active_subscription(tx, tenant, id).await?;
             let delivery = repository::ping(tx, tenant, &subscription, &ctx.request_id).await?;
-            let response = accepted(&delivery)?;
-            Ok::<_, ApiError>((ctx.recorded(tx, response).await?, delivery))
+            ctx.recorded(tx, accepted(&delivery)?).await
         })
         .await?;
-    ctx.app.wakeup.publish().await;
-    Ok(delivery.0)
+    ctx.wake_dispatcher();
+    Ok(response)
 }
 
 const DELIVERY_PARAMETERS: &[&str] = &[
@@ -301,7 +300,7 @@ pub async fn redeliver(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             ctx.recorded(tx, accepted(&delivery)?).await
         })
         .await?;
-    ctx.app.wakeup.publish().await;
+    ctx.wake_dispatcher();
     Ok(response)
 }
 
@@ -320,24 +319,24 @@ pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError
     let tenant = ctx.principal()?.tenant_id;
     let id = path_id(&ctx, "id")?;
     let range: RedeliverRange = parse_body(&ctx.request)?;
-    let mut errors = ValidationErrors::default();
-    let from = errors.take(parse_time(&range.from, "/from"));
-    let to = match range.to.as_deref() {
-        Some(raw) => errors.take(parse_time(raw, "/to")),
-        None => Some(chrono::Utc::now()),
-    };
-    if let (Some(from), Some(to)) = (from, to) {
-        if from >= to {
-            errors.push(FieldError::new(
+    let from = parse_time(&range.from, "/from");
+    let to = range
+        .to
+        .as_deref()
+        .map_or(Ok(chrono::Utc::now()), |raw| parse_time(raw, "/to"));
+    let (from, to) = match (from, to) {
+        (Ok(from), Ok(to)) if from < to => (rfc3339(from), rfc3339(to)),
+        (Ok(_), Ok(_)) => {
+            return Err(ApiError::invalid_field(
                 "/to",
                 "invalid_range",
                 "must be after from",
-            ));
+            ))
         }
-    }
-    let (from, to) = match (errors.into_result(|| ())?, from, to) {
-        ((), Some(from), Some(to)) => (rfc3339(from), rfc3339(to)),
-        _ => return Err(ApiError::bad_request("from and to are required")),
+        (from, to) => {
+            let errors = [from.err(), to.err()].into_iter().flatten().collect();
+            return Err(ApiError::Validation(ValidationErrors(errors)));
+        }
     };
     let response = ctx
         .app
@@ -349,7 +348,7 @@ pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError
             ctx.recorded(tx, json(StatusCode::ACCEPTED, &body)?).await
         })
         .await?;
-    ctx.app.wakeup.publish().await;
+    ctx.wake_dispatcher();
     Ok(response)
 }
 

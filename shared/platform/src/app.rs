@@ -79,8 +79,9 @@ pub struct RequestContext {
     pub params: PathParams,
     principal: Option<Principal>,
     idempotency: Option<Arc<IdempotencyClaim>>,
-    /// Set when the handler wrote an outbox event, so that the dispatcher is woken after it commits.
-    wrote_events: Arc<AtomicBool>,
+    /// Set when the handler gave the webhook dispatcher work (an outbox event, a queued delivery):
+    /// the pipeline wakes it once the handler has succeeded, its transaction committed.
+    wake_dispatcher: Arc<AtomicBool>,
 }
 
 impl RequestContext {
@@ -98,9 +99,10 @@ impl RequestContext {
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no parameter {name}")))
     }
 
-    /// Notes that this request's transaction wrote an outbox event (see [`crate::changelog`]).
-    pub fn wrote_event(&self) {
-        self.wrote_events.store(true, Ordering::Relaxed);
+    /// Asks for a dispatcher wake-up after this request succeeds: its transaction wrote an outbox
+    /// event ([`crate::changelog`] does this for every change) or queued a delivery.
+    pub fn wake_dispatcher(&self) {
+        self.wake_dispatcher.store(true, Ordering::Relaxed);
     }
 
     /// The Idempotency-Key claim of this request, if it sent one (see [`RequestContext::recorded`]).
@@ -258,7 +260,7 @@ impl App {
             },
             _ => None,
         };
-        let wrote_events = Arc::new(AtomicBool::new(false));
+        let wake_dispatcher = Arc::new(AtomicBool::new(false));
         let context = RequestContext {
             app: self.clone(),
             request,
@@ -266,13 +268,13 @@ impl App {
             params,
             principal,
             idempotency: claim.clone(),
-            wrote_events: wrote_events.clone(),
+            wake_dispatcher: wake_dispatcher.clone(),
         };
         let outcome = (route.handler)(context).await;
         if let Some(claim) = claim {
             claim.settle(&self.db, &outcome).await?;
         }
-        if outcome.is_ok() && wrote_events.load(Ordering::Relaxed) {
+        if outcome.is_ok() && wake_dispatcher.load(Ordering::Relaxed) {
             self.wakeup.publish().await;
         }
         outcome

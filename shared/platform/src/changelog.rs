@@ -61,6 +61,6 @@ pub async fn record(
     )
     .await
     .map_err(|e: DbError| ApiError::from(e))?;
-    ctx.wrote_event();
+    ctx.wake_dispatcher();
     Ok(())
 }
