@@ -11,7 +11,7 @@ pub mod send;
 pub mod signing;
 pub mod store;
 
-use crm_domain::webhook::{next_retry, Retry};
+use crm_domain::webhook::{next_retry, Retry, UrlPolicy};
 use crm_platform::config::WebhookConfig;
 use crm_platform::db::{Db, DbError};
 use futures::StreamExt;
@@ -38,13 +38,16 @@ pub struct Summary {
 
 pub struct Dispatcher {
     config: WebhookConfig,
+    policy: UrlPolicy,
     sender: Sender,
 }
 
 impl Dispatcher {
     pub fn new(config: &WebhookConfig) -> anyhow::Result<Self> {
+        let policy = config.url_policy();
         Ok(Self {
-            sender: Sender::new(config.url_policy(), config.timeout)?,
+            sender: Sender::new(policy.clone(), config.timeout)?,
+            policy,
             config: config.clone(),
         })
     }
@@ -115,7 +118,7 @@ impl Dispatcher {
         if !claimed.active {
             return dead("the subscription is disabled".into());
         }
-        let endpoint = match self.config.url_policy().check(&claimed.url) {
+        let endpoint = match self.policy.check(&claimed.url) {
             Ok(endpoint) => endpoint,
             Err(problem) => return dead(problem.message),
         };
