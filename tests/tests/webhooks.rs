@@ -814,3 +814,23 @@ async fn a_tenant_has_at_most_a_hundred_subscriptions() {
     );
     assert_eq!(statuses.last(), Some(&409));
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant, None);
+    let elsewhere = Receiver::start().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next([Answer::status(307).header("location", &elsewhere.url("/moved"))]);
+    let (id, _) = subscribe(&client, &receiver.url("/hook"), &["contact.created"]).await;
+    create_contact(&client, &unique_email()).await;
+    let received = receiver.wait_for(2, WAIT).await;
+    assert_eq!(
+        received[0].id(),
+        received[1].id(),
+        "the redirect counted as a failure and was retried"
+    );
+    let deliveries = deliveries_when(&client, &id, all_status("succeeded", 1)).await;
+    assert_eq!(deliveries[0]["history"][0]["status_code"], 307);
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+}
