@@ -82,7 +82,7 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
         // The suite's tenants make hundreds of requests a minute; limits get servers of their own.
         "rate_limit_enabled" => Some("false".into()),
         // Wake-ups stay in-process unless a test asks for Redis.
-        "redis_url" => Some(String::new()),
+        "redis_url" => Some("none".into()),
         // Webhook receivers listen on loopback; retries come quickly.
         "webhook_local_hosts" => Some("127.0.0.1".into()),
         "webhook_timeout_seconds" => Some("2".into()),

@@ -26,7 +26,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
     Variable::optional("operator_token", "", "Bearer token of operator-only routes (`POST /api/v1/webhooks/dispatch`), at least 32 bytes (secret). Empty disables them."),
-    Variable::optional("redis_url", "redis://127.0.0.1:6379", "Redis that carries webhook dispatcher wake-ups: mutations publish on it, the `webhook-dispatcher` component's Redis trigger subscribes to it. Empty: no wake-ups (deliveries wait for the periodic dispatch)."),
+    Variable::optional("redis_url", "redis://127.0.0.1:6379", "Redis that carries webhook dispatcher wake-ups: mutations publish on it, the `webhook-dispatcher` component's Redis trigger subscribes to it. `none`: no wake-ups (deliveries wait for the periodic dispatch; an empty value means the default, as for every variable)."),
     Variable::optional("redis_host", "127.0.0.1:6379", "host:port of `redis_url`; builds `allowed_outbound_hosts` (`redis://{{ redis_host }}`). Not read by the code."),
     Variable::optional("webhook_local_hosts", "", "Comma-separated hosts webhooks may reach over plain http and at loopback/private addresses: local testing only, empty in production."),
     Variable::optional("webhook_timeout_seconds", "10", "Per-attempt timeout of a webhook delivery (connect and first byte)."),
@@ -157,7 +157,7 @@ impl Config {
             rate_limits,
             cache_enabled,
             operator_token,
-            redis_url: values.get("redis_url"),
+            redis_url: values.get("redis_url").filter(|url| url.trim() != "none"),
             webhooks,
         })
     }
@@ -341,6 +341,21 @@ mod tests {
         ] {
             assert!(error.contains(expected), "{expected} missing from {error}");
         }
+    }
+
+    #[test]
+    fn redis_wakeups_are_turned_off_by_none_not_by_an_empty_value() {
+        let with = |value: &str| {
+            Config::from_lookup(lookup(&[
+                ("database_url", "postgres://crm_app@db/crm"),
+                ("jwt_hs256_secret", &"s".repeat(32)),
+                ("redis_url", value),
+            ]))
+            .unwrap()
+            .redis_url
+        };
+        assert_eq!(with("none"), None);
+        assert_eq!(with("").as_deref(), Some("redis://127.0.0.1:6379"));
     }
 
     #[test]
