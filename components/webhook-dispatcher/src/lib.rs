@@ -3,21 +3,15 @@
 //! between wake-ups are driven by the periodic `POST /api/v1/webhooks/dispatch` (see
 //! `infra/cron/`). Natively the server runs the same pass in its own loop.
 
-/// How long one wake-up may keep dispatching; what is left is picked up by the next one.
-pub const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
-
 #[cfg(target_arch = "wasm32")]
 mod spin_entry {
-    use crm_delivery::Dispatcher;
-    use crm_platform::config::Config;
-    use crm_platform::db::Db;
+    use crm_delivery::{Dispatcher, PASS_BUDGET};
 
     #[spin_sdk::redis_subscriber]
     async fn on_wakeup(_message: bytes::Bytes) -> anyhow::Result<()> {
-        let config = Config::from_spin_variables().await?;
-        let db = Db::connect(&config.database_url)?;
-        let summary = Dispatcher::new(&config.webhooks)?
-            .run(&db, super::PASS_BUDGET)
+        let app = crm_platform::spin::app().await?;
+        let summary = Dispatcher::new(&app.config.webhooks)?
+            .run(&app.db, PASS_BUDGET)
             .await
             .map_err(|e| anyhow::anyhow!("dispatch failed: {e}"))?;
         if summary.attempts > 0 {

@@ -1,7 +1,7 @@
 //! Webhook handlers: subscriptions, their deliveries, pings, redeliveries and the operator dispatch.
 
 use crate::repository::{self, Delivery, DeliveryFilter, Subscription};
-use crm_delivery::{send, signing, Dispatcher};
+use crm_delivery::{send, signing, Dispatcher, PASS_BUDGET};
 use crm_domain::audit::AuditRecord;
 use crm_domain::event::DomainEvent;
 use crm_domain::webhook::{NewSubscription, SubscriptionDraft, MAX_SUBSCRIPTIONS, SECRET_OVERLAP};
@@ -18,11 +18,7 @@ use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use uuid::Uuid;
-
-/// How long one call of the operator dispatch route may keep sending.
-const DISPATCH_BUDGET: Duration = Duration::from_secs(25);
 
 /// A subscription with its signing secret: only the answers that create or rotate one.
 #[derive(Serialize)]
@@ -356,7 +352,7 @@ pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError
 /// for a scheduler to call every minute so that retries go out when no wake-up comes.
 pub async fn dispatch(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let dispatcher = Dispatcher::new(&ctx.app.config.webhooks)?;
-    let summary = dispatcher.run(&ctx.app.db, DISPATCH_BUDGET).await?;
+    let summary = dispatcher.run(&ctx.app.db, PASS_BUDGET).await?;
     json(StatusCode::OK, &summary)
 }
 

@@ -3,16 +3,13 @@
 //! A pass runs when this server commits an event (in-process wake-up), when a wake-up arrives on
 //! Redis from any other server, and every `interval` for retries that fall due.
 
-use crm_delivery::Dispatcher;
+use crm_delivery::{Dispatcher, PASS_BUDGET};
 use crm_platform::app::App;
 use crm_platform::wakeup::CHANNEL;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// How long one pass may keep sending before it yields to the next wake-up.
-const PASS_BUDGET: Duration = Duration::from_secs(20);
 
 /// Dispatches until the task is dropped.
 pub async fn run(app: Arc<App>, interval: Duration) {

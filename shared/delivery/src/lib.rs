@@ -23,6 +23,10 @@ use store::{AttemptRecord, Claimed};
 /// Outbox events fanned out per statement.
 const FAN_OUT_BATCH: i64 = 500;
 
+/// How long one dispatch pass (a wake-up, a scheduler's call, a tick of the native loop) may keep
+/// sending before it returns; what is left is the next pass's.
+pub const PASS_BUDGET: Duration = Duration::from_secs(20);
+
 /// A claim holds this many rounds of `webhook_concurrency` deliveries.
 const CLAIM_ROUNDS: usize = 4;
 

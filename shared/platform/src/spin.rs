@@ -14,7 +14,8 @@ use std::sync::{Arc, OnceLock};
 /// per request or per tenant.
 static APP: OnceLock<Arc<App>> = OnceLock::new();
 
-async fn app() -> anyhow::Result<Arc<App>> {
+/// The instance's app (every entry point's: HTTP handlers and the Redis-triggered dispatcher).
+pub async fn app() -> anyhow::Result<Arc<App>> {
     if let Some(app) = APP.get() {
         return Ok(app.clone());
     }
