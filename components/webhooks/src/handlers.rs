@@ -4,7 +4,9 @@ use crate::repository::{self, Delivery, DeliveryFilter, Subscription};
 use crm_delivery::{send, signing, Dispatcher, PASS_BUDGET};
 use crm_domain::audit::AuditRecord;
 use crm_domain::event::DomainEvent;
-use crm_domain::webhook::{NewSubscription, SubscriptionDraft, MAX_SUBSCRIPTIONS, SECRET_OVERLAP};
+use crm_domain::webhook::{
+    NewSubscription, SubscriptionDraft, DELIVERY_STATUSES, MAX_SUBSCRIPTIONS, SECRET_OVERLAP,
+};
 use crm_domain::{FieldError, TenantId, ValidationErrors};
 use crm_platform::changelog;
 use crm_platform::db::{DbError, Tx};
@@ -221,11 +223,12 @@ pub async fn deliveries(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let status = query.get("status").map(str::to_owned);
     if status
         .as_deref()
-        .is_some_and(|s| !["pending", "succeeded", "dead"].contains(&s))
+        .is_some_and(|s| !DELIVERY_STATUSES.contains(&s))
     {
-        return Err(ApiError::bad_request(
-            "status must be pending, succeeded or dead",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "status must be one of {}",
+            DELIVERY_STATUSES.join(", ")
+        )));
     }
     let filter = DeliveryFilter {
         status,

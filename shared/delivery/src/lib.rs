@@ -18,7 +18,7 @@ use futures::StreamExt;
 use send::{Reply, Sender};
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use store::{AttemptRecord, Claimed};
+use store::{AttemptRecord, Claimed, Outcome};
 
 /// Outbox events fanned out per statement.
 const FAN_OUT_BATCH: i64 = 500;
@@ -94,7 +94,7 @@ impl Dispatcher {
                 .await;
             for (_, record) in &attempts {
                 summary.attempts += 1;
-                if record.outcome == "succeeded" {
+                if record.outcome == Outcome::Succeeded {
                     summary.succeeded += 1;
                 } else {
                     summary.failed += 1;
@@ -112,11 +112,10 @@ impl Dispatcher {
 
     async fn send(&self, claimed: &Claimed) -> AttemptRecord {
         let dead = |error: String| AttemptRecord {
-            outcome: "dead",
+            outcome: Outcome::Dead,
             status_code: None,
             error: Some(error),
             duration_ms: 0,
-            next_attempt_at: None,
             disable: None,
         };
         if !claimed.active {
@@ -191,16 +190,15 @@ pub fn judge(
         Err(error) => (None, None, Some(error)),
     };
     let base = AttemptRecord {
-        outcome: "dead",
+        outcome: Outcome::Dead,
         status_code,
         error: error.clone(),
         duration_ms,
-        next_attempt_at: None,
         disable: None,
     };
     match status_code {
         Some(200..=299) => AttemptRecord {
-            outcome: "succeeded",
+            outcome: Outcome::Succeeded,
             ..base
         },
         Some(410) => AttemptRecord {
@@ -215,14 +213,13 @@ pub fn judge(
             let error = error.or_else(|| status.map(|s| format!("the receiver answered {s}")));
             match next_retry(schedule, attempts, honoured, jitter) {
                 Retry::After(delay) => AttemptRecord {
-                    outcome: "retry",
-                    error,
-                    next_attempt_at: Some(
-                        (chrono::Utc::now()
+                    outcome: Outcome::Retry {
+                        at: (chrono::Utc::now()
                             + chrono::Duration::from_std(delay)
                                 .unwrap_or(chrono::Duration::days(1)))
                         .to_rfc3339(),
-                    ),
+                    },
+                    error,
                     ..base
                 },
                 Retry::GiveUp => AttemptRecord { error, ..base },
@@ -257,23 +254,29 @@ mod tests {
     fn success_gone_retry_and_dead() {
         assert_eq!(
             judge(reply(204, None), 1, SCHEDULE, 0.0, 3).outcome,
-            "succeeded"
+            Outcome::Succeeded
         );
         let gone = judge(reply(410, None), 1, SCHEDULE, 0.0, 3);
-        assert_eq!((gone.outcome, gone.disable), ("dead", Some("gone")));
+        assert_eq!((gone.outcome, gone.disable), (Outcome::Dead, Some("gone")));
         let failed = judge(reply(500, None), 1, SCHEDULE, 0.0, 3);
-        assert_eq!(failed.outcome, "retry");
+        assert!(matches!(failed.outcome, Outcome::Retry { .. }));
         assert_eq!(failed.error.as_deref(), Some("the receiver answered 500"));
         let redirected = judge(reply(301, None), 1, SCHEDULE, 0.0, 3);
-        assert_eq!(redirected.outcome, "retry");
+        assert!(matches!(redirected.outcome, Outcome::Retry { .. }));
         let timed_out = judge(Err("timed out".into()), 3, SCHEDULE, 0.0, 3);
-        assert_eq!((timed_out.outcome, timed_out.status_code), ("dead", None));
+        assert_eq!(
+            (timed_out.outcome, timed_out.status_code),
+            (Outcome::Dead, None)
+        );
     }
 
     #[test]
     fn retry_after_counts_only_for_429_and_503() {
         let due = |record: AttemptRecord| {
-            chrono::DateTime::parse_from_rfc3339(&record.next_attempt_at.unwrap())
+            let Outcome::Retry { at } = record.outcome else {
+                panic!("not a retry: {record:?}")
+            };
+            chrono::DateTime::parse_from_rfc3339(&at)
                 .unwrap()
                 .with_timezone(&chrono::Utc)
                 - chrono::Utc::now()

@@ -25,16 +25,43 @@ pub struct Claimed {
     pub occurred_at: String,
 }
 
+/// What becomes of a delivery after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Pending again, due at this time (RFC 3339).
+    Retry {
+        at: String,
+    },
+    /// A dead letter.
+    Dead,
+}
+
+impl Outcome {
+    /// The `p_outcome` of `webhook_record_attempt`.
+    fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead => "dead",
+        }
+    }
+
+    fn next_attempt_at(&self) -> Option<&str> {
+        match self {
+            Outcome::Retry { at } => Some(at),
+            _ => None,
+        }
+    }
+}
+
 /// The result of one attempt, as the database keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
-    /// `succeeded`, `retry` or `dead`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub status_code: Option<u16>,
     pub error: Option<String>,
     pub duration_ms: i64,
-    /// RFC 3339, for `retry`.
-    pub next_attempt_at: Option<String>,
     /// `gone`: turn the subscription off now.
     pub disable: Option<&'static str>,
 }
@@ -116,11 +143,11 @@ async fn record(
             claimed.tenant.into(),
             claimed.delivery_id.into(),
             claimed.claim_token.into(),
-            attempt.outcome.into(),
+            attempt.outcome.as_str().into(),
             attempt.status_code.map(i64::from).into(),
             attempt.error.clone().into(),
             attempt.duration_ms.into(),
-            attempt.next_attempt_at.clone().into(),
+            attempt.outcome.next_attempt_at().into(),
             attempt.disable.into(),
             SqlValue::Int(i64::try_from(disable_after_seconds).unwrap_or(i64::MAX)),
         ],

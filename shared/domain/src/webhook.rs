@@ -23,6 +23,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "webhook.ping",
 ];
 
+/// What a delivery can be: waiting for an attempt, delivered, or a dead letter.
+pub const DELIVERY_STATUSES: &[&str] = &["pending", "succeeded", "dead"];
+
 /// How long a rotated-out signing secret stays valid (and is signed with) after a rotation.
 pub const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 60 * 60);
 
