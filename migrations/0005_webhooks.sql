@@ -66,6 +66,24 @@ create table webhook_deliveries (
     foreign key (tenant_id, subscription_id) references webhook_subscriptions (tenant_id, id) on delete cascade
 );
 create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
+
+-- Turning a subscription off (a client's PATCH, a 410, a failing period) dead-letters what it still
+-- had pending: those can be redelivered once it is on again.
+create function webhook_dead_letter_pending() returns trigger
+    language plpgsql
+    as $$
+begin
+    update webhook_deliveries
+       set status = 'dead', next_attempt_at = null, completed_at = now(),
+           last_error = coalesce(last_error, 'the subscription was disabled')
+     where tenant_id = new.tenant_id and subscription_id = new.id and status = 'pending';
+    return new;
+end
+$$;
+create trigger webhook_subscriptions_disabled
+    after update of active on webhook_subscriptions
+    for each row when (old.active and not new.active)
+    execute function webhook_dead_letter_pending();
 create index webhook_deliveries_listing on webhook_deliveries (tenant_id, subscription_id, created_at desc, id desc);
 
 -- Which outbox events still await fan-out. Existing events are history: a new subscription receives
@@ -170,7 +188,8 @@ create function webhook_claim(p_limit int, p_lease_seconds int)
 -- ran out and another dispatcher took the delivery). p_outcome: `succeeded`, `retry` (due again at
 -- p_next_attempt_at) or `dead`. A failure starts or continues the subscription's failing period;
 -- p_disable ('gone') or a failing period longer than p_disable_after_seconds turns the subscription
--- off, dead-letters its pending deliveries, and writes a `webhook.disabled` event and audit record.
+-- off (the trigger above dead-letters its pending deliveries) and writes a `webhook.disabled`
+-- event and an audit record.
 -- Returns whether the subscription was disabled by this attempt.
 create function webhook_record_attempt(
     p_tenant uuid, p_delivery uuid, p_claim uuid, p_outcome text, p_status_code int, p_error text,
@@ -229,10 +248,6 @@ begin
         'active', active, 'disabled_reason', disabled_reason, 'version', version,
         'created_at', rfc3339(created_at), 'updated_at', rfc3339(updated_at))
       into disabled;
-    update webhook_deliveries
-       set status = 'dead', next_attempt_at = null, completed_at = now(),
-           last_error = coalesce(last_error, 'the subscription was disabled')
-     where tenant_id = p_tenant and subscription_id = subscription and status = 'pending';
     insert into audit_log (tenant_id, id, actor, action, entity_type, entity_id, request_id, changes)
     values (p_tenant, uuid_v7(), 'system:webhook-dispatcher', 'disable', 'webhook', subscription,
             'dispatcher:' || p_delivery,

@@ -834,3 +834,32 @@ async fn redirects_are_not_followed() {
     assert_eq!(deliveries[0]["history"][0]["status_code"], 307);
     assert!(elsewhere.received().is_empty(), "the redirect was followed");
 }
+
+#[tokio::test]
+async fn turning_a_subscription_off_dead_letters_what_it_had_pending() {
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant, None);
+    let receiver = Receiver::start().await;
+    // The next attempt is a minute away: the delivery is pending when the subscription goes off.
+    receiver.answer_always(Answer::status(503).header("retry-after", "60"));
+    let (id, _) = subscribe(&client, &receiver.url("/hook"), &["contact.created"]).await;
+    create_contact(&client, &unique_email()).await;
+    receiver.wait_for(1, WAIT).await;
+    deliveries_when(&client, &id, all_status("pending", 1)).await;
+    let off = client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let dead = deliveries_when(&client, &id, all_status("dead", 1)).await;
+    assert_eq!(dead[0]["next_attempt_at"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing is sent once it is off"
+    );
+}

@@ -118,7 +118,7 @@ pub async fn insert(
 }
 
 /// Replaces a locked subscription's writable fields. Turning it on clears why it was off and its
-/// failing period; turning it off dead-letters its pending deliveries.
+/// failing period; turning it off dead-letters its pending deliveries (a trigger does).
 pub async fn update(
     tx: &Tx,
     tenant: TenantId,
@@ -144,16 +144,6 @@ pub async fn update(
             ],
         )
         .await?;
-    if !subscription.active {
-        tx.execute(
-            "update webhook_deliveries
-             set status = 'dead', next_attempt_at = null, completed_at = now(),
-                 last_error = coalesce(last_error, 'the subscription was disabled')
-             where tenant_id = $1 and subscription_id = $2 and status = 'pending'",
-            &[tenant.into(), id.into()],
-        )
-        .await?;
-    }
     subscription_from_row(&row)
 }
 
