@@ -23,6 +23,8 @@ pub struct Harness {
     pub jwt: JwtConfig,
     /// True when the server runs in this process (tests that need to start servers of their own).
     pub in_process: bool,
+    /// The deployment's operator token (`operator_token`), for the operator dispatch route.
+    pub operator_token: String,
 }
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
@@ -62,7 +64,40 @@ fn live(base_url: String) -> Harness {
         app_url: env("CRM_TEST_APP_DATABASE_URL"),
         jwt: config.jwt,
         in_process: false,
+        operator_token: env("CRM_TEST_OPERATOR_TOKEN"),
     }
+}
+
+/// True when the harness serves a live deployment, on which the calling test cannot run: it then
+/// returns at once. Such a test needs something only an in-process server gives it (a server or
+/// database of its own, a configuration of its own); `why` says what. The Spin tier counts these
+/// (`CRM_TEST_IN_PROCESS_ONLY_LOG`), so that what runs only in-process stays visible.
+#[track_caller]
+pub fn in_process_only(why: &str) -> bool {
+    if harness().in_process {
+        return false;
+    }
+    if let Ok(path) = std::env::var("CRM_TEST_IN_PROCESS_ONLY_LOG") {
+        use std::io::Write;
+        let location = std::panic::Location::caller();
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            let _ignored = writeln!(
+                log,
+                "{test} ({}:{}): {why}",
+                location.file(),
+                location.line()
+            );
+        }
+    }
+    true
 }
 
 /// A configuration for an in-process server on `database`; `overrides` replace variables.
@@ -124,6 +159,7 @@ fn in_process() -> Harness {
                     app_url,
                     jwt: test_jwt_config(),
                     in_process: true,
+                    operator_token: TEST_OPERATOR_TOKEN.into(),
                 })
                 .expect("the harness is waiting");
             std::future::pending::<()>().await;
@@ -136,6 +172,44 @@ fn in_process() -> Harness {
 
 /// How often the suite's dispatchers look for due retries.
 pub const DISPATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Makes sure something runs the periodic dispatch passes that carry webhook retries. In-process,
+/// the harness's dispatcher loop does. A live deployment is driven the way production is, by a
+/// scheduler calling the operator dispatch route (`POST /api/v1/webhooks/dispatch`), here every
+/// [`DISPATCH_INTERVAL`] from a thread that lives as long as the test binary.
+pub fn drive_retries() {
+    static SCHEDULER: OnceLock<()> = OnceLock::new();
+    if harness().in_process {
+        return;
+    }
+    SCHEDULER.get_or_init(|| {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            runtime.block_on(async {
+                let operator = TestClient::new(Some(harness().operator_token.clone()));
+                loop {
+                    let reply = operator
+                        .http
+                        .post(format!("{}/api/v1/webhooks/dispatch", harness().base_url))
+                        .bearer_auth(&harness().operator_token)
+                        .send()
+                        .await;
+                    if let Ok(reply) = reply {
+                        assert!(
+                            reply.status().is_success(),
+                            "the operator dispatch route answered {}",
+                            reply.status()
+                        );
+                    }
+                    tokio::time::sleep(DISPATCH_INTERVAL).await;
+                }
+            });
+        });
+    });
+}
 
 /// Starts a server for `config` on a loopback port of the current runtime and returns its URL.
 /// It dispatches no webhooks: [`start_dispatcher`] starts a dispatcher.

@@ -1,6 +1,8 @@
 //! Rate limiting and the read cache, on the native key-value backends (in-process and Redis).
 
-use crm_http_tests::{count_rows, harness, start_server_with, test_config_with, Reply, TestTenant};
+use crm_http_tests::{
+    count_rows, harness, in_process_only, start_server_with, test_config_with, Reply, TestTenant,
+};
 use crm_platform::kv::KeyValue;
 use reqwest::Method;
 use serde_json::json;
@@ -71,7 +73,7 @@ fn statuses(replies: &[Reply]) -> (usize, usize) {
 
 #[tokio::test]
 async fn a_burst_above_the_limit_admits_exactly_the_limit() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     let base = limited_server(KeyValue::memory(), 1000, 5, 1000).await;
@@ -109,7 +111,7 @@ async fn a_burst_above_the_limit_admits_exactly_the_limit() {
 
 #[tokio::test]
 async fn a_refused_request_does_no_work() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     let base = limited_server(KeyValue::memory(), 1000, 2, 1000).await;
@@ -135,7 +137,7 @@ async fn a_refused_request_does_no_work() {
 
 #[tokio::test]
 async fn expensive_routes_have_their_own_stricter_limit() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     let base = limited_server(KeyValue::memory(), 1000, 100, 3).await;
@@ -169,7 +171,7 @@ async fn expensive_routes_have_their_own_stricter_limit() {
 
 #[tokio::test]
 async fn a_tenant_override_replaces_the_default() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     let base = limited_server(KeyValue::memory(), 1000, 50, 1000).await;
@@ -206,7 +208,7 @@ async fn a_tenant_override_replaces_the_default() {
 
 #[tokio::test]
 async fn principals_are_counted_apart_and_counters_are_namespaced_and_bounded() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     let kv = KeyValue::memory();
@@ -313,7 +315,7 @@ async fn cached_contacts_never_reach_another_tenant() {
 
 #[tokio::test]
 async fn a_broken_store_degrades_to_no_caching_and_no_limiting_not_errors() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     // Nothing listens on port 1.
@@ -351,7 +353,7 @@ async fn a_broken_store_degrades_to_no_caching_and_no_limiting_not_errors() {
 
 #[tokio::test]
 async fn redis_shares_counters_and_cache_between_servers() {
-    if !harness().in_process {
+    if in_process_only("starts servers of its own with their own limits and stores") {
         return;
     }
     let url = std::env::var("CRM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());

@@ -1,6 +1,6 @@
 //! Health, readiness, routing errors and the OpenAPI document.
 
-use crm_http_tests::{fresh_database, harness, start_server, test_config, TestClient};
+use crm_http_tests::{fresh_database, in_process_only, start_server, test_config, TestClient};
 use reqwest::Method;
 
 #[tokio::test]
@@ -19,8 +19,8 @@ async fn readyz_checks_the_database() {
 
 #[tokio::test]
 async fn readyz_answers_503_when_the_database_is_unreachable() {
-    if !harness().in_process {
-        return; // A live deployment's database is not ours to stop.
+    if in_process_only("starts a server whose database never answers") {
+        return;
     }
     // Nothing listens on port 1: the server starts, but its database never answers.
     let base = start_server(test_config(
@@ -45,7 +45,7 @@ async fn readyz_answers_503_when_the_database_is_unreachable() {
 
 #[tokio::test]
 async fn readyz_runs_no_migration() {
-    if !harness().in_process {
+    if in_process_only("starts a server on an unmigrated database of its own") {
         return;
     }
     let database = fresh_database().await;

@@ -158,7 +158,7 @@ mod native {
 #[cfg(target_arch = "wasm32")]
 mod spin {
     use super::*;
-    use spin_sdk::wasip3::http::types::RequestOptions;
+    use spin_sdk::wasip3::http::types::{ErrorCode, RequestOptions};
     use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 
     pub struct Sender {
@@ -176,7 +176,10 @@ mod spin {
             headers: Vec<(&'static str, String)>,
             body: bytes::Bytes,
         ) -> Result<Reply, String> {
-            let mut builder = http::Request::post(endpoint.url.as_str());
+            // Spin sends a body without a declared length chunked; receivers that read only
+            // `content-length` would see it empty and fail the signature check.
+            let mut builder = http::Request::post(endpoint.url.as_str())
+                .header(http::header::CONTENT_LENGTH, body.len());
             for (name, value) in headers {
                 builder = builder.header(name, value);
             }
@@ -191,10 +194,20 @@ mod spin {
             request
                 .extensions_mut()
                 .insert(RequestOptionsExtension(options));
-            let response = spin_sdk::http::send(request)
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let response = spin_sdk::http::send(request).await.map_err(describe)?;
             Ok(reply(response.status().as_u16(), response.headers()))
+        }
+    }
+
+    /// An attempt's error as the native sender words it: every timeout is "timed out".
+    fn describe(error: ErrorCode) -> String {
+        match error {
+            ErrorCode::DnsTimeout
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout => "timed out".to_owned(),
+            other => format!("{other:?}"),
         }
     }
 

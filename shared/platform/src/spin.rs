@@ -32,11 +32,24 @@ pub async fn serve(router: &Router, request: Request) -> http::Response<Full<Byt
             let request_id = crate::http::request_id::from_headers(request.headers());
             let error = ApiError::Internal(error.context("starting the component"));
             crate::app::log_error(&request_id, &error);
-            return error.to_response(&request_id).map(Full::new);
+            return with_length(error.to_response(&request_id)).map(Full::new);
         }
     };
     let limit = app.config.max_body_bytes;
     let (parts, body) = request.into_parts();
     let body = read_body(body, limit).await;
-    app.handle(router, parts, body).await.map(Full::new)
+    with_length(app.handle(router, parts, body).await).map(Full::new)
+}
+
+/// `response` declaring its length: without it Spin sends the body chunked, in pieces that can wait
+/// for the client's delayed ACK, and some clients read only a declared length.
+fn with_length(mut response: crate::http::ApiResponse) -> crate::http::ApiResponse {
+    let status = response.status();
+    if status != http::StatusCode::NO_CONTENT && status != http::StatusCode::NOT_MODIFIED {
+        let length = http::HeaderValue::from(response.body().len());
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, length);
+    }
+    response
 }

@@ -88,27 +88,40 @@ impl Router {
         self.routes.iter()
     }
 
-    /// The route for `method` and `path`.
+    /// The route for `method` and `path`. When several patterns match, the most specific one
+    /// (literal segments before parameters, left to right) is the path's resource, as in the
+    /// OpenAPI document: `/api/v1/webhooks/dispatch` is not the webhook with id `dispatch`.
     ///
     /// # Errors
-    /// 404 when no pattern matches the path, 405 (with the allowed methods) when one does but not
-    /// for this method.
+    /// 404 when no pattern matches the path, 405 (with the resource's methods) when one does but
+    /// not for this method.
     pub fn resolve(&self, method: &Method, path: &str) -> Result<(&Route, PathParams), ApiError> {
+        let resource = self
+            .routes
+            .iter()
+            .filter(|route| match_pattern(route.pattern, path).is_some())
+            .map(|route| route.pattern)
+            .max_by_key(|pattern| specificity(pattern))
+            .ok_or(ApiError::NotFound)?;
         let mut allowed = Vec::new();
-        for route in &self.routes {
-            if let Some(params) = match_pattern(route.pattern, path) {
-                if route.method == *method {
-                    return Ok((route, params));
-                }
-                allowed.push(route.method.clone());
+        for route in self.routes.iter().filter(|r| r.pattern == resource) {
+            if route.method == *method {
+                let params = match_pattern(route.pattern, path).unwrap_or_default();
+                return Ok((route, params));
             }
+            allowed.push(route.method.clone());
         }
-        if allowed.is_empty() {
-            Err(ApiError::NotFound)
-        } else {
-            Err(ApiError::MethodNotAllowed { allowed })
-        }
+        Err(ApiError::MethodNotAllowed { allowed })
     }
+}
+
+/// Ranks patterns matching one path: a literal segment outranks a parameter at the first place
+/// they differ.
+fn specificity(pattern: &str) -> Vec<bool> {
+    pattern
+        .split('/')
+        .map(|segment| !segment.starts_with('{'))
+        .collect()
 }
 
 fn match_pattern(pattern: &'static str, path: &str) -> Option<PathParams> {
@@ -186,5 +199,24 @@ mod tests {
             Err(ApiError::MethodNotAllowed { allowed }) => assert_eq!(allowed, vec![Method::POST]),
             other => panic!("expected 405, got {:?}", other.map(|(r, _)| r.pattern)),
         }
+    }
+
+    #[test]
+    fn a_literal_segment_names_its_own_resource_not_a_parameter_value() {
+        let router = router().route(
+            Method::POST,
+            "/api/v1/contacts/upsert",
+            Access::Scope("contacts:write"),
+            never,
+        );
+        let (route, _) = router
+            .resolve(&Method::POST, "/api/v1/contacts/upsert")
+            .unwrap();
+        assert_eq!(route.pattern, "/api/v1/contacts/upsert");
+        match router.resolve(&Method::GET, "/api/v1/contacts/upsert") {
+            Err(ApiError::MethodNotAllowed { allowed }) => assert_eq!(allowed, vec![Method::POST]),
+            other => panic!("expected 405, got {:?}", other.map(|(r, _)| r.pattern)),
+        }
+        assert!(router.resolve(&Method::GET, "/api/v1/contacts/abc").is_ok());
     }
 }
