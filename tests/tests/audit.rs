@@ -150,6 +150,16 @@ async fn reports_count_per_group_as_json_and_csv() {
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     assert_eq!(csv.text, "action,count\r\ncreate,3\r\nupdate,1\r\n");
+    // The same CSV at its own path, for clients that cannot set Accept (generated ones).
+    let by_path = auditor
+        .get("/api/v1/audit/reports.csv?group_by=action")
+        .await;
+    assert_eq!(by_path.status, 200, "{}", by_path.text);
+    assert!(by_path
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/csv"));
+    assert_eq!(by_path.text, csv.text);
     assert_eq!(
         auditor
             .get("/api/v1/audit/reports?group_by=mood")

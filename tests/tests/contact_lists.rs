@@ -119,6 +119,8 @@ async fn bad_filter_values_are_400() {
     let client = TestTenant::create("US").await.client();
     for query in [
         "lifecycle_stage=prospect",
+        "lifecycle_stage=",
+        "company=a%00b",
         "email=nope",
         "phone=12",
         "include_deleted=yes",

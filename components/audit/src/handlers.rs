@@ -75,6 +75,17 @@ pub async fn get_event(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/audit/reports?from=&to=&group_by=actor|action|entity_type`: record counts per group
 /// in `[from, to)` (default: the last 30 days), as JSON, or as CSV for `Accept: text/csv`.
 pub async fn report(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let csv = wants_csv(&ctx);
+    report_as(ctx, csv).await
+}
+
+/// `GET /api/v1/audit/reports.csv`: the same report as CSV, whatever `Accept` says (clients
+/// generated from the OpenAPI document do not negotiate content types).
+pub async fn report_csv(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    report_as(ctx, true).await
+}
+
+async fn report_as(ctx: RequestContext, as_csv: bool) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let query = Query::parse(ctx.request.query.as_deref(), &["from", "to", "group_by"])?;
     let (from, to) = query.time_range(30)?;
@@ -97,7 +108,7 @@ pub async fn report(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             repository::report(tx, tenant, column, &from, &to).await
         })
         .await?;
-    if wants_csv(&ctx) {
+    if as_csv {
         let mut body = csv::line(&[group_by, "count"]);
         for (key, count) in &groups {
             body.push_str(&csv::line(&[key, &count.to_string()]));

@@ -32,6 +32,13 @@ pub fn routes() -> Router {
             |ctx| Box::pin(handlers::report(ctx)),
         )
         .expensive()
+        .route(
+            Method::GET,
+            "/api/v1/audit/reports.csv",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::report_csv(ctx)),
+        )
+        .expensive()
 }
 
 crm_platform::spin_component!(routes);

@@ -113,9 +113,11 @@ impl ContactFilter {
                 ))
             }
         };
-        let lifecycle_stage = text("lifecycle_stage")
+        // An enumeration: an empty value is not one of its members.
+        let lifecycle_stage = query
+            .get("lifecycle_stage")
             .map(|raw| {
-                LifecycleStage::parse(&raw, "lifecycle_stage")
+                LifecycleStage::parse(raw, "lifecycle_stage")
                     .map_err(|e| ApiError::bad_request(format!("lifecycle_stage {}", e.message)))
             })
             .transpose()?;

@@ -10,10 +10,16 @@ pub struct Query(HashMap<String, String>);
 
 impl Query {
     /// Decodes `raw` and refuses parameters outside `allowed` or given twice, so a typo such as
-    /// `?limt=5` is an error rather than silently ignored.
+    /// `?limt=5` is an error rather than silently ignored, and values no column can hold (U+0000).
     pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
         let mut params = HashMap::new();
         for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            // PostgreSQL text cannot hold U+0000: refuse it here rather than fail in SQL.
+            if value.contains('\0') {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter `{name}` contains U+0000"
+                )));
+            }
             if !allowed.contains(&name.as_ref()) {
                 return Err(ApiError::bad_request(format!(
                     "unknown query parameter `{name}`; allowed: {}",
