@@ -265,8 +265,46 @@ async fn serve_app(app: std::sync::Arc<App>) -> String {
     format!("http://{address}")
 }
 
+/// Starts the local PostgreSQL and Redis the way `infra/scripts/dev` does (infra/scripts/services.sh)
+/// when they are installed but not running, once per test binary. With `CRM_TEST_PG` naming
+/// another cluster, nothing is started.
+fn ensure_local_services() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        if std::env::var_os("CRM_TEST_PG").is_some() {
+            return;
+        }
+        let reachable = |port: u16| {
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_millis(500),
+            )
+            .is_ok()
+        };
+        if reachable(5432) && reachable(6379) {
+            return;
+        }
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let started = std::process::Command::new("bash")
+            .current_dir(root)
+            .args([
+                "-c",
+                "source infra/scripts/services.sh && ensure_postgres 127.0.0.1 5432 && ensure_redis",
+            ])
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(
+            started,
+            "the HTTP suite needs PostgreSQL 15+ on 127.0.0.1:5432 (user postgres, trust auth) and \
+             Redis on 127.0.0.1:6379: install them (apt-get install postgresql redis-server) or \
+             point CRM_TEST_PG at a cluster"
+        );
+    });
+}
+
 /// Creates `crm_test_<unix seconds>_<random>`, dropping leftovers of runs older than a day.
 pub async fn fresh_database() -> String {
+    ensure_local_services();
     let admin = crm::connect(&format!("{} dbname=postgres", cluster()))
         .await
         .expect("the test cluster");
