@@ -189,20 +189,18 @@ pub fn drive_retries() {
                 .build()
                 .expect("a tokio runtime");
             runtime.block_on(async {
-                let operator = TestClient::new(Some(harness().operator_token.clone()));
+                let http = reqwest::Client::new();
                 loop {
-                    let reply = operator
-                        .http
+                    let reply = http
                         .post(format!("{}/api/v1/webhooks/dispatch", harness().base_url))
                         .bearer_auth(&harness().operator_token)
                         .send()
                         .await;
-                    if let Ok(reply) = reply {
-                        assert!(
-                            reply.status().is_success(),
-                            "the operator dispatch route answered {}",
-                            reply.status()
-                        );
+                    // Not an assertion: a panic here would stop retries for every later test.
+                    match reply {
+                        Ok(reply) if reply.status().is_success() => {}
+                        Ok(reply) => eprintln!("dispatch route answered {}", reply.status()),
+                        Err(error) => eprintln!("dispatch route unreachable: {error}"),
                     }
                     tokio::time::sleep(DISPATCH_INTERVAL).await;
                 }
