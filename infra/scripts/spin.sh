@@ -41,11 +41,12 @@ wait_ready() {
 }
 
 # Starts `spin up` in the background on 127.0.0.1:$1 with the Redis runtime config and the
-# SPIN_VARIABLE_* of the caller's environment; its output goes to $2. Sets SPIN_PID.
+# SPIN_VARIABLE_* of the caller's environment; its output goes to $2; $3 is the manifest (default
+# spin.toml). Sets SPIN_PID.
 start_spin() {
-  local port=$1 log=$2 spin
+  local port=$1 log=$2 manifest=${3:-spin.toml} spin
   spin=$(find_spin) || { echo "Spin is not installed (https://spinframework.dev/install)" >&2; return 1; }
-  "$spin" up --listen "127.0.0.1:$port" \
+  "$spin" up -f "$manifest" --listen "127.0.0.1:$port" \
     --runtime-config-file infra/runtime-config/local.toml >"$log" 2>&1 &
   SPIN_PID=$!
 }

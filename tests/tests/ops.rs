@@ -29,6 +29,7 @@ async fn readyz_answers_503_when_the_database_is_unreachable() {
     .await;
     let reply = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(reply.status(), 503);
+    assert_eq!(reply.headers()["retry-after"], "1");
     let body: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(body["type"], "/problems/unavailable");
     assert!(

@@ -93,7 +93,7 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let load = async || {
         let db = &ctx.app.db;
         Ok(db
-            .transaction(tenant, async |tx: &Tx| {
+            .read(tenant, async |tx: &Tx| {
                 repository::find(tx, tenant, id).await
             })
             .await?)
@@ -120,7 +120,7 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
     let rows = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             // The tenant's region reads `?phone=` the way its contacts' phones were read.
             let settings = tenants::settings(tx, tenant).await?;
             let filter = ContactFilter::from_query(&query, region(&ctx, &settings))?;

@@ -36,15 +36,26 @@ struct Args {
     /// Run only scenarios whose name contains one of these words (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The bare Spin component of `infra/bench/floor` (`spin up -f infra/bench/floor/spin.toml`):
+    /// measured as "floor: read by id through Spin" beside the API.
+    #[arg(long)]
+    floor_url: Option<String>,
 }
 
 /// One request of a scenario.
 #[derive(Clone)]
 enum Call {
     Get(String),
+    /// A read by id among the first [`REPEATED_IDS`] sampled ids: after the warm-up, cache hits.
+    GetRepeated(String),
     Create,
     DatabaseRead,
+    /// `GET {floor_url}/floor/contacts/{tenant}/{id}`.
+    FloorRead,
 }
+
+/// How many ids the repeated-read scenario cycles through.
+const REPEATED_IDS: usize = 64;
 
 struct BenchContext {
     http: reqwest::Client,
@@ -53,6 +64,7 @@ struct BenchContext {
     ids: Vec<uuid::Uuid>,
     tenant: TenantId,
     floor: Vec<tokio_postgres::Client>,
+    floor_url: Option<String>,
 }
 
 #[tokio::main]
@@ -95,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         ids,
         tenant,
         floor,
+        floor_url: args.floor_url.clone(),
     });
     let page_1000 = if args.only.is_empty()
         || args
@@ -107,9 +120,13 @@ async fn main() -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    let scenarios = [
+    let mut scenarios = vec![
         ("create", Call::Create),
         ("read by id", Call::Get("/api/v1/contacts/{id}".into())),
+        (
+            "read by id, repeated ids",
+            Call::GetRepeated("/api/v1/contacts/{id}".into()),
+        ),
         ("list page 1", Call::Get("/api/v1/contacts?limit=50".into())),
         (
             "list page 1000",
@@ -121,16 +138,23 @@ async fn main() -> anyhow::Result<()> {
         ),
         ("floor: read by id in PostgreSQL", Call::DatabaseRead),
     ];
+    if ctx.floor_url.is_some() {
+        scenarios.push(("floor: read by id through Spin", Call::FloorRead));
+    }
     println!("| scenario | clients | requests | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let chosen = |name: &str| {
         args.only.is_empty() || args.only.iter().any(|word| name.contains(word.as_str()))
     };
-    for (name, call) in scenarios.into_iter().filter(|(name, _)| chosen(name)) {
+    let scenarios: Vec<_> = scenarios
+        .into_iter()
+        .filter(|(name, _)| chosen(name))
+        .collect();
+    for (name, call) in &scenarios {
         for &clients in &args.concurrency {
             // Warm connections and caches briefly, then measure.
-            run(&ctx, &call, clients, Duration::from_secs(1)).await;
-            let result = run(&ctx, &call, clients, Duration::from_secs(args.seconds)).await;
+            run(&ctx, call, clients, Duration::from_secs(1)).await;
+            let result = run(&ctx, call, clients, Duration::from_secs(args.seconds)).await;
             println!(
                 "| {name} | {clients} | {} | {:.0} | {:.2} | {:.2} | {} |",
                 result.latencies.len(),
@@ -141,7 +165,60 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    print_costs(&ctx, &scenarios).await;
     Ok(())
+}
+
+/// One request of each API scenario at a time, reading the server's `Server-Timing` (the server
+/// needs `server_timing=true`): the database calls, connection checkouts and key-value operations
+/// each costs, counted by the server, averaged over a few sequential requests.
+async fn print_costs(ctx: &Arc<BenchContext>, scenarios: &[(&str, Call)]) {
+    const SAMPLES: usize = 20;
+    println!();
+    println!("| scenario | db calls | db checkouts | kv ops | server ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, call) in scenarios {
+        if matches!(call, Call::DatabaseRead | Call::FloorRead) {
+            continue;
+        }
+        let mut totals = [0.0f64; 4];
+        let mut counted = 0;
+        for _ in 0..SAMPLES {
+            if let Ok(Some(cost)) = send(ctx, call).await.map(|r| server_timing(&r)) {
+                for (total, value) in totals.iter_mut().zip(cost) {
+                    *total += value;
+                }
+                counted += 1;
+            }
+        }
+        if counted == 0 {
+            println!("| {name} | - | - | - | - |");
+            continue;
+        }
+        let mean = |i: usize| totals[i] / counted as f64;
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            mean(0),
+            mean(1),
+            mean(2),
+            mean(3)
+        );
+    }
+}
+
+/// `[db calls, checkouts, kv ops, app ms]` of a `Server-Timing` header as the API writes it.
+fn server_timing(response: &reqwest::Response) -> Option<[f64; 4]> {
+    let header = response.headers().get("server-timing")?.to_str().ok()?;
+    let numbers: Vec<f64> = header
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|part| !part.is_empty())
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    // db;desc="C calls, K checkouts";dur=D, kv;desc="O ops";dur=E, app;dur=A
+    match numbers.as_slice() {
+        [calls, checkouts, _, ops, _, app] => Some([*calls, *checkouts, *ops, *app]),
+        _ => None,
+    }
 }
 
 async fn cursor_of_page(ctx: &BenchContext, page: usize) -> anyhow::Result<String> {
@@ -210,17 +287,30 @@ async fn run(ctx: &Arc<BenchContext>, call: &Call, clients: usize, length: Durat
 }
 
 async fn once(ctx: &BenchContext, call: &Call, client: usize) -> anyhow::Result<()> {
-    let random_id = || ctx.ids[rand::rng().random_range(0..ctx.ids.len())];
-    let response = match call {
-        Call::DatabaseRead => {
-            let row = ctx.floor[client]
-                .query_opt(
-                    crm_contacts::FIND_CONTACT_SQL,
-                    &[&ctx.tenant.as_uuid(), &random_id()],
-                )
-                .await?;
-            return row.map(|_| ()).context("no row");
-        }
+    if let Call::DatabaseRead = call {
+        let id = ctx.ids[rand::rng().random_range(0..ctx.ids.len())];
+        let row = ctx.floor[client]
+            .query_opt(
+                crm_contacts::FIND_CONTACT_SQL,
+                &[&ctx.tenant.as_uuid(), &id],
+            )
+            .await?;
+        return row.map(|_| ()).context("no row");
+    }
+    let response = send(ctx, call).await?;
+    let status = response.status();
+    response.bytes().await?;
+    if !status.is_success() {
+        bail!("status {status}");
+    }
+    Ok(())
+}
+
+/// Sends one HTTP request of `call`.
+async fn send(ctx: &BenchContext, call: &Call) -> anyhow::Result<reqwest::Response> {
+    let random_id = |among: usize| ctx.ids[rand::rng().random_range(0..among.min(ctx.ids.len()))];
+    let get = |url: String| ctx.http.get(url).bearer_auth(&ctx.token).send();
+    Ok(match call {
         Call::Create => {
             let email = format!("bench-{}@example.com", uuid::Uuid::now_v7());
             ctx.http
@@ -232,20 +322,24 @@ async fn once(ctx: &BenchContext, call: &Call, client: usize) -> anyhow::Result<
                 .await?
         }
         Call::Get(path) => {
-            let path = path.replace("{id}", &random_id().to_string());
-            ctx.http
-                .get(format!("{}{path}", ctx.base_url))
-                .bearer_auth(&ctx.token)
-                .send()
-                .await?
+            let path = path.replace("{id}", &random_id(usize::MAX).to_string());
+            get(format!("{}{path}", ctx.base_url)).await?
         }
-    };
-    let status = response.status();
-    response.bytes().await?;
-    if !status.is_success() {
-        bail!("status {status}");
-    }
-    Ok(())
+        Call::GetRepeated(path) => {
+            let path = path.replace("{id}", &random_id(REPEATED_IDS).to_string());
+            get(format!("{}{path}", ctx.base_url)).await?
+        }
+        Call::FloorRead => {
+            let floor = ctx.floor_url.as_deref().context("no --floor-url")?;
+            let url = format!(
+                "{floor}/floor/contacts/{}/{}",
+                ctx.tenant,
+                random_id(usize::MAX)
+            );
+            ctx.http.get(url).send().await?
+        }
+        Call::DatabaseRead => bail!("not an HTTP scenario"),
+    })
 }
 
 fn percentile(latencies: &[Duration], quantile: f64) -> f64 {

@@ -157,6 +157,9 @@ impl App {
         parts: http::request::Parts,
         body: Body,
     ) -> ApiResponse {
+        let started = std::time::Instant::now();
+        let cost = crate::metering::now();
+        let server_timing = self.config.server_timing;
         let request_id = request_id::from_headers(&parts.headers);
         let mut limits = None;
         let mut response = match self
@@ -173,6 +176,12 @@ impl App {
         };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(request_id::HEADER, value);
+        }
+        if server_timing {
+            let timing = crate::metering::Counters::since(cost).server_timing(started.elapsed());
+            if let Ok(value) = HeaderValue::from_str(&timing) {
+                response.headers_mut().insert("server-timing", value);
+            }
         }
         if let Some(decision) = limits {
             let headers = response.headers_mut();

@@ -23,6 +23,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("rate_limit_expensive_per_minute", "300", "Requests per minute per principal to expensive routes (search, imports, exports, batch)."),
     Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),
     Variable::optional("cache_enabled", "true", "`false` turns the read cache off."),
+    Variable::optional("server_timing", "false", "`true` adds a `Server-Timing` header to every response: database calls and checkouts, key-value operations, and the time in each (benchmarks, diagnosis)."),
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
     Variable::optional("operator_token", "", "Bearer token of operator-only routes (`POST /api/v1/webhooks/dispatch`), at least 32 bytes (secret). Empty disables them."),
@@ -68,6 +69,8 @@ pub struct Config {
     /// `None` when rate limiting is turned off.
     pub rate_limits: Option<RateLimits>,
     pub cache_enabled: bool,
+    /// Report each request's database and key-value cost in `Server-Timing`.
+    pub server_timing: bool,
     /// The bearer token of operator routes; `None` disables them.
     pub operator_token: Option<String>,
     /// Where wake-ups for the webhook dispatcher are published; `None`: nowhere.
@@ -130,6 +133,7 @@ impl Config {
             .flag("rate_limit_enabled", &mut problems)
             .then_some(rate_limits);
         let cache_enabled = values.flag("cache_enabled", &mut problems);
+        let server_timing = values.flag("server_timing", &mut problems);
         let operator_token = values.get("operator_token");
         if operator_token.as_ref().is_some_and(|t| t.len() < 32) {
             problems.push("operator_token must be at least 32 bytes".into());
@@ -156,6 +160,7 @@ impl Config {
             max_body_bytes,
             rate_limits,
             cache_enabled,
+            server_timing,
             operator_token,
             redis_url: values.get("redis_url").filter(|url| url.trim() != "none"),
             webhooks,

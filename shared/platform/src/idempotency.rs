@@ -42,6 +42,9 @@ const RECORD: &str = "
 const RELEASE: &str =
     "delete from idempotency_keys where tenant_id = $1 and key = $2 and status = 'in_flight'";
 
+/// How often a release meeting a lost connection is tried again, each time on another connection.
+const RELEASE_ATTEMPTS: usize = 5;
+
 /// A claimed key whose response has yet to be recorded.
 pub struct IdempotencyClaim {
     tenant: TenantId,
@@ -177,28 +180,37 @@ impl IdempotencyClaim {
     }
 
     /// Settles the claim once the handler has answered: a success not yet recorded (a route that
-    /// wrote nothing transactional) is recorded now; a failure releases the key for a retry.
+    /// wrote nothing transactional) is recorded now; a failure releases the key for a retry, even
+    /// when the handler had recorded its response (its commit then failed; a committed record is
+    /// `completed`, which the release leaves alone). A release that meets a lost connection is tried
+    /// again on another, so that the client's retry is not refused as in flight for a minute.
     pub async fn settle(
         &self,
         db: &Db,
         outcome: &Result<ApiResponse, ApiError>,
     ) -> Result<(), ApiError> {
-        if self.recorded.load(Ordering::Acquire) {
-            return Ok(());
-        }
         match outcome {
-            Ok(response) => {
-                db.transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await)
-                    .await?
-            }
+            Ok(_) if self.recorded.load(Ordering::Acquire) => Ok(()),
+            Ok(response) => Ok(db
+                .transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await)
+                .await?),
             Err(_) => {
-                db.transaction(self.tenant, async |tx: &Tx| {
-                    tx.execute(RELEASE, &[self.tenant.into(), self.key.as_str().into()])
-                        .await
-                })
-                .await?;
+                let mut attempts = 0;
+                loop {
+                    let released = db
+                        .transaction(self.tenant, async |tx: &Tx| {
+                            tx.execute(RELEASE, &[self.tenant.into(), self.key.as_str().into()])
+                                .await
+                        })
+                        .await;
+                    match released {
+                        Err(DbError::Unavailable(_)) if attempts < RELEASE_ATTEMPTS => {
+                            attempts += 1
+                        }
+                        other => return other.map(|_| ()).map_err(ApiError::from),
+                    }
+                }
             }
         }
-        Ok(())
     }
 }

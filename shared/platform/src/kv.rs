@@ -68,73 +68,85 @@ mod native {
         }
 
         pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-            match self {
-                KeyValue::Memory(map) => Ok(Self::memory_map(map).get(key).cloned()),
-                KeyValue::Redis(redis) => redis::cmd("GET")
-                    .arg(key)
-                    .query_async(&mut redis.clone())
-                    .await
-                    .map_err(redis_error),
-                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
-            }
+            crate::metering::kv_async(async {
+                match self {
+                    KeyValue::Memory(map) => Ok(Self::memory_map(map).get(key).cloned()),
+                    KeyValue::Redis(redis) => redis::cmd("GET")
+                        .arg(key)
+                        .query_async(&mut redis.clone())
+                        .await
+                        .map_err(redis_error),
+                    KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
+                }
+            })
+            .await
         }
 
         pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-            match self {
-                KeyValue::Memory(map) => {
-                    let mut map = Self::memory_map(map);
-                    if map.len() >= MEMORY_CAPACITY && !map.contains_key(key) {
-                        evict_cache_entries(&mut map);
+            crate::metering::kv_async(async {
+                match self {
+                    KeyValue::Memory(map) => {
+                        let mut map = Self::memory_map(map);
+                        if map.len() >= MEMORY_CAPACITY && !map.contains_key(key) {
+                            evict_cache_entries(&mut map);
+                        }
+                        map.insert(key.to_owned(), value.to_vec());
+                        Ok(())
                     }
-                    map.insert(key.to_owned(), value.to_vec());
-                    Ok(())
+                    KeyValue::Redis(redis) => redis::cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .query_async(&mut redis.clone())
+                        .await
+                        .map_err(redis_error),
+                    KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
-                KeyValue::Redis(redis) => redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .query_async(&mut redis.clone())
-                    .await
-                    .map_err(redis_error),
-                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
-            }
+            })
+            .await
         }
 
         pub async fn delete(&self, key: &str) -> Result<(), KvError> {
-            match self {
-                KeyValue::Memory(map) => {
-                    Self::memory_map(map).remove(key);
-                    Ok(())
+            crate::metering::kv_async(async {
+                match self {
+                    KeyValue::Memory(map) => {
+                        Self::memory_map(map).remove(key);
+                        Ok(())
+                    }
+                    KeyValue::Redis(redis) => redis::cmd("DEL")
+                        .arg(key)
+                        .query_async(&mut redis.clone())
+                        .await
+                        .map_err(redis_error),
+                    KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
-                KeyValue::Redis(redis) => redis::cmd("DEL")
-                    .arg(key)
-                    .query_async(&mut redis.clone())
-                    .await
-                    .map_err(redis_error),
-                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
-            }
+            })
+            .await
         }
 
         /// Adds `delta` to the counter at `key` (absent: 0) atomically and returns the new value.
         pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
-            match self {
-                KeyValue::Memory(map) => {
-                    let mut map = Self::memory_map(map);
-                    let current = map
-                        .get(key)
-                        .and_then(|bytes| std::str::from_utf8(bytes).ok()?.parse::<i64>().ok())
-                        .unwrap_or(0);
-                    let next = current + delta;
-                    map.insert(key.to_owned(), next.to_string().into_bytes());
-                    Ok(next)
+            crate::metering::kv_async(async {
+                match self {
+                    KeyValue::Memory(map) => {
+                        let mut map = Self::memory_map(map);
+                        let current = map
+                            .get(key)
+                            .and_then(|bytes| std::str::from_utf8(bytes).ok()?.parse::<i64>().ok())
+                            .unwrap_or(0);
+                        let next = current + delta;
+                        map.insert(key.to_owned(), next.to_string().into_bytes());
+                        Ok(next)
+                    }
+                    KeyValue::Redis(redis) => redis::cmd("INCRBY")
+                        .arg(key)
+                        .arg(delta)
+                        .query_async(&mut redis.clone())
+                        .await
+                        .map_err(redis_error),
+                    KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
-                KeyValue::Redis(redis) => redis::cmd("INCRBY")
-                    .arg(key)
-                    .arg(delta)
-                    .query_async(&mut redis.clone())
-                    .await
-                    .map_err(redis_error),
-                KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
-            }
+            })
+            .await
         }
 
         /// How many keys the store holds under `prefix` (tests check that counters are cleaned up).
@@ -183,14 +195,27 @@ mod native {
 mod spin {
     use super::KvError;
     use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
+    use std::rc::Rc;
 
     /// The component's `default` store (declared in `spin.toml`; Redis in production through the
-    /// runtime-config file). Opened per operation: a bucket handle is not shared across requests.
+    /// runtime-config file).
     #[derive(Clone)]
     pub struct KeyValue;
 
-    fn open() -> Result<store::Bucket, KvError> {
-        store::open("default").map_err(kv_error)
+    thread_local! {
+        /// The bucket, opened once per instance: Spin reuses an instance (and its handles) across
+        /// requests, and opening costs a round trip of its own (Spin's Redis store pings on open).
+        static BUCKET: std::cell::RefCell<Option<Rc<store::Bucket>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    fn bucket() -> Result<Rc<store::Bucket>, KvError> {
+        if let Some(bucket) = BUCKET.with(|cell| cell.borrow().clone()) {
+            return Ok(bucket);
+        }
+        let bucket = Rc::new(store::open("default").map_err(kv_error)?);
+        BUCKET.with(|cell| *cell.borrow_mut() = Some(bucket.clone()));
+        Ok(bucket)
     }
 
     fn kv_error(error: store::Error) -> KvError {
@@ -203,19 +228,22 @@ mod spin {
         }
 
         pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-            open()?.get(key).map_err(kv_error)
+            crate::metering::kv(|| bucket()?.get(key).map_err(kv_error))
         }
 
         pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-            open()?.set(key, value).map_err(kv_error)
+            crate::metering::kv(|| bucket()?.set(key, value).map_err(kv_error))
         }
 
         pub async fn delete(&self, key: &str) -> Result<(), KvError> {
-            open()?.delete(key).map_err(kv_error)
+            crate::metering::kv(|| bucket()?.delete(key).map_err(kv_error))
         }
 
         pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
-            atomics::increment(&open()?, key, delta).map_err(kv_error)
+            crate::metering::kv(|| {
+                let bucket = bucket()?;
+                atomics::increment(&bucket, key, delta).map_err(kv_error)
+            })
         }
     }
 }

@@ -344,6 +344,23 @@ impl Db {
         self.run(Some(tenant), work).await
     }
 
+    /// Runs the reads of `work` for `tenant` outside a transaction: one round trip sets the tenant
+    /// for row-level security, none is spent on `begin` or `commit`, and each statement sees what
+    /// was committed when it started. For reads only: a write would commit on its own.
+    pub async fn read<T, E>(
+        &self,
+        tenant: TenantId,
+        work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let connection = Tx(self.0.session(tenant).await?);
+        let outcome = work(&connection).await;
+        connection.0.release();
+        outcome
+    }
+
     /// Runs `work` in one transaction bound to no tenant: row-level security then shows it no
     /// tenant's rows, so it can only call the security-definer functions made for cross-tenant work
     /// (the webhook dispatcher's fan-out, claim and attempt records).
@@ -384,7 +401,8 @@ impl Db {
     }
 }
 
-/// An open transaction. Only [`Db::transaction`] makes one.
+/// A connection of one request: inside a transaction ([`Db::transaction`]) or reading outside one
+/// ([`Db::read`]), its tenant set either way.
 pub struct Tx(backend::Connection);
 
 impl Tx {

@@ -31,24 +31,38 @@ impl Pool {
     }
 
     async fn client(&self) -> Result<Object, DbError> {
-        self.0
-            .get()
+        crate::metering::checkout(self.0.get())
             .await
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
     /// `begin` and the tenant setting in one round trip (the simple protocol allows two statements;
-    /// the tenant id is a UUID we formatted, never client text).
+    /// the tenant id is a UUID we formatted, never client text). Without a tenant the setting is
+    /// emptied, so that no session value a read left on this connection applies.
     pub async fn begin(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
         let client = self.client().await?;
-        let statements = match tenant {
-            Some(tenant) => format!(
-                "begin; select set_config('app.tenant_id', '{}', true)",
-                tenant.as_uuid()
-            ),
-            None => "begin".to_owned(),
-        };
-        client.batch_execute(&statements).await.map_err(map_error)?;
+        let tenant = tenant.map(|t| t.as_uuid().to_string()).unwrap_or_default();
+        let statements = format!("begin; select set_config('app.tenant_id', '{tenant}', true)");
+        crate::metering::db(client.batch_execute(&statements))
+            .await
+            .map_err(map_error)?;
+        Ok(Connection {
+            client: Some(client),
+        })
+    }
+
+    /// A connection outside any transaction, its session set to `tenant`: each statement commits
+    /// on its own. Every use of a connection sets the tenant first, so the value never outlives
+    /// the request that set it.
+    pub async fn session(&self, tenant: TenantId) -> Result<Connection, DbError> {
+        let client = self.client().await?;
+        let statement = format!(
+            "select set_config('app.tenant_id', '{}', false)",
+            tenant.as_uuid()
+        );
+        crate::metering::db(client.batch_execute(&statement))
+            .await
+            .map_err(map_error)?;
         Ok(Connection {
             client: Some(client),
         })
@@ -56,7 +70,9 @@ impl Pool {
 
     pub async fn ping(&self) -> Result<(), DbError> {
         let client = self.client().await?;
-        client.simple_query("select 1").await.map_err(map_error)?;
+        crate::metering::db(client.simple_query("select 1"))
+            .await
+            .map_err(map_error)?;
         Ok(())
     }
 }
@@ -79,7 +95,9 @@ impl Connection {
         let statement = client.prepare_cached(sql).await.map_err(map_error)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let rows = client.query(&statement, &params).await.map_err(map_error)?;
+        let rows = crate::metering::db(client.query(&statement, &params))
+            .await
+            .map_err(map_error)?;
         let columns: Arc<[String]> = statement
             .columns()
             .iter()
@@ -100,17 +118,26 @@ impl Connection {
         let statement = client.prepare_cached(sql).await.map_err(map_error)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        client.execute(&statement, &params).await.map_err(map_error)
+        crate::metering::db(client.execute(&statement, &params))
+            .await
+            .map_err(map_error)
     }
 
     pub async fn commit(mut self) -> Result<(), DbError> {
         let client = self.client.take().expect("commit runs once");
-        client.batch_execute("commit").await.map_err(map_error)
+        crate::metering::db(client.batch_execute("commit"))
+            .await
+            .map_err(map_error)
+    }
+
+    /// Hands a session connection (outside any transaction) back to the pool.
+    pub fn release(mut self) {
+        drop(self.client.take());
     }
 
     pub async fn rollback(mut self) {
         let client = self.client.take().expect("rollback runs once");
-        if let Err(error) = client.batch_execute("rollback").await {
+        if let Err(error) = crate::metering::db(client.batch_execute("rollback")).await {
             // The connection is in an unknown state: never hand it to another request.
             eprintln!(
                 "level=warn msg=\"rollback failed, discarding connection\" error=\"{error}\""

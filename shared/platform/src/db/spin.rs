@@ -19,27 +19,49 @@ impl Pool {
     }
 
     async fn open(&self) -> Result<pg::Connection, DbError> {
-        pg::Connection::open(self.url.as_ref())
+        crate::metering::checkout(pg::Connection::open(self.url.as_ref()))
             .await
             .map_err(map_error)
     }
 
-    pub async fn begin(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
+    /// A pooled connection with its session set to `tenant` (none: no tenant's rows), outside any
+    /// transaction: one statement.
+    ///
+    /// Spin's pool does not roll back a transaction left open on a connection it recycles (by a
+    /// request that trapped or was cancelled mid-transaction). The session statement says whether
+    /// it ran inside such a leftover: one that wrote or locked anything has a transaction id, and
+    /// any other began before this request (an implicit transaction starts with its statement). The
+    /// leftover is rolled back (its writes are never committed) and the setting made again: no
+    /// round trip is added unless there was something to roll back. One too young and too idle to
+    /// tell apart wrote nothing; the role's `idle_in_transaction_session_timeout` ends it.
+    async fn session_of(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
         let connection = Connection(self.open().await?);
-        connection.execute("begin", &[]).await?;
-        let Some(tenant) = tenant else {
-            return Ok(connection);
-        };
-        let setting = connection
-            .query(
-                "select set_config('app.tenant_id', $1, true)",
-                &[SqlValue::Text(tenant.to_string())],
-            )
-            .await;
-        if let Err(error) = setting {
-            connection.rollback().await;
-            return Err(error);
+        let tenant = SqlValue::Text(tenant.map(|t| t.to_string()).unwrap_or_default());
+        let leftover = connection
+            .query(SESSION, std::slice::from_ref(&tenant))
+            .await?;
+        if leftover
+            .first()
+            .is_some_and(|row| row.get::<bool>(0).unwrap_or(true))
+        {
+            eprintln!(
+                "level=warn msg=\"rolled back a transaction left open on a pooled connection\""
+            );
+            connection.execute("rollback", &[]).await?;
+            connection.query(SESSION, &[tenant]).await?;
         }
+        Ok(connection)
+    }
+
+    /// A connection outside any transaction, its session set to `tenant`: for reads.
+    pub async fn session(&self, tenant: TenantId) -> Result<Connection, DbError> {
+        self.session_of(Some(tenant)).await
+    }
+
+    /// A transaction for `tenant` (none: no tenant's rows): the session setting, then `begin`.
+    pub async fn begin(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
+        let connection = self.session_of(tenant).await?;
+        connection.execute("begin", &[]).await?;
         Ok(connection)
     }
 
@@ -51,17 +73,27 @@ impl Pool {
     }
 }
 
+/// Sets the session's tenant and says whether the statement ran inside a transaction left open.
+const SESSION: &str = "select pg_current_xact_id_if_assigned() is not null \
+                              or transaction_timestamp() < statement_timestamp() - interval '1 second' \
+                              as leftover, \
+                       set_config('app.tenant_id', $1, false)";
+
 pub struct Connection(pg::Connection);
 
 impl Connection {
     pub async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
-        let result = self
-            .0
-            .query(sql, to_parameters(params))
-            .await
-            .map_err(map_error)?;
-        let columns: Arc<[String]> = result.columns().iter().map(|c| c.name.clone()).collect();
-        let rows = result.collect().await.map_err(map_error)?;
+        let (columns, rows) = crate::metering::db(async {
+            let result = self
+                .0
+                .query(sql, to_parameters(params))
+                .await
+                .map_err(map_error)?;
+            let columns: Arc<[String]> = result.columns().iter().map(|c| c.name.clone()).collect();
+            let rows = result.collect().await.map_err(map_error)?;
+            Ok::<_, DbError>((columns, rows))
+        })
+        .await?;
         rows.iter()
             .map(|row| {
                 let values = (0..columns.len())
@@ -73,8 +105,7 @@ impl Connection {
     }
 
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
-        self.0
-            .execute(sql, to_parameters(params))
+        crate::metering::db(self.0.execute(sql, to_parameters(params)))
             .await
             .map_err(map_error)
     }
@@ -82,6 +113,9 @@ impl Connection {
     pub async fn commit(self) -> Result<(), DbError> {
         self.execute("commit", &[]).await.map(|_| ())
     }
+
+    /// Hands a session connection (outside any transaction) back to the host's pool.
+    pub fn release(self) {}
 
     /// Spin's host does not roll back a transaction when it recycles a connection, so a failed
     /// rollback is logged loudly: the next request on that connection would inherit the transaction.
@@ -145,6 +179,13 @@ fn decode(value: &DbValue, column: &str) -> Result<SqlValue, DbError> {
 fn map_error(error: pg::Error) -> DbError {
     match error {
         pg::Error::PgError(PgError::ConnectionFailed(message)) => DbError::Unavailable(message),
+        // The host reports a connection the server closed (a restart, a killed backend, a
+        // failover) as text: `Error { kind: Closed, .. }` or an I/O error.
+        pg::Error::PgError(PgError::QueryFailed(QueryError::Text(text)))
+            if text.contains("kind: Closed") || text.contains("kind: Io") =>
+        {
+            DbError::Unavailable(text)
+        }
         pg::Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => {
             let constraint = db
                 .extras

@@ -239,6 +239,10 @@ impl ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
+            // A lost connection or a restarting database: worth retrying at once.
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
             ApiError::MethodNotAllowed { allowed } => {
                 let allow = allowed
                     .iter()
