@@ -116,6 +116,8 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
         "default_phone_region" => Some("US".into()),
         // The suite's tenants make hundreds of requests a minute; limits get servers of their own.
         "rate_limit_enabled" => Some("false".into()),
+        // The cache is off by default; the suite keeps it on, so that its effects are tested.
+        "cache_enabled" => Some("true".into()),
         // Wake-ups stay in-process unless a test asks for Redis.
         "redis_url" => Some("none".into()),
         // Webhook receivers listen on loopback; retries come quickly.

@@ -158,14 +158,13 @@ impl App {
         body: Body,
     ) -> ApiResponse {
         let started = std::time::Instant::now();
-        let cost = crate::metering::now();
         let server_timing = self.config.server_timing;
         let request_id = request_id::from_headers(&parts.headers);
         let mut limits = None;
-        let mut response = match self
-            .dispatch(router, parts, body, &request_id, &mut limits)
-            .await
-        {
+        let (outcome, cost) =
+            crate::metering::measure(self.dispatch(router, parts, body, &request_id, &mut limits))
+                .await;
+        let mut response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 if error.status().is_server_error() {
@@ -178,7 +177,7 @@ impl App {
             response.headers_mut().insert(request_id::HEADER, value);
         }
         if server_timing {
-            let timing = crate::metering::Counters::since(cost).server_timing(started.elapsed());
+            let timing = cost.server_timing(started.elapsed());
             if let Ok(value) = HeaderValue::from_str(&timing) {
                 response.headers_mut().insert("server-timing", value);
             }

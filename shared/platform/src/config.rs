@@ -22,7 +22,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("rate_limit_principal_per_minute", "1200", "Requests per minute per principal (token `sub`) within a tenant."),
     Variable::optional("rate_limit_expensive_per_minute", "300", "Requests per minute per principal to expensive routes (search, imports, exports, batch)."),
     Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),
-    Variable::optional("cache_enabled", "true", "`false` turns the read cache off."),
+    Variable::optional("cache_enabled", "false", "`true` turns the read cache on: worth it with Redis as the store and reads that repeat (docs/adr/0009-fast-on-spin.md); a miss costs more than no cache, and Spin's built-in store costs more than the database."),
     Variable::optional("server_timing", "false", "`true` adds a `Server-Timing` header to every response: database calls and checkouts, key-value operations, and the time in each (benchmarks, diagnosis)."),
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
@@ -327,6 +327,9 @@ mod tests {
         assert_eq!(config.jwt.issuer, "crm-dev");
         assert_eq!(config.default_phone_region.to_string(), "US");
         assert_eq!(config.max_body_bytes, 1_048_576);
+        // The read cache pays only on some stores: off unless a deployment turns it on.
+        assert!(!config.cache_enabled);
+        assert!(!config.server_timing);
     }
 
     #[test]

@@ -23,10 +23,11 @@ const MAX_KEY_LEN: usize = 255;
 const STORED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
 const CLAIM: &str = "
-    insert into idempotency_keys as k (tenant_id, key, request_hash, status, locked_until)
-    values ($1, $2, $3, 'in_flight', now() + interval '60 seconds')
+    insert into idempotency_keys as k (tenant_id, key, request_hash, status, locked_until, claim_token)
+    values ($1, $2, $3, 'in_flight', now() + interval '60 seconds', $4)
     on conflict (tenant_id, key) do update
         set request_hash = excluded.request_hash, status = 'in_flight',
+            claim_token = excluded.claim_token,
             locked_until = excluded.locked_until, response_status = null,
             response_headers = null, response_body = null,
             created_at = now(), expires_at = now() + interval '24 hours'
@@ -37,10 +38,10 @@ const EXISTING: &str = "
     from idempotency_keys where tenant_id = $1 and key = $2";
 const RECORD: &str = "
     update idempotency_keys
-    set status = 'completed', response_status = $3::int8::int2, response_headers = $4, response_body = $5
-    where tenant_id = $1 and key = $2";
-const RELEASE: &str =
-    "delete from idempotency_keys where tenant_id = $1 and key = $2 and status = 'in_flight'";
+    set status = 'completed', response_status = $4::int8::int2, response_headers = $5, response_body = $6
+    where tenant_id = $1 and key = $2 and claim_token = $3";
+const RELEASE: &str = "delete from idempotency_keys
+    where tenant_id = $1 and key = $2 and claim_token = $3 and status = 'in_flight'";
 
 /// How often a release meeting a lost connection is tried again, each time on another connection.
 const RELEASE_ATTEMPTS: usize = 5;
@@ -49,6 +50,8 @@ const RELEASE_ATTEMPTS: usize = 5;
 pub struct IdempotencyClaim {
     tenant: TenantId,
     key: String,
+    /// This request's mark on the claim: only its owner records or releases it.
+    token: uuid::Uuid,
     recorded: AtomicBool,
 }
 
@@ -104,34 +107,50 @@ pub async fn claim(
     request: &ApiRequest,
 ) -> Result<ClaimOutcome, ApiError> {
     let hash = fingerprint(request);
-    db.transaction(tenant, async |tx: &Tx| {
-        let params = [
-            tenant.into(),
-            SqlValue::from(key.as_str()),
-            hash.as_str().into(),
-        ];
-        if tx.query_opt(CLAIM, &params).await?.is_some() {
-            return Ok(ClaimOutcome::Claimed(IdempotencyClaim {
-                tenant,
-                key: key.clone(),
-                recorded: AtomicBool::new(false),
-            }));
-        }
-        let row = tx.query_one(EXISTING, &params[..2]).await?;
-        // A key in flight is busy whatever it came with: the client retries once it settles.
-        if row.get::<String>(1)? != "completed" {
-            return Err(ApiError::IdempotencyKeyInFlight);
-        }
-        if row.get::<String>(0)? != hash {
-            return Err(ApiError::IdempotencyKeyReused);
-        }
-        Ok(ClaimOutcome::Replay(stored_response(
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-        )?))
-    })
-    .await
+    let token = uuid::Uuid::now_v7();
+    let outcome = db
+        .transaction(tenant, async |tx: &Tx| {
+            let params = [
+                tenant.into(),
+                SqlValue::from(key.as_str()),
+                hash.as_str().into(),
+                token.into(),
+            ];
+            if tx.query_opt(CLAIM, &params).await?.is_some() {
+                return Ok(ClaimOutcome::Claimed(IdempotencyClaim {
+                    tenant,
+                    key: key.clone(),
+                    token,
+                    recorded: AtomicBool::new(false),
+                }));
+            }
+            let row = tx.query_one(EXISTING, &params[..2]).await?;
+            // A key in flight is busy whatever it came with: the client retries once it settles.
+            if row.get::<String>(1)? != "completed" {
+                return Err(ApiError::IdempotencyKeyInFlight);
+            }
+            if row.get::<String>(0)? != hash {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            Ok(ClaimOutcome::Replay(stored_response(
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            )?))
+        })
+        .await;
+    if let Err(ApiError::Unavailable(_)) = &outcome {
+        // The connection may have been lost after the claim committed: release it if it is ours,
+        // so that the client's retry is not refused as in flight until the claim lapses.
+        let claim = IdempotencyClaim {
+            tenant,
+            key,
+            token,
+            recorded: AtomicBool::new(false),
+        };
+        let _best_effort = claim.release(db).await;
+    }
+    outcome
 }
 
 fn stored_response(status: i64, headers: Value, body: Vec<u8>) -> Result<ApiResponse, ApiError> {
@@ -169,6 +188,7 @@ impl IdempotencyClaim {
             &[
                 self.tenant.into(),
                 self.key.as_str().into(),
+                self.token.into(),
                 i64::from(response.status().as_u16()).into(),
                 Value::Object(headers).into(),
                 response.body().to_vec().into(),
@@ -194,22 +214,28 @@ impl IdempotencyClaim {
             Ok(response) => Ok(db
                 .transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await)
                 .await?),
-            Err(_) => {
-                let mut attempts = 0;
-                loop {
-                    let released = db
-                        .transaction(self.tenant, async |tx: &Tx| {
-                            tx.execute(RELEASE, &[self.tenant.into(), self.key.as_str().into()])
-                                .await
-                        })
-                        .await;
-                    match released {
-                        Err(DbError::Unavailable(_)) if attempts < RELEASE_ATTEMPTS => {
-                            attempts += 1
-                        }
-                        other => return other.map(|_| ()).map_err(ApiError::from),
-                    }
-                }
+            Err(_) => Ok(self.release(db).await?),
+        }
+    }
+
+    /// Deletes the claim if this request still holds it in flight; a lost connection is met with
+    /// another attempt on another connection.
+    async fn release(&self, db: &Db) -> Result<(), DbError> {
+        let mut attempts = 0;
+        loop {
+            let released = db
+                .transaction(self.tenant, async |tx: &Tx| {
+                    let params = [
+                        self.tenant.into(),
+                        self.key.as_str().into(),
+                        self.token.into(),
+                    ];
+                    tx.execute(RELEASE, &params).await
+                })
+                .await;
+            match released {
+                Err(DbError::Unavailable(_)) if attempts < RELEASE_ATTEMPTS => attempts += 1,
+                other => return other.map(|_| ()),
             }
         }
     }

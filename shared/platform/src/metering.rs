@@ -1,23 +1,16 @@
 //! What a request costs in round trips: calls to the database (each waits for an answer: a
 //! statement, or natively a batch such as `begin; set_config(...)`), connection checkouts (on Spin
-//! each one is a cleanup query of the host's pool), and key-value operations, with the time spent
-//! waiting on each. With `server_timing` on, every response reports them in a `Server-Timing`
+//! each one is a cleanup query of the host's pool), and key-value operations (with the Redis
+//! publish of a dispatcher wake-up), with the time spent waiting on each. With `server_timing` on, every response reports them in a `Server-Timing`
 //! header; `crm-bench` reads it to print each scenario's budget.
 //!
-//! The counters are process-wide (per instance on Spin): a request's figures are the difference
-//! between its start and its end, exact when requests do not overlap, as in the benchmark's
-//! one-client cost pass, and approximate under concurrency.
+//! Natively each request has counters of its own (a task-local); on Spin they are the instance's,
+//! exact for a request that does not overlap another in the same instance (see `scope`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-static DB_CALLS: AtomicU64 = AtomicU64::new(0);
-static DB_CHECKOUTS: AtomicU64 = AtomicU64::new(0);
-static DB_MICROS: AtomicU64 = AtomicU64::new(0);
-static KV_OPS: AtomicU64 = AtomicU64::new(0);
-static KV_MICROS: AtomicU64 = AtomicU64::new(0);
-
-/// The counters at one moment.
+/// What one request cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     pub db_calls: u64,
@@ -27,30 +20,7 @@ pub struct Counters {
     pub kv_micros: u64,
 }
 
-/// Reads the counters; [`Counters::since`] turns two readings into one request's cost.
-pub fn now() -> Counters {
-    Counters {
-        db_calls: DB_CALLS.load(Ordering::Relaxed),
-        db_checkouts: DB_CHECKOUTS.load(Ordering::Relaxed),
-        db_micros: DB_MICROS.load(Ordering::Relaxed),
-        kv_ops: KV_OPS.load(Ordering::Relaxed),
-        kv_micros: KV_MICROS.load(Ordering::Relaxed),
-    }
-}
-
 impl Counters {
-    /// What happened between `start` and now.
-    pub fn since(start: Counters) -> Counters {
-        let end = now();
-        Counters {
-            db_calls: end.db_calls.saturating_sub(start.db_calls),
-            db_checkouts: end.db_checkouts.saturating_sub(start.db_checkouts),
-            db_micros: end.db_micros.saturating_sub(start.db_micros),
-            kv_ops: end.kv_ops.saturating_sub(start.kv_ops),
-            kv_micros: end.kv_micros.saturating_sub(start.kv_micros),
-        }
-    }
-
     /// The `Server-Timing` value (W3C Server Timing) for this cost and the request's `total` time
     /// in the pipeline.
     pub fn server_timing(&self, total: Duration) -> String {
@@ -67,61 +37,159 @@ impl Counters {
     }
 }
 
-fn add_micros(counter: &AtomicU64, since: Instant) {
-    let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-    counter.fetch_add(micros, Ordering::Relaxed);
+#[derive(Clone, Copy)]
+enum Kind {
+    DbCall,
+    Checkout,
+    KvOp,
+}
+
+fn add(counters: &mut Counters, kind: Kind, micros: u64) {
+    match kind {
+        Kind::DbCall => {
+            counters.db_calls += 1;
+            counters.db_micros += micros;
+        }
+        Kind::Checkout => {
+            counters.db_checkouts += 1;
+            counters.db_micros += micros;
+        }
+        Kind::KvOp => {
+            counters.kv_ops += 1;
+            counters.kv_micros += micros;
+        }
+    }
+}
+
+fn elapsed_micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Natively each request counts in its own task-local counters: the dispatcher loop and other
+/// requests never mix in.
+#[cfg(not(target_arch = "wasm32"))]
+mod scope {
+    use super::{add, Counters, Kind};
+    use std::cell::RefCell;
+    use std::future::Future;
+
+    tokio::task_local! {
+        static COUNTERS: RefCell<Counters>;
+    }
+
+    pub async fn measure<F: Future>(work: F) -> (F::Output, Counters) {
+        COUNTERS
+            .scope(RefCell::new(Counters::default()), async {
+                let output = work.await;
+                (output, COUNTERS.with(|counters| *counters.borrow()))
+            })
+            .await
+    }
+
+    pub fn record(kind: Kind, micros: u64) {
+        let _outside_a_request =
+            COUNTERS.try_with(|counters| add(&mut counters.borrow_mut(), kind, micros));
+    }
+}
+
+/// On Spin an instance has one thread and may serve several requests at once: its counters are
+/// the instance's, and a request's cost is their difference over the request, exact when requests
+/// do not overlap (as in the benchmark's one-client cost pass). The webhook dispatcher is another
+/// component, so its passes never mix in.
+#[cfg(target_arch = "wasm32")]
+mod scope {
+    use super::{add, Counters, Kind};
+    use std::cell::Cell;
+    use std::future::Future;
+
+    thread_local! {
+        static COUNTERS: Cell<Counters> = const {
+            Cell::new(Counters { db_calls: 0, db_checkouts: 0, db_micros: 0, kv_ops: 0, kv_micros: 0 })
+        };
+    }
+
+    pub async fn measure<F: Future>(work: F) -> (F::Output, Counters) {
+        let start = COUNTERS.get();
+        let output = work.await;
+        let end = COUNTERS.get();
+        let cost = Counters {
+            db_calls: end.db_calls - start.db_calls,
+            db_checkouts: end.db_checkouts - start.db_checkouts,
+            db_micros: end.db_micros - start.db_micros,
+            kv_ops: end.kv_ops - start.kv_ops,
+            kv_micros: end.kv_micros - start.kv_micros,
+        };
+        (output, cost)
+    }
+
+    pub fn record(kind: Kind, micros: u64) {
+        COUNTERS.with(|cell| {
+            let mut counters = cell.get();
+            add(&mut counters, kind, micros);
+            cell.set(counters);
+        });
+    }
+}
+
+/// Runs `work` (one request) and returns what it cost.
+pub async fn measure<F: Future>(work: F) -> (F::Output, Counters) {
+    scope::measure(work).await
+}
+
+async fn timed<T>(kind: Kind, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let output = work.await;
+    scope::record(kind, elapsed_micros(started));
+    output
 }
 
 /// Counts one database call around `call`.
-pub async fn db<T>(call: impl std::future::Future<Output = T>) -> T {
-    let started = Instant::now();
-    DB_CALLS.fetch_add(1, Ordering::Relaxed);
-    let result = call.await;
-    add_micros(&DB_MICROS, started);
-    result
+pub async fn db<T>(call: impl Future<Output = T>) -> T {
+    timed(Kind::DbCall, call).await
 }
 
 /// Counts one connection checkout around `checkout`.
-pub async fn checkout<T>(checkout: impl std::future::Future<Output = T>) -> T {
-    let started = Instant::now();
-    DB_CHECKOUTS.fetch_add(1, Ordering::Relaxed);
-    let result = checkout.await;
-    add_micros(&DB_MICROS, started);
-    result
+pub async fn checkout<T>(checkout: impl Future<Output = T>) -> T {
+    timed(Kind::Checkout, checkout).await
 }
 
 /// Counts one key-value operation around the synchronous `op` (Spin's key-value calls block).
 pub fn kv<T>(op: impl FnOnce() -> T) -> T {
     let started = Instant::now();
-    KV_OPS.fetch_add(1, Ordering::Relaxed);
-    let result = op();
-    add_micros(&KV_MICROS, started);
-    result
+    let output = op();
+    scope::record(Kind::KvOp, elapsed_micros(started));
+    output
 }
 
 /// Counts one key-value operation around the asynchronous `op`.
-pub async fn kv_async<T>(op: impl std::future::Future<Output = T>) -> T {
-    let started = Instant::now();
-    KV_OPS.fetch_add(1, Ordering::Relaxed);
-    let result = op.await;
-    add_micros(&KV_MICROS, started);
-    result
+pub async fn kv_async<T>(op: impl Future<Output = T>) -> T {
+    timed(Kind::KvOp, op).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_request_cost_is_the_difference_of_two_readings() {
-        let start = now();
-        kv(|| ());
-        futures::executor::block_on(db(async {}));
-        let cost = Counters::since(start);
-        // Other tests may run alongside: at least what this one did.
-        assert!(cost.kv_ops >= 1 && cost.db_calls >= 1, "{cost:?}");
+    #[tokio::test]
+    async fn a_request_counts_its_own_calls_and_nothing_outside_it() {
+        kv(|| ()); // outside any request: counted nowhere
+        let ((), cost) = measure(async {
+            kv(|| ());
+            db(async {}).await;
+            db(async {}).await;
+            checkout(async {}).await;
+        })
+        .await;
+        assert_eq!(
+            (cost.kv_ops, cost.db_calls, cost.db_checkouts),
+            (1, 2, 1),
+            "{cost:?}"
+        );
         let header = cost.server_timing(Duration::from_millis(2));
-        assert!(header.starts_with("db;desc=\""), "{header}");
+        assert!(
+            header.starts_with("db;desc=\"2 calls, 1 checkouts\""),
+            "{header}"
+        );
         assert!(header.ends_with("app;dur=2.000"), "{header}");
     }
 }

@@ -11,7 +11,7 @@ mod spin_entry {
     use spin_sdk::pg::{Connection, ParameterValue};
 
     const SELECT: &str =
-        "select id::text, display_name from contacts where tenant_id = $1::uuid and id = $2::uuid";
+        "select id::text, display_name from contacts where tenant_id = $1 and id = $2";
 
     fn answer(status: u16, body: String) -> http::Response<Full<Bytes>> {
         let length = body.len();
@@ -36,8 +36,8 @@ mod spin_entry {
         let rows = async {
             let connection = Connection::open(&url).await?;
             let params = vec![
-                ParameterValue::Str(tenant.to_owned()),
-                ParameterValue::Str(id.to_owned()),
+                ParameterValue::Uuid(tenant.to_owned()),
+                ParameterValue::Uuid(id.to_owned()),
             ];
             connection.query(SELECT, params).await?.collect().await
         };
