@@ -26,6 +26,8 @@ pub struct App {
     pub kv: KeyValue,
     /// Wakes the webhook dispatcher after a mutation commits.
     pub wakeup: Wakeup,
+    /// `None` when rate limiting is off.
+    pub rate_limiter: Option<ratelimit::Limiter>,
 }
 
 /// A request body as an entry point read it: whole, cut off at the configured limit, or broken off
@@ -130,12 +132,14 @@ impl App {
         let auth = Authenticator::new(&config.jwt).context("loading JWT keys")?;
         let db = Db::connect(&config.database_url)?;
         let wakeup = Wakeup::new(config.redis_url.as_deref());
+        let rate_limiter = config.rate_limits.map(ratelimit::Limiter::new);
         Ok(Self {
             config,
             auth,
             db,
             kv,
             wakeup,
+            rate_limiter,
         })
     }
 
@@ -217,17 +221,17 @@ impl App {
                 if !principal.has_scope(scope) {
                     return Err(ApiError::Forbidden { scope });
                 }
-                if let Some(defaults) = self.config.rate_limits {
-                    let decision = ratelimit::check(
-                        &self.kv,
-                        &self.db,
-                        defaults,
-                        principal.tenant_id,
-                        &principal.subject,
-                        route.expensive,
-                        unix_now(),
-                    )
-                    .await;
+                if let Some(limiter) = &self.rate_limiter {
+                    let decision = limiter
+                        .check(
+                            &self.kv,
+                            &self.db,
+                            principal.tenant_id,
+                            &principal.subject,
+                            route.expensive,
+                            unix_now(),
+                        )
+                        .await;
                     let (admitted, retry_after) = (decision.admitted, decision.reset_seconds);
                     *limits = Some(decision);
                     if !admitted {

@@ -71,11 +71,7 @@ mod native {
             crate::metering::kv_async(async {
                 match self {
                     KeyValue::Memory(map) => Ok(Self::memory_map(map).get(key).cloned()),
-                    KeyValue::Redis(redis) => redis::cmd("GET")
-                        .arg(key)
-                        .query_async(&mut redis.clone())
-                        .await
-                        .map_err(redis_error),
+                    KeyValue::Redis(redis) => run(redis, redis::cmd("GET").arg(key)).await,
                     KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
             })
@@ -93,12 +89,9 @@ mod native {
                         map.insert(key.to_owned(), value.to_vec());
                         Ok(())
                     }
-                    KeyValue::Redis(redis) => redis::cmd("SET")
-                        .arg(key)
-                        .arg(value)
-                        .query_async(&mut redis.clone())
-                        .await
-                        .map_err(redis_error),
+                    KeyValue::Redis(redis) => {
+                        run(redis, redis::cmd("SET").arg(key).arg(value)).await
+                    }
                     KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
             })
@@ -112,11 +105,7 @@ mod native {
                         Self::memory_map(map).remove(key);
                         Ok(())
                     }
-                    KeyValue::Redis(redis) => redis::cmd("DEL")
-                        .arg(key)
-                        .query_async(&mut redis.clone())
-                        .await
-                        .map_err(redis_error),
+                    KeyValue::Redis(redis) => run(redis, redis::cmd("DEL").arg(key)).await,
                     KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
             })
@@ -137,12 +126,9 @@ mod native {
                         map.insert(key.to_owned(), next.to_string().into_bytes());
                         Ok(next)
                     }
-                    KeyValue::Redis(redis) => redis::cmd("INCRBY")
-                        .arg(key)
-                        .arg(delta)
-                        .query_async(&mut redis.clone())
-                        .await
-                        .map_err(redis_error),
+                    KeyValue::Redis(redis) => {
+                        run(redis, redis::cmd("INCRBY").arg(key).arg(delta)).await
+                    }
                     KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
                 }
             })
@@ -157,11 +143,8 @@ mod native {
                     .filter(|k| k.starts_with(prefix))
                     .count()),
                 KeyValue::Redis(redis) => {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query_async(&mut redis.clone())
-                        .await
-                        .map_err(redis_error)?;
+                    let keys: Vec<String> =
+                        run(redis, redis::cmd("KEYS").arg(format!("{prefix}*"))).await?;
                     Ok(keys.len())
                 }
                 KeyValue::Unavailable(why) => Err(KvError(why.to_string())),
@@ -188,6 +171,17 @@ mod native {
 
     fn redis_error(error: redis::RedisError) -> KvError {
         KvError(error.to_string())
+    }
+
+    /// Sends one command on the shared connection.
+    async fn run<T: redis::FromRedisValue>(
+        redis: &redis::aio::ConnectionManager,
+        command: &redis::Cmd,
+    ) -> Result<T, KvError> {
+        command
+            .query_async(&mut redis.clone())
+            .await
+            .map_err(redis_error)
     }
 }
 

@@ -33,10 +33,47 @@ pub struct Overrides {
     pub expensive_per_minute: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Copy)]
 struct CachedOverrides {
     fetched_at: u64,
     overrides: Overrides,
+}
+
+/// Tenants' overrides as last read, kept by the process (by the instance on Spin): no key-value
+/// round trip per request for them, and a database read per tenant at most once a minute.
+#[derive(Default)]
+pub struct OverridesCache(std::sync::Mutex<std::collections::HashMap<TenantId, CachedOverrides>>);
+
+/// How many tenants' overrides one process keeps before it starts again from empty.
+const OVERRIDES_CAPACITY: usize = 10_000;
+
+impl OverridesCache {
+    fn get(&self, tenant: TenantId, now: u64) -> Option<Overrides> {
+        let cached = self.lock().get(&tenant).copied()?;
+        (now.saturating_sub(cached.fetched_at) < OVERRIDES_TTL_SECONDS).then_some(cached.overrides)
+    }
+
+    fn put(&self, tenant: TenantId, overrides: Overrides, now: u64) {
+        let mut map = self.lock();
+        if map.len() >= OVERRIDES_CAPACITY {
+            map.clear();
+        }
+        map.insert(
+            tenant,
+            CachedOverrides {
+                fetched_at: now,
+                overrides,
+            },
+        );
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<TenantId, CachedOverrides>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 const TENANT_OVERRIDES: &str = "select settings->'rate_limits' from tenants where id = $1";
@@ -59,27 +96,46 @@ struct Counter {
     limit: u64,
 }
 
-/// Counts a request of `subject` for `tenant` at `now` (Unix seconds) and decides.
-pub async fn check(
-    kv: &KeyValue,
-    db: &Db,
+/// The limiter of one process (one instance on Spin): the configured limits and the tenants'
+/// overrides as last read.
+pub struct Limiter {
     defaults: RateLimits,
+    overrides: OverridesCache,
+}
+
+impl Limiter {
+    pub fn new(defaults: RateLimits) -> Self {
+        Self {
+            defaults,
+            overrides: OverridesCache::default(),
+        }
+    }
+
+    /// Counts a request of `subject` for `tenant` at `now` (Unix seconds) and decides.
+    pub async fn check(
+        &self,
+        kv: &KeyValue,
+        db: &Db,
+        tenant: TenantId,
+        subject: &str,
+        expensive: bool,
+        now: u64,
+    ) -> Decision {
+        let limits = limits_for(&self.overrides, db, self.defaults, tenant, now).await;
+        decide(kv, limits, tenant, subject, expensive, now).await
+    }
+}
+
+/// Raises the request's counters and decides.
+async fn decide(
+    kv: &KeyValue,
+    limits: RateLimits,
     tenant: TenantId,
     subject: &str,
     expensive: bool,
     now: u64,
 ) -> Decision {
     let principal = short_hash(subject);
-    let limits = match limits_for(kv, db, defaults, tenant, now).await {
-        Ok(limits) => limits,
-        Err(error) => {
-            return fail_open(
-                &counters(defaults, tenant, &principal, expensive),
-                now,
-                &error,
-            )
-        }
-    };
     let window = now / WINDOW_SECONDS;
     let reset_seconds = WINDOW_SECONDS - now % WINDOW_SECONDS;
     let counters = counters(limits, tenant, &principal, expensive);
@@ -125,25 +181,17 @@ async fn count(kv: &KeyValue, counter: &str, window: u64) -> Result<u64, KvError
 
 /// The defaults with the tenant's overrides, re-read from the database at most once a minute.
 async fn limits_for(
-    kv: &KeyValue,
+    cache: &OverridesCache,
     db: &Db,
     defaults: RateLimits,
     tenant: TenantId,
     now: u64,
-) -> Result<RateLimits, KvError> {
-    let key = format!("rl:{tenant}:overrides");
-    let cached: Option<CachedOverrides> = kv
-        .get(&key)
-        .await?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .filter(|cached: &CachedOverrides| {
-            now.saturating_sub(cached.fetched_at) < OVERRIDES_TTL_SECONDS
-        });
-    let overrides = match cached {
-        Some(cached) => cached.overrides,
+) -> RateLimits {
+    let overrides = match cache.get(tenant, now) {
+        Some(overrides) => overrides,
         None => {
             let read = db
-                .transaction(tenant, async |tx: &Tx| {
+                .read(tenant, async |tx: &Tx| {
                     tx.query_opt(TENANT_OVERRIDES, &[tenant.into()]).await
                 })
                 .await;
@@ -157,16 +205,11 @@ async fn limits_for(
                 // The database will answer the request itself; limits fall back to the defaults.
                 _ => Overrides::default(),
             };
-            let cached = CachedOverrides {
-                fetched_at: now,
-                overrides,
-            };
-            kv.set(&key, &serde_json::to_vec(&cached).unwrap_or_default())
-                .await?;
+            cache.put(tenant, overrides, now);
             overrides
         }
     };
-    Ok(RateLimits {
+    RateLimits {
         tenant_per_minute: overrides
             .tenant_per_minute
             .unwrap_or(defaults.tenant_per_minute),
@@ -176,7 +219,7 @@ async fn limits_for(
         expensive_per_minute: overrides
             .expensive_per_minute
             .unwrap_or(defaults.expensive_per_minute),
-    })
+    }
 }
 
 /// The counters a request of `principal` (hashed) raises.
@@ -265,6 +308,20 @@ mod tests {
             Some(b"1".to_vec())
         );
         assert_eq!(kv.get("rl:t:principal:p:10").await.unwrap(), None);
+    }
+
+    #[test]
+    fn overrides_are_trusted_for_a_minute_then_read_again() {
+        let cache = OverridesCache::default();
+        let tenant = TenantId::parse("01a22b71-a08b-747f-b786-8e0de967289c").unwrap();
+        let overrides = Overrides {
+            principal_per_minute: Some(3),
+            ..Overrides::default()
+        };
+        cache.put(tenant, overrides, 1_000);
+        let read = |now| cache.get(tenant, now).and_then(|o| o.principal_per_minute);
+        assert_eq!(read(1_059), Some(3));
+        assert_eq!(read(1_000 + OVERRIDES_TTL_SECONDS), None);
     }
 
     #[test]
