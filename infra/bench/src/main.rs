@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The bare Spin component of `infra/bench/floor` (`spin up -f infra/bench/floor/spin.toml`):
-    /// measured as "floor: read by id through Spin" beside the API.
+    /// measured as "floor: bare Spin component select by primary key" beside the API.
     #[arg(long)]
     floor_url: Option<String>,
 }
@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     // One connection per client for the PostgreSQL floor, opened only when it runs: they count
     // against the server's max_connections, shared with the servers under test.
     let mut floor = Vec::new();
-    let database_floor = "floor: read by id in PostgreSQL";
+    let database_floor = "floor: PostgreSQL select by primary key";
     if args.only.is_empty()
         || args
             .only
@@ -146,10 +146,16 @@ async fn main() -> anyhow::Result<()> {
             "filtered list",
             Call::Get("/api/v1/contacts?limit=50&lifecycle_stage=customer&owner_id=user-7".into()),
         ),
-        ("floor: read by id in PostgreSQL", Call::DatabaseRead),
+        (
+            "floor: PostgreSQL select by primary key",
+            Call::DatabaseRead,
+        ),
     ];
     if ctx.floor_url.is_some() {
-        scenarios.push(("floor: read by id through Spin", Call::FloorRead));
+        scenarios.push((
+            "floor: bare Spin component select by primary key",
+            Call::FloorRead,
+        ));
     }
     println!("| scenario | clients | requests | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
