@@ -84,17 +84,15 @@ pub fn in_process_only(why: &str) -> bool {
             .name()
             .unwrap_or("unnamed")
             .to_owned();
+        // One write per line: tests run in parallel, and a line written in pieces can interleave
+        // with another test's.
+        let line = format!("{test} ({}:{}): {why}\n", location.file(), location.line());
         if let Ok(mut log) = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(path)
         {
-            let _ignored = writeln!(
-                log,
-                "{test} ({}:{}): {why}",
-                location.file(),
-                location.line()
-            );
+            let _ignored = log.write_all(line.as_bytes());
         }
     }
     true
