@@ -6,6 +6,7 @@ TOOL_REQUIREMENTS=(
   openapi-python-client==0.29.1
   openapi-spec-validator==0.9.0
   ruff==0.17.6
+  python-dateutil==4.0.0
 )
 
 # Creates or updates the virtualenv and prints its path.

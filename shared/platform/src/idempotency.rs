@@ -107,22 +107,23 @@ pub async fn claim(
     request: &ApiRequest,
 ) -> Result<ClaimOutcome, ApiError> {
     let hash = fingerprint(request);
-    let token = uuid::Uuid::now_v7();
-    let outcome = db
+    let claim = IdempotencyClaim {
+        tenant,
+        key,
+        token: uuid::Uuid::now_v7(),
+        recorded: AtomicBool::new(false),
+    };
+    // `None`: claimed; `Some`: the stored response to replay.
+    let replay = db
         .transaction(tenant, async |tx: &Tx| {
             let params = [
                 tenant.into(),
-                SqlValue::from(key.as_str()),
+                SqlValue::from(claim.key.as_str()),
                 hash.as_str().into(),
-                token.into(),
+                claim.token.into(),
             ];
             if tx.query_opt(CLAIM, &params).await?.is_some() {
-                return Ok(ClaimOutcome::Claimed(IdempotencyClaim {
-                    tenant,
-                    key: key.clone(),
-                    token,
-                    recorded: AtomicBool::new(false),
-                }));
+                return Ok(None);
             }
             let row = tx.query_one(EXISTING, &params[..2]).await?;
             // A key in flight is busy whatever it came with: the client retries once it settles.
@@ -132,25 +133,25 @@ pub async fn claim(
             if row.get::<String>(0)? != hash {
                 return Err(ApiError::IdempotencyKeyReused);
             }
-            Ok(ClaimOutcome::Replay(stored_response(
+            Ok(Some(stored_response(
                 row.get(2)?,
                 row.get(3)?,
                 row.get(4)?,
             )?))
         })
         .await;
-    if let Err(ApiError::Unavailable(_)) = &outcome {
-        // The connection may have been lost after the claim committed: release it if it is ours,
-        // so that the client's retry is not refused as in flight until the claim lapses.
-        let claim = IdempotencyClaim {
-            tenant,
-            key,
-            token,
-            recorded: AtomicBool::new(false),
-        };
-        let _best_effort = claim.release(db).await;
+    match replay {
+        Ok(None) => Ok(ClaimOutcome::Claimed(claim)),
+        Ok(Some(response)) => Ok(ClaimOutcome::Replay(response)),
+        Err(error) => {
+            if let ApiError::Unavailable(_) = error {
+                // The connection may have been lost after the claim committed: release it if it
+                // is ours, so that the client's retry is not refused as in flight until it lapses.
+                let _best_effort = claim.release(db).await;
+            }
+            Err(error)
+        }
     }
-    outcome
 }
 
 fn stored_response(status: i64, headers: Value, body: Vec<u8>) -> Result<ApiResponse, ApiError> {

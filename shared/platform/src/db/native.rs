@@ -40,27 +40,28 @@ impl Pool {
     /// the tenant id is a UUID we formatted, never client text). Without a tenant the setting is
     /// emptied, so that no session value a read left on this connection applies.
     pub async fn begin(&self, tenant: Option<TenantId>) -> Result<Connection, DbError> {
-        let client = self.client().await?;
         let tenant = tenant.map(|t| t.as_uuid().to_string()).unwrap_or_default();
-        let statements = format!("begin; select set_config('app.tenant_id', '{tenant}', true)");
-        crate::metering::db(client.batch_execute(&statements))
-            .await
-            .map_err(map_error)?;
-        Ok(Connection {
-            client: Some(client),
-        })
+        self.prepared(&format!(
+            "begin; select set_config('app.tenant_id', '{tenant}', true)"
+        ))
+        .await
     }
 
     /// A connection outside any transaction, its session set to `tenant`: each statement commits
     /// on its own. Every use of a connection sets the tenant first, so the value never outlives
     /// the request that set it.
     pub async fn session(&self, tenant: TenantId) -> Result<Connection, DbError> {
-        let client = self.client().await?;
-        let statement = format!(
+        self.prepared(&format!(
             "select set_config('app.tenant_id', '{}', false)",
             tenant.as_uuid()
-        );
-        crate::metering::db(client.batch_execute(&statement))
+        ))
+        .await
+    }
+
+    /// A pooled connection on which `statements` ran, in one round trip.
+    async fn prepared(&self, statements: &str) -> Result<Connection, DbError> {
+        let client = self.client().await?;
+        crate::metering::db(client.batch_execute(statements))
             .await
             .map_err(map_error)?;
         Ok(Connection {

@@ -96,17 +96,22 @@ impl Router {
     /// 404 when no pattern matches the path, 405 (with the resource's methods) when one does but
     /// not for this method.
     pub fn resolve(&self, method: &Method, path: &str) -> Result<(&Route, PathParams), ApiError> {
-        let resource = self
+        let matches: Vec<(&Route, PathParams)> = self
             .routes
             .iter()
-            .filter(|route| match_pattern(route.pattern, path).is_some())
-            .map(|route| route.pattern)
+            .filter_map(|route| Some((route, match_pattern(route.pattern, path)?)))
+            .collect();
+        let resource = matches
+            .iter()
+            .map(|(route, _)| route.pattern)
             .max_by_key(|pattern| specificity(pattern))
             .ok_or(ApiError::NotFound)?;
         let mut allowed = Vec::new();
-        for route in self.routes.iter().filter(|r| r.pattern == resource) {
+        for (route, params) in matches {
+            if route.pattern != resource {
+                continue;
+            }
             if route.method == *method {
-                let params = match_pattern(route.pattern, path).unwrap_or_default();
                 return Ok((route, params));
             }
             allowed.push(route.method.clone());
