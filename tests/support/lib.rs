@@ -112,8 +112,12 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
         "jwt_hs256_secret" => jwt.hs256_secret.clone(),
         "max_body_bytes" => Some("65536".into()),
         "default_phone_region" => Some("US".into()),
-        // The suite's tenants make hundreds of requests a minute; limits get servers of their own.
-        "rate_limit_enabled" => Some("false".into()),
+        // Every request is counted, as in production; the defaults are far above what the suite
+        // sends, and tests of the limits give their tenants limits of their own (overrides).
+        "rate_limit_enabled" => Some("true".into()),
+        "rate_limit_tenant_per_minute"
+        | "rate_limit_principal_per_minute"
+        | "rate_limit_expensive_per_minute" => Some(SUITE_RATE_LIMIT.into()),
         // The cache is off by default; the suite keeps it on, so that its effects are tested.
         "cache_enabled" => Some("true".into()),
         // Wake-ups stay in-process unless a test asks for Redis.
@@ -128,10 +132,14 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
     .expect("the test configuration is complete")
 }
 
+/// The suite's default rate limits (per minute, for every counter); `infra/scripts/spin-tier`
+/// configures its deployment with the same.
+pub const SUITE_RATE_LIMIT: &str = "1000000";
+
 /// The operator credential of in-process servers.
 pub const TEST_OPERATOR_TOKEN: &str = "test-operator-token-of-at-least-32-bytes";
 
-/// The suite's configuration: no rate limiting, the read cache on.
+/// The suite's configuration: rate limits far above what it sends, the read cache on.
 pub fn test_config(database_url: String) -> Config {
     test_config_with(database_url, &[])
 }

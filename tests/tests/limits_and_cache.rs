@@ -61,6 +61,11 @@ async fn send(
     }
 }
 
+/// The deployment under test.
+fn base() -> &'static str {
+    &harness().base_url
+}
+
 async fn burst(base: &str, token: &str, path: &str, n: usize) -> Vec<Reply> {
     futures::future::join_all((0..n).map(|_| send(base, token, Method::GET, path, None))).await
 }
@@ -71,20 +76,38 @@ fn statuses(replies: &[Reply]) -> (usize, usize) {
     (admitted, refused)
 }
 
+/// A tenant whose rate limits are `overrides` (as `crm tenant set --rate-limits` sets them), set
+/// before its first request: the deployment under test limits every request, with defaults far
+/// above what any test sends, so each test's limits are its tenant's own.
+async fn limited_tenant(overrides: &str) -> TestTenant {
+    let tenant = TestTenant::create("US").await;
+    tenant.set_rate_limits(overrides).await;
+    tenant
+}
+
+/// A token for `subject` of `tenant`: a principal of its own, counted apart from the one that
+/// prepares the test's data.
+fn principal(tenant: &TestTenant, subject: &str, scopes: &str) -> String {
+    crm_platform::auth::issue_hs256_token(
+        &harness().jwt,
+        subject,
+        tenant.id,
+        scopes,
+        Duration::from_secs(60),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_burst_above_the_limit_admits_exactly_the_limit() {
-    if in_process_only("starts servers of its own with their own limits and stores") {
-        return;
-    }
-    let base = limited_server(KeyValue::memory(), 1000, 5, 1000).await;
-    let tenant = TestTenant::create("US").await;
-    let token = tenant.token("contacts:read contacts:write");
+    let tenant = limited_tenant(r#"{"tenant_per_minute": 1000, "principal_per_minute": 5}"#).await;
     let id = tenant
         .client()
         .create_contact(&json!({"first_name": "Limited"}))
         .await;
+    let token = principal(&tenant, "burst", "contacts:read");
     away_from_a_window_edge().await;
-    let replies = burst(&base, &token, &format!("/api/v1/contacts/{id}"), 20).await;
+    let replies = burst(base(), &token, &format!("/api/v1/contacts/{id}"), 20).await;
     assert_eq!(statuses(&replies), (5, 15));
 
     let admitted = replies.iter().find(|r| r.status == 200).unwrap();
@@ -111,17 +134,13 @@ async fn a_burst_above_the_limit_admits_exactly_the_limit() {
 
 #[tokio::test]
 async fn a_refused_request_does_no_work() {
-    if in_process_only("starts servers of its own with their own limits and stores") {
-        return;
-    }
-    let base = limited_server(KeyValue::memory(), 1000, 2, 1000).await;
-    let tenant = TestTenant::create("US").await;
-    let token = tenant.token("contacts:read contacts:write");
+    let tenant = limited_tenant(r#"{"principal_per_minute": 2}"#).await;
+    let token = principal(&tenant, "writer", "contacts:read contacts:write");
     away_from_a_window_edge().await;
     let mut created = 0;
     for n in 0..5 {
         let reply = send(
-            &base,
+            base(),
             &token,
             Method::POST,
             "/api/v1/contacts",
@@ -137,18 +156,14 @@ async fn a_refused_request_does_no_work() {
 
 #[tokio::test]
 async fn expensive_routes_have_their_own_stricter_limit() {
-    if in_process_only("starts servers of its own with their own limits and stores") {
-        return;
-    }
-    let base = limited_server(KeyValue::memory(), 1000, 100, 3).await;
-    let tenant = TestTenant::create("US").await;
-    let token = tenant.token("contacts:read contacts:write");
+    let tenant = limited_tenant(r#"{"expensive_per_minute": 3}"#).await;
     let id = tenant
         .client()
         .create_contact(&json!({"first_name": "Searchable"}))
         .await;
+    let token = principal(&tenant, "searcher", "contacts:read");
     away_from_a_window_edge().await;
-    let searches = burst(&base, &token, "/api/v1/contacts?limit=5", 6).await;
+    let searches = burst(base(), &token, "/api/v1/contacts?limit=5", 6).await;
     assert_eq!(statuses(&searches), (3, 3));
     assert!(searches[0]
         .header("ratelimit-policy")
@@ -157,7 +172,7 @@ async fn expensive_routes_have_their_own_stricter_limit() {
     // Reads by id are not expensive and still pass.
     assert_eq!(
         send(
-            &base,
+            base(),
             &token,
             Method::GET,
             &format!("/api/v1/contacts/{id}"),
@@ -171,21 +186,14 @@ async fn expensive_routes_have_their_own_stricter_limit() {
 
 #[tokio::test]
 async fn a_tenant_override_replaces_the_default() {
-    if in_process_only("starts servers of its own with their own limits and stores") {
-        return;
-    }
-    let base = limited_server(KeyValue::memory(), 1000, 50, 1000).await;
-    let tenant = TestTenant::create("US").await;
-    tenant
-        .set_rate_limits(r#"{"principal_per_minute": 3}"#)
-        .await;
-    let token = tenant.token("contacts:read contacts:write");
+    let tenant = limited_tenant(r#"{"principal_per_minute": 3}"#).await;
     let id = tenant
         .client()
         .create_contact(&json!({"first_name": "Override"}))
         .await;
+    let token = principal(&tenant, "reader", "contacts:read");
     away_from_a_window_edge().await;
-    let replies = burst(&base, &token, &format!("/api/v1/contacts/{id}"), 10).await;
+    let replies = burst(base(), &token, &format!("/api/v1/contacts/{id}"), 10).await;
     assert_eq!(statuses(&replies), (3, 7));
     let other = TestTenant::create("US").await;
     let other_id = other
@@ -193,8 +201,8 @@ async fn a_tenant_override_replaces_the_default() {
         .create_contact(&json!({"first_name": "Default"}))
         .await;
     let replies = burst(
-        &base,
-        &other.token("contacts:read"),
+        base(),
+        &principal(&other, "reader", "contacts:read"),
         &format!("/api/v1/contacts/{other_id}"),
         10,
     )
@@ -207,44 +215,77 @@ async fn a_tenant_override_replaces_the_default() {
 }
 
 #[tokio::test]
-async fn principals_are_counted_apart_and_counters_are_namespaced_and_bounded() {
-    if in_process_only("starts servers of its own with their own limits and stores") {
-        return;
-    }
-    let kv = KeyValue::memory();
-    let base = limited_server(kv.clone(), 1000, 2, 1000).await;
-    let tenant = TestTenant::create("US").await;
+async fn principals_are_counted_apart() {
+    let tenant = limited_tenant(r#"{"principal_per_minute": 2}"#).await;
     let id = tenant
         .client()
         .create_contact(&json!({"first_name": "Shared"}))
         .await;
     away_from_a_window_edge().await;
     let path = format!("/api/v1/contacts/{id}");
-    let alice = crm_platform::auth::issue_hs256_token(
-        &harness().jwt,
-        "alice",
-        tenant.id,
-        "contacts:read",
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let bob = crm_platform::auth::issue_hs256_token(
-        &harness().jwt,
-        "bob",
-        tenant.id,
-        "contacts:read",
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    assert_eq!(statuses(&burst(&base, &alice, &path, 4).await), (2, 2));
-    assert_eq!(statuses(&burst(&base, &bob, &path, 4).await), (2, 2));
-    // Per tenant: its counter and window pointer, and each principal's (overrides are cached in
-    // the process, not the store).
-    let keys = kv
-        .count_prefix(&format!("rl:{}:", tenant.id))
+    let alice = principal(&tenant, "alice", "contacts:read");
+    let bob = principal(&tenant, "bob", "contacts:read");
+    assert_eq!(statuses(&burst(base(), &alice, &path, 4).await), (2, 2));
+    assert_eq!(statuses(&burst(base(), &bob, &path, 4).await), (2, 2));
+}
+
+/// Each component counts its own routes against the same tenant and principal.
+#[tokio::test]
+async fn every_component_limits_its_routes() {
+    let tenant =
+        limited_tenant(r#"{"principal_per_minute": 2, "expensive_per_minute": 1000}"#).await;
+    for (path, scope) in [
+        ("/api/v1/contacts?limit=1", "contacts:read"),
+        ("/api/v1/calls?limit=1", "calls:read"),
+        ("/api/v1/audit/events?limit=1", "audit:read"),
+        ("/api/v1/webhooks", "webhooks:manage"),
+    ] {
+        // A principal per route: each route's component is limited on its own count.
+        let token = principal(&tenant, path, scope);
+        away_from_a_window_edge().await;
+        let replies = burst(base(), &token, path, 3).await;
+        assert_eq!(statuses(&replies), (2, 1), "{path}: {:?}", replies[0].text);
+    }
+}
+
+/// On Redis (the native server's Redis store; on Spin, `redis_url`) a request's counters are
+/// raised by one script, and each window's key expires on its own: a tenant leaves one key per
+/// counter, under its own prefix, none without an expiry.
+#[tokio::test]
+async fn redis_counters_are_namespaced_and_expire() {
+    let url = std::env::var("CRM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let base = if harness().in_process {
+        limited_server(KeyValue::redis(&url).await, 1000, 2, 1000).await
+    } else {
+        harness().base_url.clone()
+    };
+    let tenant = limited_tenant(r#"{"principal_per_minute": 2}"#).await;
+    away_from_a_window_edge().await;
+    for subject in ["alice", "bob"] {
+        let token = principal(&tenant, subject, "contacts:read");
+        let reply = send(&base, &token, Method::GET, "/api/v1/contacts?limit=1", None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
         .await
         .unwrap();
-    assert_eq!(keys, 2 + 2 * 2);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("rl:{}:*", tenant.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    // The tenant's counter, and each principal's: the list is an expensive route too.
+    assert_eq!(keys.len(), 1 + 2 * 2, "{keys:?}");
+    for key in keys {
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!((1..=120).contains(&ttl), "{key} expires in {ttl} s");
+    }
 }
 
 #[tokio::test]

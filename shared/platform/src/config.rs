@@ -27,7 +27,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
     Variable::optional("operator_token", "", "Bearer token of operator-only routes (`POST /api/v1/webhooks/dispatch`), at least 32 bytes (secret). Empty disables them."),
-    Variable::optional("redis_url", "redis://127.0.0.1:6379", "Redis that carries webhook dispatcher wake-ups: mutations publish on it, the `webhook-dispatcher` component's Redis trigger subscribes to it. `none`: no wake-ups (deliveries wait for the periodic dispatch; an empty value means the default, as for every variable)."),
+    Variable::optional("redis_url", "redis://127.0.0.1:6379", "Redis that carries webhook dispatcher wake-ups: mutations publish on it, the `webhook-dispatcher` component's Redis trigger subscribes to it. On Spin it also keeps the rate-limit counters (one script per request). `none`: no wake-ups (deliveries wait for the periodic dispatch; an empty value means the default, as for every variable)."),
     Variable::optional("redis_host", "127.0.0.1:6379", "host:port of `redis_url`; builds `allowed_outbound_hosts` (`redis://{{ redis_host }}`). Not read by the code."),
     Variable::optional("webhook_local_hosts", "", "Comma-separated hosts webhooks may reach over plain http and at loopback/private addresses: local testing only, empty in production."),
     Variable::optional("webhook_timeout_seconds", "10", "Per-attempt timeout of a webhook delivery (connect and first byte)."),

@@ -1,5 +1,6 @@
 //! The key-value port: rate-limit counters and the read cache. On Spin it is the component's
-//! `default` store through `wasi:keyvalue` (store + atomics); natively an in-process map or Redis.
+//! `default` store through `wasi:keyvalue` (store + atomics), with rate-limit counters in Redis
+//! (`redis_url`) when one is configured; natively an in-process map or Redis.
 //!
 //! Every caller treats a failure as "no store": nothing here may fail a request.
 
@@ -15,6 +16,43 @@ impl fmt::Display for KvError {
 }
 
 impl std::error::Error for KvError {}
+
+/// Raises every key of `KEYS` by one, giving a key its expiry (`ARGV[1]` seconds) when the
+/// increment created it, and answers the new counts: a request's rate-limit counters in one round
+/// trip, and finished windows that expire on their own.
+const COUNT_SCRIPT: &str = "local counts = {} \
+for i, key in ipairs(KEYS) do \
+  counts[i] = redis.call('INCR', key) \
+  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end \
+end \
+return counts";
+
+/// The key of `counter`'s `window`.
+fn window_key(counter: &str, window: u64) -> String {
+    format!("{counter}:{window}")
+}
+
+/// [`KeyValue::count_in_window`] for a store without scripts: one counter after another. The
+/// increment that opens a window deletes the window this counter used before (its pointer says
+/// which), so finished windows do not pile up.
+async fn count_each(kv: &KeyValue, counters: &[String], window: u64) -> Result<Vec<u64>, KvError> {
+    let mut counts = Vec::with_capacity(counters.len());
+    for counter in counters {
+        let count = kv.increment(&window_key(counter, window), 1).await?;
+        if count == 1 {
+            let pointer = format!("{counter}:window");
+            if let Some(previous) = kv.get(&pointer).await? {
+                let previous = String::from_utf8_lossy(&previous).to_string();
+                if previous != window.to_string() {
+                    kv.delete(&format!("{counter}:{previous}")).await?;
+                }
+            }
+            kv.set(&pointer, window.to_string().as_bytes()).await?;
+        }
+        counts.push(u64::try_from(count).unwrap_or(0));
+    }
+    Ok(counts)
+}
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{KeyValue, MEMORY_CAPACITY};
@@ -135,6 +173,30 @@ mod native {
             .await
         }
 
+        /// Adds one to each of `counters` in `window` and answers their counts, in that order: one
+        /// round trip on Redis, where a window's key expires `ttl_seconds` after it opened.
+        pub async fn count_in_window(
+            &self,
+            counters: &[String],
+            window: u64,
+            ttl_seconds: u64,
+        ) -> Result<Vec<u64>, KvError> {
+            let KeyValue::Redis(redis) = self else {
+                return super::count_each(self, counters, window).await;
+            };
+            let keys: Vec<String> = counters
+                .iter()
+                .map(|counter| super::window_key(counter, window))
+                .collect();
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(super::COUNT_SCRIPT)
+                .arg(keys.len())
+                .arg(keys)
+                .arg(ttl_seconds);
+            let counts: Vec<u64> = crate::metering::kv_async(run(redis, &eval)).await?;
+            Ok(counts)
+        }
+
         /// How many keys the store holds under `prefix` (tests check that counters are cleaned up).
         pub async fn count_prefix(&self, prefix: &str) -> Result<usize, KvError> {
             match self {
@@ -189,12 +251,15 @@ mod native {
 mod spin {
     use super::KvError;
     use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
+    use spin_sdk::redis::{RedisParameter, RedisResult};
     use std::rc::Rc;
 
     /// The component's `default` store (declared in `spin.toml`; Redis in production through the
-    /// runtime-config file).
+    /// runtime-config file), and the Redis that keeps rate-limit counters when one is configured.
     #[derive(Clone)]
-    pub struct KeyValue;
+    pub struct KeyValue {
+        counters_redis: Option<String>,
+    }
 
     thread_local! {
         /// The bucket, opened once per instance: Spin reuses an instance (and its handles) across
@@ -217,8 +282,54 @@ mod spin {
     }
 
     impl KeyValue {
-        pub fn spin_default() -> Self {
-            KeyValue
+        /// The `default` store; rate-limit counters go to `redis_url` when given (one script per
+        /// request instead of an increment per counter through `wasi:keyvalue`).
+        pub fn spin_default(redis_url: Option<&str>) -> Self {
+            KeyValue {
+                counters_redis: redis_url.map(str::to_owned),
+            }
+        }
+
+        /// Adds one to each of `counters` in `window` and answers their counts, in that order: one
+        /// script on Redis when `redis_url` is configured (a window's key expires `ttl_seconds`
+        /// after it opened), else an increment per counter in the `default` store.
+        pub async fn count_in_window(
+            &self,
+            counters: &[String],
+            window: u64,
+            ttl_seconds: u64,
+        ) -> Result<Vec<u64>, KvError> {
+            let Some(url) = &self.counters_redis else {
+                return super::count_each(self, counters, window).await;
+            };
+            let mut arguments = vec![
+                RedisParameter::Binary(super::COUNT_SCRIPT.as_bytes().to_vec()),
+                RedisParameter::Int64(i64::try_from(counters.len()).unwrap_or(0)),
+            ];
+            arguments.extend(counters.iter().map(|counter| {
+                RedisParameter::Binary(super::window_key(counter, window).into_bytes())
+            }));
+            arguments.push(RedisParameter::Int64(
+                i64::try_from(ttl_seconds).unwrap_or(i64::MAX),
+            ));
+            let results = crate::spin_redis::run(url, async |connection| {
+                connection.execute("EVAL", arguments.clone()).await
+            })
+            .await
+            .map_err(|error| KvError(format!("{error:?}")))?;
+            // Spin flattens the script's array reply into its integers.
+            let counts: Vec<u64> = results
+                .iter()
+                .filter_map(|result| match result {
+                    RedisResult::Int64(count) => u64::try_from(*count).ok(),
+                    _ => None,
+                })
+                .collect();
+            if counts.len() == counters.len() {
+                Ok(counts)
+            } else {
+                Err(KvError(format!("unexpected script reply: {results:?}")))
+            }
         }
 
         pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
@@ -239,5 +350,28 @@ mod spin {
                 atomics::increment(&bucket, key, delta).map_err(kv_error)
             })
         }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_window_deletes_the_previous_one() {
+        let kv = KeyValue::memory();
+        let counters = ["rl:t:principal:p".to_owned()];
+        let mut counts = Vec::new();
+        for window in [10, 10, 11, 15] {
+            counts.extend(kv.count_in_window(&counters, window, 120).await.unwrap());
+        }
+        assert_eq!(counts, [1, 2, 1, 1]);
+        // One live window and its pointer remain.
+        assert_eq!(kv.count_prefix("rl:t:principal:p:").await.unwrap(), 2);
+        assert_eq!(
+            kv.get("rl:t:principal:p:15").await.unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(kv.get("rl:t:principal:p:10").await.unwrap(), None);
     }
 }

@@ -21,6 +21,8 @@ pub mod wakeup;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+#[cfg(target_arch = "wasm32")]
+mod spin_redis;
 
 pub use app::{App, RequestContext};
 pub use http::problem::ApiError;

@@ -1,9 +1,10 @@
-//! Rate limiting with fixed one-minute windows counted by the key-value store's atomic increment.
+//! Rate limiting with fixed one-minute windows.
 //!
 //! Three counters may apply to a request: the tenant's, the principal's, and for expensive routes
 //! (search, imports, exports, batch) a stricter one per principal. Each is a key
-//! `rl:{tenant}:{counter}:{window}`; the increment that opens a window deletes the counter's
-//! previous window, so the store holds one live window per counter. Algorithm, accuracy and failure
+//! `rl:{tenant}:{counter}:{window}`, and all of a request's counters are raised together by
+//! [`KeyValue::count_in_window`]: one round trip on Redis (a script), and finished windows expire or
+//! are deleted, so the store holds one live window per counter. Algorithm, accuracy and failure
 //! behaviour: docs/adr/0007-rate-limiting.md. When the store fails the request is admitted.
 
 use crate::db::{Db, Tx};
@@ -140,13 +141,14 @@ async fn decide(
     let reset_seconds = WINDOW_SECONDS - now % WINDOW_SECONDS;
     let counters = counters(limits, tenant, &principal, expensive);
     let policy = policy_header(&counters);
+    let keys: Vec<String> = counters.iter().map(|c| c.key.clone()).collect();
+    let counts = match kv.count_in_window(&keys, window, 2 * WINDOW_SECONDS).await {
+        Ok(counts) => counts,
+        Err(error) => return fail_open(&counters, now, &error),
+    };
     let mut admitted = true;
     let mut tightest: Option<(u64, &'static str)> = None;
-    for counter in &counters {
-        let count = match count(kv, &counter.key, window).await {
-            Ok(count) => count,
-            Err(error) => return fail_open(&counters, now, &error),
-        };
+    for (counter, count) in counters.iter().zip(counts) {
         admitted &= count <= counter.limit;
         let remaining = counter.limit.saturating_sub(count);
         if tightest.is_none_or(|(least, _)| remaining < least) {
@@ -160,23 +162,6 @@ async fn decide(
             .map(|(remaining, name)| format!("\"{name}\";r={remaining};t={reset_seconds}")),
         reset_seconds,
     }
-}
-
-/// Increments the counter's current window; the first increment of a window deletes the previous
-/// window this counter used (its pointer says which), so finished windows do not pile up.
-async fn count(kv: &KeyValue, counter: &str, window: u64) -> Result<u64, KvError> {
-    let count = kv.increment(&format!("{counter}:{window}"), 1).await?;
-    if count == 1 {
-        let pointer = format!("{counter}:window");
-        if let Some(previous) = kv.get(&pointer).await? {
-            let previous = String::from_utf8_lossy(&previous).to_string();
-            if previous != window.to_string() {
-                kv.delete(&format!("{counter}:{previous}")).await?;
-            }
-        }
-        kv.set(&pointer, window.to_string().as_bytes()).await?;
-    }
-    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// The defaults with the tenant's overrides, re-read from the database at most once a minute.
@@ -293,21 +278,6 @@ mod tests {
             Some(b"3".to_vec())
         );
         assert_eq!(kv.get("rl:t:tenant:1").await.unwrap(), Some(b"1".to_vec()));
-    }
-
-    #[tokio::test]
-    async fn a_new_window_deletes_the_previous_one() {
-        let kv = KeyValue::memory();
-        for window in [10, 10, 11, 15] {
-            count(&kv, "rl:t:principal:p", window).await.unwrap();
-        }
-        // One live window and its pointer remain.
-        assert_eq!(kv.count_prefix("rl:t:principal:p:").await.unwrap(), 2);
-        assert_eq!(
-            kv.get("rl:t:principal:p:15").await.unwrap(),
-            Some(b"1".to_vec())
-        );
-        assert_eq!(kv.get("rl:t:principal:p:10").await.unwrap(), None);
     }
 
     #[test]

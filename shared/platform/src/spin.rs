@@ -19,8 +19,9 @@ pub async fn app() -> anyhow::Result<Arc<App>> {
     if let Some(app) = APP.get() {
         return Ok(app.clone());
     }
-    let kv = crate::kv::KeyValue::spin_default();
-    let app = Arc::new(App::new(Config::from_spin_variables().await?, kv)?);
+    let config = Config::from_spin_variables().await?;
+    let kv = crate::kv::KeyValue::spin_default(config.redis_url.as_deref());
+    let app = Arc::new(App::new(config, kv)?);
     Ok(APP.get_or_init(|| app).clone())
 }
 

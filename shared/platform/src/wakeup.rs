@@ -104,29 +104,11 @@ mod native {
 #[cfg(target_arch = "wasm32")]
 mod spin {
     use super::CHANNEL;
-    use spin_sdk::redis::Connection;
-    use std::rc::Rc;
 
-    /// On Spin a wake-up is a publish through Spin's outbound Redis.
+    /// On Spin a wake-up is a publish through Spin's outbound Redis, on the instance's connection.
     #[derive(Clone, Default)]
     pub struct Wakeup {
         redis_url: Option<String>,
-    }
-
-    thread_local! {
-        /// The connection, opened once per instance: each open is a new TCP connection and
-        /// handshake, which would otherwise cost every mutation.
-        static CONNECTION: std::cell::RefCell<Option<Rc<Connection>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-
-    async fn connection(url: &str) -> Result<Rc<Connection>, spin_sdk::redis::Error> {
-        if let Some(connection) = CONNECTION.with(|cell| cell.borrow().clone()) {
-            return Ok(connection);
-        }
-        let connection = Rc::new(Connection::open(url).await?);
-        CONNECTION.with(|cell| *cell.borrow_mut() = Some(connection.clone()));
-        Ok(connection)
     }
 
     impl Wakeup {
@@ -136,26 +118,15 @@ mod spin {
             }
         }
 
-        /// Publishes on the instance's connection; when that fails (Redis restarted, the
-        /// connection dropped) it is opened again once.
         pub async fn publish(&self) {
             let Some(url) = &self.redis_url else {
                 return;
             };
-            let mut outcome = Ok(());
-            for _attempt in 0..2 {
-                outcome = match connection(url).await {
-                    Ok(connection) => {
-                        crate::metering::kv_async(connection.publish(CHANNEL, b"dispatch")).await
-                    }
-                    Err(error) => Err(error),
-                };
-                if outcome.is_ok() {
-                    return;
-                }
-                CONNECTION.with(|cell| *cell.borrow_mut() = None);
-            }
-            if let Err(error) = outcome {
+            let published = crate::spin_redis::run(url, async |connection| {
+                connection.publish(CHANNEL, b"dispatch").await
+            })
+            .await;
+            if let Err(error) = published {
                 eprintln!("level=warn msg=\"webhook wake-up not published\" error=\"{error:?}\"");
             }
         }
