@@ -2,7 +2,7 @@
 //! exhausted resource would: `POST /__test/trap?tenant={id}&marker={text}` opens a transaction
 //! through the platform's `Db` (as every handler does), writes an audit record whose actor is
 //! `marker`, and panics before committing. The Spin tier serves it beside the API in one `spin up`
-//! (so both draw on the host's one connection pool); `tests/tests/transactions.rs` then shows that
+//! (so both draw on the host's one connection pool); `tests/tests/exclusive/transactions.rs` then shows that
 //! the write never becomes visible and no session stays idle in its transaction.
 
 #[cfg(target_arch = "wasm32")]

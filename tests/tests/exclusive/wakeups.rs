@@ -10,6 +10,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_mutation_wakes_the_dispatcher_which_delivers_a_signed_webhook_with_its_length() {
+    let _alone = crate::alone().await;
     let tenant = TestTenant::create("US").await;
     let client = TestClient::new(Some(
         tenant.token("webhooks:manage contacts:read contacts:write"),

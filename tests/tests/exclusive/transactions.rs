@@ -67,6 +67,7 @@ async fn assert_no_stuck_session() {
 
 #[tokio::test]
 async fn a_request_that_dies_mid_transaction_leaves_nothing_open_and_nothing_written() {
+    let _alone = crate::alone().await;
     let tenant = TestTenant::create("US").await;
     let marker = format!("abandoned-{}", uuid::Uuid::now_v7());
     match std::env::var("CRM_TEST_TRAP_URL") {
@@ -128,6 +129,7 @@ async fn a_request_that_dies_mid_transaction_leaves_nothing_open_and_nothing_wri
 
 #[tokio::test]
 async fn the_application_role_cannot_hold_a_transaction_or_a_statement_for_long() {
+    let _alone = crate::alone().await;
     let app = crm::connect(&harness().app_url)
         .await
         .expect("connecting as crm_app");

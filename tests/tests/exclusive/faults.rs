@@ -1,7 +1,7 @@
 //! Faults answer like faults: while the database keeps closing the application's connections
 //! (`pg_terminate_backend`, as a restart or a failover does), writes answer 201 or 503 with
 //! `Retry-After`, never another 5xx, and clients retrying with their `Idempotency-Key` end with
-//! every contact written exactly once. Its own binary: it kills every connection of the role.
+//! every contact written exactly once. In the exclusive binary: it kills every connection of the role.
 
 use crm_http_tests::{owner_db, TestClient, TestTenant};
 use reqwest::Method;
@@ -68,6 +68,7 @@ async fn create_with_retries(client: &TestClient, email: &str) -> (String, Vec<u
 
 #[tokio::test]
 async fn killed_connections_answer_503_and_retried_writes_land_exactly_once() {
+    let _alone = crate::alone().await;
     let tenant = TestTenant::create("US").await;
     let stop = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));

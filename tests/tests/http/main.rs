@@ -1,0 +1,18 @@
+//! The HTTP suite, one binary (one link, one harness: one in-process server and database, or one
+//! live deployment): each module is a resource or concern, its tests run in parallel. What must
+//! not share the deployment with other tests at the same time lives in `tests/exclusive/`.
+
+mod audit;
+mod auth;
+mod calls;
+mod contact_changes;
+mod contact_lists;
+mod contacts;
+mod documentation;
+mod idempotency;
+mod limits_and_cache;
+mod migrations;
+mod ops;
+mod seed;
+mod tenancy;
+mod webhooks;
