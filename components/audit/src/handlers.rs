@@ -2,6 +2,7 @@
 
 use crate::csv;
 use crate::repository::{self, EventFilter};
+use crm_domain::AuditRecordId;
 use crm_platform::db::Tx;
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
@@ -28,7 +29,7 @@ pub async fn list_events(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             "to",
         ],
     )?;
-    let page: PageRequest<(String, Uuid)> = PageRequest::from_query(&query)?;
+    let page: PageRequest<(String, AuditRecordId)> = PageRequest::from_query(&query)?;
     let filter = EventFilter {
         entity_type: query.get("entity_type").map(str::to_owned),
         entity_id: query
@@ -60,7 +61,7 @@ pub async fn list_events(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/audit/events/{id}`.
 pub async fn get_event(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = Uuid::try_parse(ctx.param("id")?).map_err(|_| ApiError::NotFound)?;
+    let id = ctx.path_id::<AuditRecordId>("id")?;
     let event = ctx
         .app
         .db

@@ -1,6 +1,6 @@
 //! Audit queries. The log is append-only: nothing here writes.
 
-use crm_domain::TenantId;
+use crm_domain::{AuditRecordId, TenantId};
 use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
 use serde::Serialize;
 use serde_json::Value;
@@ -11,7 +11,7 @@ const COLUMNS: &str = "a.id, rfc3339(a.occurred_at), a.actor, a.action, a.entity
 /// One audit record as the API returns it.
 #[derive(Debug, Serialize)]
 pub struct AuditEvent {
-    pub id: Uuid,
+    pub id: AuditRecordId,
     pub occurred_at: String,
     pub actor: String,
     pub action: String,
@@ -31,7 +31,11 @@ pub struct EventFilter {
     pub to: Option<String>,
 }
 
-pub async fn find(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Option<AuditEvent>, DbError> {
+pub async fn find(
+    tx: &Tx,
+    tenant: TenantId,
+    id: AuditRecordId,
+) -> Result<Option<AuditEvent>, DbError> {
     tx.query_opt(
         &format!("select {COLUMNS} from audit_log a where a.tenant_id = $1 and a.id = $2"),
         &[tenant.into(), id.into()],
@@ -46,7 +50,7 @@ pub async fn list(
     tx: &Tx,
     tenant: TenantId,
     filter: &EventFilter,
-    after: Option<&(String, Uuid)>,
+    after: Option<&(String, AuditRecordId)>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, DbError> {
     let mut query = SqlBuilder::new(

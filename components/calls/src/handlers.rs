@@ -4,7 +4,7 @@ use crate::repository::{self, CallFilter, UNKNOWN_CONTACT};
 use crm_domain::audit::AuditRecord;
 use crm_domain::call::{parse_choice, Call, CallDraft, CallStatus, Direction, NewCall};
 use crm_domain::event::DomainEvent;
-use crm_domain::{ContactId, TenantId};
+use crm_domain::{CallId, ContactId, TenantId};
 use crm_platform::cache;
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
@@ -19,7 +19,6 @@ use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
 use serde_json::json;
-use uuid::Uuid;
 
 const LIST_PARAMETERS: &[&str] = &[
     "limit",
@@ -51,7 +50,7 @@ pub async fn log_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
                         .await?
                 }
             };
-            let logged = repository::insert(tx, tenant, Uuid::now_v7(), contact, &call)
+            let logged = repository::insert(tx, tenant, CallId::generate(), contact, &call)
                 .await
                 .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
             if let Some(contact) = contact {
@@ -71,7 +70,7 @@ pub async fn log_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/calls/{id}`, from the read cache when it can be.
 pub async fn get_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = call_id(&ctx)?;
+    let id = ctx.path_id::<CallId>("id")?;
     let load = async || {
         let db = &ctx.app.db;
         Ok(db
@@ -90,7 +89,7 @@ pub async fn get_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `PATCH /api/v1/calls/{id}`: JSON Merge Patch of the writable fields, `If-Match` honoured.
 pub async fn patch_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = call_id(&ctx)?;
+    let id = ctx.path_id::<CallId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let (response, contacts) = ctx
@@ -106,7 +105,7 @@ pub async fn patch_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             let after = repository::update(tx, tenant, id, contact, &call)
                 .await
                 .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
-            let touched = [before.contact_id.map(ContactId::from_uuid), contact];
+            let touched = [before.contact_id, contact];
             for contact in touched.iter().flatten() {
                 repository::touch_contact(tx, tenant, *contact).await?;
             }
@@ -121,7 +120,7 @@ pub async fn patch_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `DELETE /api/v1/calls/{id}`: removes the call (audited, `call.deleted`). 204.
 pub async fn delete_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = call_id(&ctx)?;
+    let id = ctx.path_id::<CallId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let contact = ctx
         .app
@@ -129,7 +128,7 @@ pub async fn delete_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .transaction(tenant, async |tx: &Tx| {
             let (_, before) = locked_call(tx, tenant, id, if_match.as_ref()).await?;
             repository::delete(tx, tenant, id).await?;
-            let contact = before.contact_id.map(ContactId::from_uuid);
+            let contact = before.contact_id;
             if let Some(contact) = contact {
                 repository::touch_contact(tx, tenant, contact).await?;
             }
@@ -160,7 +159,7 @@ pub async fn list_calls(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/contacts/{id}/calls`: one contact's calls, as [`list_calls`].
 pub async fn contact_calls(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let contact = ContactId::parse(ctx.param("id")?).ok_or(ApiError::NotFound)?;
+    let contact = ctx.path_id::<ContactId>("id")?;
     let query = Query::parse(ctx.request.query.as_deref(), &LIST_PARAMETERS[..2])?;
     let exists = ctx
         .app
@@ -185,7 +184,7 @@ async fn list(
     filter: CallFilter,
 ) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let page: PageRequest<(String, Uuid)> = PageRequest::from_query(query)?;
+    let page: PageRequest<(String, CallId)> = PageRequest::from_query(query)?;
     let calls = ctx
         .app
         .db
@@ -268,15 +267,11 @@ fn filter_of(query: &Query) -> Result<CallFilter, ApiError> {
     })
 }
 
-fn call_id(ctx: &RequestContext) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(ctx.param("id")?).map_err(|_| ApiError::NotFound)
-}
-
 /// The tenant's settings and the call, locked for a change whose `If-Match` it satisfies.
 async fn locked_call(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: CallId,
     if_match: Option<&etag::IfMatch>,
 ) -> Result<(tenants::TenantSettings, Call), ApiError> {
     let settings = tenants::settings(tx, tenant).await?;
@@ -329,7 +324,7 @@ async fn respond(
 async fn after_write(
     ctx: &RequestContext,
     tenant: TenantId,
-    call: Option<Uuid>,
+    call: Option<CallId>,
     contacts: &[Option<ContactId>],
 ) {
     if let (Some(call), Some(cache)) = (call, ctx.app.cache(tenant, cache::CALL)) {

@@ -1,9 +1,8 @@
 //! Call storage. SQL lives here as constants; rows decode into domain types.
 
 use crm_domain::call::{Call, CallNumber, CallStatus, Direction, NewCall};
-use crm_domain::{ContactId, TenantId};
+use crm_domain::{CallId, ContactId, TenantId};
 use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
-use uuid::Uuid;
 
 /// The foreign key that refuses a `contact_id` the tenant does not have.
 pub const UNKNOWN_CONTACT: &str = "calls_tenant_id_contact_id_fkey";
@@ -61,7 +60,12 @@ fn sql(template: &str) -> String {
     template.replace("{columns}", COLUMNS)
 }
 
-fn params(tenant: TenantId, id: Uuid, contact: Option<ContactId>, call: &NewCall) -> Vec<SqlValue> {
+fn params(
+    tenant: TenantId,
+    id: CallId,
+    contact: Option<ContactId>,
+    call: &NewCall,
+) -> Vec<SqlValue> {
     vec![
         tenant.into(),
         id.into(),
@@ -90,7 +94,7 @@ fn params(tenant: TenantId, id: Uuid, contact: Option<ContactId>, call: &NewCall
 pub async fn insert(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: CallId,
     contact: Option<ContactId>,
     call: &NewCall,
 ) -> Result<Call, DbError> {
@@ -104,7 +108,7 @@ pub async fn insert(
 pub async fn update(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: CallId,
     contact: Option<ContactId>,
     call: &NewCall,
 ) -> Result<Call, DbError> {
@@ -114,20 +118,24 @@ pub async fn update(
     )
 }
 
-pub async fn delete(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<(), DbError> {
+pub async fn delete(tx: &Tx, tenant: TenantId, id: CallId) -> Result<(), DbError> {
     tx.execute(DELETE, &[tenant.into(), id.into()])
         .await
         .map(|_| ())
 }
 
-pub async fn find(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Option<Call>, DbError> {
+pub async fn find(tx: &Tx, tenant: TenantId, id: CallId) -> Result<Option<Call>, DbError> {
     tx.query_opt(&sql(FIND), &[tenant.into(), id.into()])
         .await?
         .map(|row| call_from_row(&row))
         .transpose()
 }
 
-pub async fn find_for_update(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Option<Call>, DbError> {
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: TenantId,
+    id: CallId,
+) -> Result<Option<Call>, DbError> {
     tx.query_opt(&sql(FIND_FOR_UPDATE), &[tenant.into(), id.into()])
         .await?
         .map(|row| call_from_row(&row))
@@ -183,7 +191,7 @@ pub async fn list(
     tx: &Tx,
     tenant: TenantId,
     filter: &CallFilter,
-    after: Option<&(String, Uuid)>,
+    after: Option<&(String, CallId)>,
     limit: i64,
 ) -> Result<Vec<Call>, DbError> {
     let mut query = SqlBuilder::new(

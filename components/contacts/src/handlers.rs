@@ -89,7 +89,7 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 /// `GET /api/v1/contacts/{id}`, answering 304 when `If-None-Match` names the current version.
 pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = contact_id(&ctx)?;
+    let id = ctx.path_id::<ContactId>("id")?;
     let load = async || {
         let db = &ctx.app.db;
         Ok(db
@@ -152,7 +152,7 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
 /// `If-Match` (412 when stale; 428 when the tenant requires it and it is missing).
 pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = contact_id(&ctx)?;
+    let id = ctx.path_id::<ContactId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let mut email_keys = Vec::new();
@@ -189,7 +189,7 @@ pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
 /// `DELETE /api/v1/contacts/{id}`: soft delete (restorable). 204; deleting a deleted contact is a no-op.
 pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = contact_id(&ctx)?;
+    let id = ctx.path_id::<ContactId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let deleted = ctx
         .app
@@ -214,7 +214,7 @@ pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 /// taken one of its emails meanwhile.
 pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = contact_id(&ctx)?;
+    let id = ctx.path_id::<ContactId>("id")?;
     let mut email_keys = Vec::new();
     let restored = ctx
         .app
@@ -250,7 +250,7 @@ pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiErro
 /// scrubs its personal data from audit diffs, outbox events and stored idempotent responses.
 pub async fn erase_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = contact_id(&ctx)?;
+    let id = ctx.path_id::<ContactId>("id")?;
     let erased = ctx
         .app
         .db
@@ -272,7 +272,7 @@ pub async fn erase_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
 /// `GET /api/v1/contacts/{id}/history`: field-level changes, newest first, from the audit trail.
 pub async fn contact_history(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = contact_id(&ctx)?;
+    let id = ctx.path_id::<ContactId>("id")?;
     let query = Query::parse(ctx.request.query.as_deref(), &["limit", "cursor"])?;
     let page: PageRequest<(uuid::Uuid, i64)> = PageRequest::from_query(&query)?;
     let entries = ctx
@@ -293,10 +293,6 @@ pub async fn contact_history(ctx: RequestContext) -> Result<ApiResponse, ApiErro
             (entry.audit_id, entry.position)
         }),
     )
-}
-
-fn contact_id(ctx: &RequestContext) -> Result<ContactId, ApiError> {
-    ContactId::parse(ctx.param("id")?).ok_or(ApiError::NotFound)
 }
 
 fn region(ctx: &RequestContext, settings: &TenantSettings) -> crm_domain::Region {

@@ -10,16 +10,10 @@ mod spin_entry {
     #[spin_sdk::redis_subscriber]
     async fn on_wakeup(_message: bytes::Bytes) -> anyhow::Result<()> {
         let app = crm_platform::spin::app().await?;
-        let summary = Dispatcher::new(&app.config.webhooks)?
+        Dispatcher::new(&app.config.webhooks)?
             .run(&app.db, PASS_BUDGET)
             .await
             .map_err(|e| anyhow::anyhow!("dispatch failed: {e}"))?;
-        if summary.attempts > 0 {
-            eprintln!(
-                "level=info msg=\"webhook dispatch\" attempts={} succeeded={} failed={}",
-                summary.attempts, summary.succeeded, summary.failed
-            );
-        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use crm_domain::event::DomainEvent;
 use crm_domain::webhook::{
     NewSubscription, SubscriptionDraft, DELIVERY_STATUSES, MAX_SUBSCRIPTIONS, SECRET_OVERLAP,
 };
-use crm_domain::{FieldError, TenantId, ValidationErrors};
+use crm_domain::{DeliveryId, FieldError, TenantId, ValidationErrors, WebhookId};
 use crm_platform::changelog;
 use crm_platform::db::{DbError, Tx};
 use crm_platform::http::etag;
@@ -20,7 +20,6 @@ use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// A subscription with its signing secret: only the answers that create or rotate one.
 #[derive(Serialize)]
@@ -67,7 +66,7 @@ pub async fn create(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let query = Query::parse(ctx.request.query.as_deref(), &["limit", "cursor"])?;
-    let page: PageRequest<Uuid> = PageRequest::from_query(&query)?;
+    let page: PageRequest<WebhookId> = PageRequest::from_query(&query)?;
     let subscriptions = ctx
         .app
         .db
@@ -84,7 +83,7 @@ pub async fn list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/webhooks/{id}`.
 pub async fn get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let subscription = ctx
         .app
         .db
@@ -102,7 +101,7 @@ pub async fn get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `active`, `If-Match` honoured. Setting `active` to true re-enables a disabled subscription.
 pub async fn update(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
     // The URL is validated (and resolved) before the transaction: no lock waits on DNS.
     let current = ctx
@@ -123,7 +122,7 @@ pub async fn update(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `DELETE /api/v1/webhooks/{id}`: removes the subscription and its deliveries. 204.
 pub async fn delete(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     ctx.app
         .db
@@ -162,10 +161,10 @@ async fn change(
     ctx: &RequestContext,
     action: &'static str,
     secret: Option<&str>,
-    apply: impl AsyncFnOnce(&Tx, TenantId, Uuid) -> Result<Subscription, DbError>,
+    apply: impl AsyncFnOnce(&Tx, TenantId, WebhookId) -> Result<Subscription, DbError>,
 ) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     ctx.app
         .db
@@ -192,7 +191,7 @@ async fn change(
 /// the delivery, whose outcome its `GET` shows.
 pub async fn ping(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let response = ctx
         .app
         .db
@@ -217,9 +216,9 @@ const DELIVERY_PARAMETERS: &[&str] = &[
 /// `GET /api/v1/webhooks/{id}/deliveries`: newest first, by `status` and creation time.
 pub async fn deliveries(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let query = Query::parse(ctx.request.query.as_deref(), DELIVERY_PARAMETERS)?;
-    let page: PageRequest<(String, Uuid)> = PageRequest::from_query(&query)?;
+    let page: PageRequest<(String, DeliveryId)> = PageRequest::from_query(&query)?;
     let status = query.get("status").map(str::to_owned);
     if status
         .as_deref()
@@ -262,7 +261,10 @@ pub async fn deliveries(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/webhooks/{id}/deliveries/{delivery_id}`: one delivery with its attempt history.
 pub async fn delivery(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let (id, delivery_id) = (path_id(&ctx, "id")?, path_id(&ctx, "delivery_id")?);
+    let (id, delivery_id) = (
+        ctx.path_id::<WebhookId>("id")?,
+        ctx.path_id::<DeliveryId>("delivery_id")?,
+    );
     let delivery = ctx
         .app
         .db
@@ -278,7 +280,10 @@ pub async fn delivery(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// again (same `webhook-id`, a fresh retry schedule). 202; 409 while it is still pending.
 pub async fn redeliver(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let (id, delivery_id) = (path_id(&ctx, "id")?, path_id(&ctx, "delivery_id")?);
+    let (id, delivery_id) = (
+        ctx.path_id::<WebhookId>("id")?,
+        ctx.path_id::<DeliveryId>("delivery_id")?,
+    );
     let response = ctx
         .app
         .db
@@ -316,7 +321,7 @@ struct RedeliverRange {
 /// dead letter created in `[from, to)` (`to` defaults to now). 202 with the count.
 pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let id = path_id(&ctx, "id")?;
+    let id = ctx.path_id::<WebhookId>("id")?;
     let range: RedeliverRange = parse_body(&ctx.request)?;
     let from = parse_time(&range.from, "/from");
     let to = range
@@ -381,15 +386,11 @@ async fn validate(
     Ok(subscription)
 }
 
-fn path_id(ctx: &RequestContext, name: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(ctx.param(name)?).map_err(|_| ApiError::NotFound)
-}
-
 /// The subscription, locked for a change whose `If-Match` it satisfies.
 async fn locked(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: WebhookId,
     if_match: Option<&etag::IfMatch>,
 ) -> Result<Subscription, ApiError> {
     let settings = tenants::settings(tx, tenant).await?;
@@ -401,7 +402,7 @@ async fn locked(
 }
 
 /// The tenant's subscription `id` (404 when it has none).
-async fn existing(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Subscription, ApiError> {
+async fn existing(tx: &Tx, tenant: TenantId, id: WebhookId) -> Result<Subscription, ApiError> {
     repository::find(tx, tenant, id, false)
         .await?
         .ok_or(ApiError::NotFound)
@@ -411,7 +412,7 @@ async fn existing(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<Subscription, A
 async fn active_subscription(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: WebhookId,
 ) -> Result<Subscription, ApiError> {
     let subscription = existing(tx, tenant, id).await?;
     if !subscription.active {

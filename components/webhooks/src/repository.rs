@@ -1,17 +1,16 @@
 //! Subscription and delivery storage, always within one tenant (row-level security applies).
 
 use crm_domain::webhook::NewSubscription;
-use crm_domain::TenantId;
+use crm_domain::{DeliveryId, EventId, TenantId, WebhookId};
 use crm_platform::db::{DbError, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 /// A subscription as the API shows it. Its secrets never leave the database except once, in the
 /// response that created or rotated them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Subscription {
-    pub id: Uuid,
+    pub id: WebhookId,
     pub url: String,
     pub event_types: Vec<String>,
     pub description: Option<String>,
@@ -41,10 +40,10 @@ impl Subscription {
 /// A delivery of one event to one subscription, with every attempt so far.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
-    pub id: Uuid,
-    pub subscription_id: Uuid,
+    pub id: DeliveryId,
+    pub subscription_id: WebhookId,
     /// The `webhook-id` of every attempt.
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub event_type: String,
     /// `pending`, `succeeded` or `dead` (a dead letter).
     pub status: String,
@@ -122,7 +121,7 @@ pub async fn insert(
 pub async fn update(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: WebhookId,
     subscription: &NewSubscription,
 ) -> Result<Subscription, DbError> {
     let row = tx
@@ -151,7 +150,7 @@ pub async fn update(
 pub async fn rotate_secret(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: WebhookId,
     secret: &str,
     overlap_seconds: i64,
 ) -> Result<Subscription, DbError> {
@@ -174,7 +173,7 @@ pub async fn rotate_secret(
     subscription_from_row(&row)
 }
 
-pub async fn delete(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<(), DbError> {
+pub async fn delete(tx: &Tx, tenant: TenantId, id: WebhookId) -> Result<(), DbError> {
     tx.execute(
         "delete from webhook_subscriptions where tenant_id = $1 and id = $2",
         &[tenant.into(), id.into()],
@@ -186,7 +185,7 @@ pub async fn delete(tx: &Tx, tenant: TenantId, id: Uuid) -> Result<(), DbError> 
 pub async fn find(
     tx: &Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: WebhookId,
     for_update: bool,
 ) -> Result<Option<Subscription>, DbError> {
     let lock = if for_update { " for update" } else { "" };
@@ -206,7 +205,7 @@ pub async fn find(
 pub async fn list(
     tx: &Tx,
     tenant: TenantId,
-    after: Option<Uuid>,
+    after: Option<WebhookId>,
     limit: i64,
 ) -> Result<Vec<Subscription>, DbError> {
     let mut query = SqlBuilder::new(
@@ -268,9 +267,9 @@ pub struct DeliveryFilter {
 pub async fn deliveries(
     tx: &Tx,
     tenant: TenantId,
-    subscription: Uuid,
+    subscription: WebhookId,
     filter: &DeliveryFilter,
-    after: Option<&(String, Uuid)>,
+    after: Option<&(String, DeliveryId)>,
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
     let mut query = SqlBuilder::new(
@@ -313,8 +312,8 @@ pub async fn deliveries(
 pub async fn find_delivery(
     tx: &Tx,
     tenant: TenantId,
-    subscription: Uuid,
-    id: Uuid,
+    subscription: WebhookId,
+    id: DeliveryId,
 ) -> Result<Option<Delivery>, DbError> {
     tx.query_opt(
         &sql("select {delivery} from webhook_deliveries d
@@ -336,8 +335,8 @@ const REQUEUE: &str = "
 pub async fn redeliver(
     tx: &Tx,
     tenant: TenantId,
-    subscription: Uuid,
-    id: Uuid,
+    subscription: WebhookId,
+    id: DeliveryId,
 ) -> Result<Delivery, DbError> {
     let row = tx
         .query_one(
@@ -352,7 +351,7 @@ pub async fn redeliver(
 pub async fn redeliver_dead(
     tx: &Tx,
     tenant: TenantId,
-    subscription: Uuid,
+    subscription: WebhookId,
     from: &str,
     to: &str,
 ) -> Result<u64, DbError> {

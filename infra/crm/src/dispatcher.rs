@@ -20,7 +20,10 @@ pub async fn run(app: Arc<App>, interval: Duration) {
     let dispatcher = match Dispatcher::new(&app.config.webhooks) {
         Ok(dispatcher) => dispatcher,
         Err(error) => {
-            eprintln!("level=error msg=\"webhook dispatcher not started\" error=\"{error:#}\"");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "webhook dispatcher not started"
+            );
             return;
         }
     };
@@ -29,9 +32,8 @@ pub async fn run(app: Arc<App>, interval: Duration) {
             () = wake.notified() => {}
             () = tokio::time::sleep(interval) => {}
         }
-        if let Err(error) = dispatcher.run(&app.db, PASS_BUDGET).await {
-            eprintln!("level=warn msg=\"webhook dispatch failed; retrying\" error=\"{error}\"");
-        }
+        // A failed pass is logged by `run`; the next wake-up or interval retries.
+        let _logged = dispatcher.run(&app.db, PASS_BUDGET).await;
     }
 }
 
@@ -46,11 +48,11 @@ async fn relay_redis_wakeups(url: String, wake: Arc<Notify>) {
                 while messages.next().await.is_some() {
                     wake.notify_one();
                 }
-                eprintln!("level=warn msg=\"wake-up subscription ended; reconnecting\"");
+                tracing::warn!("wake-up subscription ended; reconnecting");
             }
             Err(error) if !reported => {
                 reported = true;
-                eprintln!("level=warn msg=\"no wake-up subscription; periodic dispatch only until Redis is back\" error=\"{error}\"");
+                tracing::warn!(error = %error, "no wake-up subscription; periodic dispatch only until Redis is back");
             }
             Err(_) => {}
         }

@@ -35,7 +35,7 @@ pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     })?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
-            eprintln!("level=warn msg=\"database connection closed\" error=\"{error}\"");
+            tracing::warn!(error = %error, "database connection closed");
         }
     });
     Ok(client)

@@ -147,8 +147,9 @@ enum TenantCommand {
 
 #[tokio::main]
 async fn main() {
+    crm_platform::logging::init();
     if let Err(error) = run(Cli::parse()).await {
-        eprintln!("crm: {error:#}");
+        tracing::error!(error = format!("{error:#}"), "crm failed");
         std::process::exit(1);
     }
 }
@@ -274,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .ping()
                 .await
                 .context("the database is not reachable with database_url")?;
-            eprintln!("crm: serving on http://{listen}");
+            tracing::info!(address = %format!("http://{listen}"), "serving");
             tokio::spawn(crm::dispatcher::run(
                 app.clone(),
                 Duration::from_secs(dispatch_interval.max(1)),

@@ -154,7 +154,7 @@ pub async fn run(owner_url: &str, tenant: TenantId, count: usize) -> anyhow::Res
         tx.commit().await?;
         written += size;
         if written % 100_000 == 0 || written == count {
-            eprintln!("seeded {written}/{count}");
+            tracing::info!(written, count, "seeding");
         }
     }
     Ok(())

@@ -48,7 +48,7 @@ pub async fn serve(
                 .await
             {
                 if !error.is_incomplete_message() {
-                    eprintln!("level=warn msg=\"connection error\" error=\"{error}\"");
+                    tracing::warn!(error = %error, "connection error");
                 }
             }
         });

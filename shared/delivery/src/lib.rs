@@ -19,6 +19,7 @@ use send::{Reply, Sender};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use store::{AttemptRecord, Claimed, Outcome};
+use tracing::Instrument;
 
 /// Outbox events fanned out per statement.
 const FAN_OUT_BATCH: i64 = 500;
@@ -67,8 +68,33 @@ impl Dispatcher {
         i64::try_from(self.config.timeout.as_secs() * rounds + 30).unwrap_or(i64::MAX)
     }
 
-    /// Fans out and sends until nothing is due or `budget` has passed.
+    /// Fans out and sends until nothing is due or `budget` has passed: one dispatch pass, in a
+    /// `dispatch` span, logged when it did anything or failed.
     pub async fn run(&self, db: &Db, budget: Duration) -> Result<Summary, DbError> {
+        let span = tracing::info_span!("dispatch");
+        let started = Instant::now();
+        let outcome = self.pass(db, budget).instrument(span.clone()).await;
+        span.in_scope(|| match &outcome {
+            Ok(summary) if summary.events_fanned_out > 0 || summary.attempts > 0 => {
+                tracing::info!(
+                    events_fanned_out = summary.events_fanned_out,
+                    attempts = summary.attempts,
+                    succeeded = summary.succeeded,
+                    failed = summary.failed,
+                    subscriptions_disabled = summary.subscriptions_disabled,
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "dispatch pass"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "dispatch pass failed; the next pass retries")
+            }
+        });
+        outcome
+    }
+
+    async fn pass(&self, db: &Db, budget: Duration) -> Result<Summary, DbError> {
         let started = Instant::now();
         let mut summary = Summary::default();
         loop {

@@ -1,7 +1,7 @@
 //! The dispatcher's cross-tenant statements: each calls one of the security-definer functions of
 //! migration 0005 in a transaction bound to no tenant.
 
-use crm_domain::TenantId;
+use crm_domain::{DeliveryId, EventId, TenantId, WebhookId};
 use crm_platform::db::{Db, DbError, Row, SqlValue, Tx};
 use serde_json::Value;
 use uuid::Uuid;
@@ -10,16 +10,16 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub tenant: TenantId,
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     pub claim_token: Uuid,
     /// Attempts including this one.
     pub attempts: u32,
-    pub subscription_id: Uuid,
+    pub subscription_id: WebhookId,
     pub url: String,
     pub active: bool,
     /// The current secret, then the previous one while a rotation's overlap lasts.
     pub secrets: Vec<String>,
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub event_type: String,
     pub payload: Value,
     pub occurred_at: String,

@@ -2,6 +2,7 @@
 
 use crate::contact::Contact;
 use crate::event::ContactAction;
+use crate::ids::EntityId;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -50,7 +51,7 @@ impl AuditRecord {
     pub fn of<T: Serialize>(
         action: &'static str,
         entity_type: &'static str,
-        entity_id: Uuid,
+        entity_id: impl EntityId,
         before: Option<&T>,
         after: Option<&T>,
     ) -> Self {
@@ -62,7 +63,7 @@ impl AuditRecord {
         Self {
             action,
             entity_type,
-            entity_id,
+            entity_id: entity_id.as_uuid(),
             changes: diff(&view(before), &view(after)),
         }
     }

@@ -2,11 +2,10 @@
 
 use crate::contact::PhoneNumber;
 use crate::error::{FieldError, ValidationErrors};
-use crate::ids::ContactId;
+use crate::ids::{CallId, ContactId};
 use crate::region::Region;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 const MAX_DURATION_SECONDS: i64 = 7 * 24 * 3600;
 const MAX_NOTES_CHARS: usize = 10_000;
@@ -330,8 +329,8 @@ impl From<&PhoneNumber> for CallNumber {
 /// A call as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
-    pub id: Uuid,
-    pub contact_id: Option<Uuid>,
+    pub id: CallId,
+    pub contact_id: Option<ContactId>,
     pub direction: Direction,
     pub from: CallNumber,
     pub to: CallNumber,

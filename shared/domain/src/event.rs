@@ -1,6 +1,7 @@
 //! Domain events, written to the outbox in the transaction of the change they describe.
 
 use crate::contact::Contact;
+use crate::ids::EntityId;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -54,13 +55,13 @@ impl DomainEvent {
     pub fn of<T: serde::Serialize>(
         event_type: &'static str,
         entity_type: &'static str,
-        entity_id: Uuid,
+        entity_id: impl EntityId,
         entity: &T,
     ) -> Self {
         Self {
             event_type,
             entity_type,
-            entity_id,
+            entity_id: entity_id.as_uuid(),
             data: serde_json::to_value(entity).unwrap_or(Value::Null),
         }
     }

@@ -4,6 +4,15 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+/// What every entity id is: a UUID with a type, so that a call's id cannot be passed where a
+/// contact's is expected. Generic code (path parameters, stored columns) converts through it; the
+/// same methods are inherent on each id, so callers need not import the trait.
+pub trait EntityId: Copy + fmt::Display {
+    fn from_uuid(uuid: Uuid) -> Self;
+    fn as_uuid(&self) -> Uuid;
+    fn parse(raw: &str) -> Option<Self>;
+}
+
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -36,6 +45,20 @@ macro_rules! uuid_id {
                 self.0.fmt(f)
             }
         }
+
+        impl EntityId for $name {
+            fn from_uuid(uuid: Uuid) -> Self {
+                $name::from_uuid(uuid)
+            }
+
+            fn as_uuid(&self) -> Uuid {
+                $name::as_uuid(self)
+            }
+
+            fn parse(raw: &str) -> Option<Self> {
+                $name::parse(raw)
+            }
+        }
     };
 }
 
@@ -46,6 +69,26 @@ uuid_id!(
 uuid_id!(
     /// A contact, unique within its tenant.
     ContactId
+);
+uuid_id!(
+    /// A logged call.
+    CallId
+);
+uuid_id!(
+    /// A webhook subscription.
+    WebhookId
+);
+uuid_id!(
+    /// One event's delivery to one webhook subscription.
+    DeliveryId
+);
+uuid_id!(
+    /// An outbox event (what webhooks deliver).
+    EventId
+);
+uuid_id!(
+    /// A record of the audit log.
+    AuditRecordId
 );
 
 #[cfg(test)]

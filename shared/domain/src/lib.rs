@@ -12,5 +12,7 @@ pub mod region;
 pub mod webhook;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{ContactId, TenantId};
+pub use ids::{
+    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, TenantId, WebhookId,
+};
 pub use region::Region;

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Everything a request may use that outlives it: configuration, key material, the database.
 pub struct App {
@@ -101,6 +102,11 @@ impl RequestContext {
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no parameter {name}")))
     }
 
+    /// The entity id in the path parameter `name`: a value that is not a UUID names no entity (404).
+    pub fn path_id<T: crm_domain::EntityId>(&self, name: &str) -> Result<T, ApiError> {
+        T::parse(self.param(name)?).ok_or(ApiError::NotFound)
+    }
+
     /// Asks for a dispatcher wake-up after this request succeeds: its transaction wrote an outbox
     /// event ([`crate::changelog`] does this for every change) or queued a delivery.
     pub fn wake_dispatcher(&self) {
@@ -165,14 +171,23 @@ impl App {
         let server_timing = self.config.server_timing;
         let request_id = request_id::from_headers(&parts.headers);
         let mut limits = None;
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %parts.method,
+            route = tracing::field::Empty,
+            tenant = tracing::field::Empty,
+            principal = tracing::field::Empty,
+        );
         let (outcome, cost) =
             crate::metering::measure(self.dispatch(router, parts, body, &request_id, &mut limits))
+                .instrument(span.clone())
                 .await;
         let mut response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 if error.status().is_server_error() {
-                    log_error(&request_id, &error);
+                    span.in_scope(|| log_error(&request_id, &error));
                 }
                 error.to_response(&request_id)
             }
@@ -186,6 +201,13 @@ impl App {
                 response.headers_mut().insert("server-timing", value);
             }
         }
+        span.in_scope(|| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        });
         if let Some(decision) = limits {
             let headers = response.headers_mut();
             if let Ok(policy) = HeaderValue::from_str(&decision.policy) {
@@ -207,6 +229,7 @@ impl App {
         limits: &mut Option<ratelimit::Decision>,
     ) -> Result<ApiResponse, ApiError> {
         let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
+        tracing::Span::current().record("route", route.pattern);
         let principal = match route.access {
             Access::Public => None,
             Access::Operator => {
@@ -218,6 +241,9 @@ impl App {
             }
             Access::Scope(scope) => {
                 let principal = self.auth.authenticate(&parts.headers)?;
+                let span = tracing::Span::current();
+                span.record("tenant", tracing::field::display(principal.tenant_id));
+                span.record("principal", principal.subject.as_str());
                 if !principal.has_scope(scope) {
                     return Err(ApiError::Forbidden { scope });
                 }
@@ -305,9 +331,10 @@ pub fn log_error(request_id: &str, error: &ApiError) {
         ApiError::Internal(cause) | ApiError::Unavailable(cause) => format!("{cause:#}"),
         other => other.to_string(),
     };
-    eprintln!(
-        "level=error request_id={request_id} status={} error={:?}",
-        error.status().as_u16(),
-        cause
+    tracing::error!(
+        request_id,
+        status = error.status().as_u16(),
+        error = cause,
+        "server error"
     );
 }

@@ -107,9 +107,7 @@ impl<'a> EntityCache<'a> {
             Ok(generation) => {
                 let _best_effort = self.kv.delete(&format!("{base}:{}", generation - 1)).await;
             }
-            Err(error) => eprintln!(
-                "level=warn msg=\"cache invalidation failed\" key=\"{base}\" error=\"{error}\""
-            ),
+            Err(error) => tracing::warn!(key = base, error = %error, "cache invalidation failed"),
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::db::{DbError, SqlValue, Tx};
 use crate::http::problem::ApiError;
 use crm_domain::audit::AuditRecord;
 use crm_domain::event::DomainEvent;
+use crm_domain::EntityId;
 use uuid::Uuid;
 
 const RECORD: &str = "
@@ -25,7 +26,7 @@ pub async fn record_change<T: serde::Serialize>(
     action: &'static str,
     event_type: &'static str,
     entity_type: &'static str,
-    entity_id: Uuid,
+    entity_id: impl EntityId,
     before: Option<&T>,
     after: &T,
 ) -> Result<(), ApiError> {

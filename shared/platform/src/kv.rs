@@ -93,7 +93,7 @@ mod native {
             match connect.await {
                 Ok(manager) => KeyValue::Redis(manager),
                 Err(error) => {
-                    eprintln!("level=warn msg=\"key-value store unavailable\" error=\"{error}\"");
+                    tracing::warn!(error = %error, "key-value store unavailable");
                     KeyValue::Unavailable(Arc::from(error.to_string()))
                 }
             }

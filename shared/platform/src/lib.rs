@@ -13,6 +13,7 @@ pub mod db;
 pub mod http;
 pub mod idempotency;
 pub mod kv;
+pub mod logging;
 pub mod metering;
 pub mod ops;
 pub mod ratelimit;

@@ -237,7 +237,7 @@ fn counters(
 }
 
 fn fail_open(counters: &[Counter], now: u64, error: &KvError) -> Decision {
-    eprintln!("level=warn msg=\"rate limiting skipped: store unavailable\" error=\"{error}\"");
+    tracing::warn!(error = %error, "rate limiting skipped: store unavailable");
     Decision {
         admitted: true,
         policy: policy_header(counters),

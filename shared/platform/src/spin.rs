@@ -19,6 +19,7 @@ pub async fn app() -> anyhow::Result<Arc<App>> {
     if let Some(app) = APP.get() {
         return Ok(app.clone());
     }
+    crate::logging::init();
     let config = Config::from_spin_variables().await?;
     let kv = crate::kv::KeyValue::spin_default(config.redis_url.as_deref());
     let app = Arc::new(App::new(config, kv)?);

@@ -45,7 +45,7 @@ mod native {
                     failing: Default::default(),
                 })),
                 Err(error) => {
-                    eprintln!("level=warn msg=\"redis_url is not usable; no wake-ups over Redis\" error=\"{error}\"");
+                    tracing::warn!(error = %error, "redis_url is not usable; no wake-ups over Redis");
                     None
                 }
             });
@@ -69,7 +69,7 @@ mod native {
                         Ok(()) => redis.failing.store(false, Ordering::Relaxed),
                         Err(error) => {
                             if !redis.failing.swap(true, Ordering::Relaxed) {
-                                eprintln!("level=warn msg=\"webhook wake-ups not published until Redis answers; deliveries wait for the periodic dispatch\" error=\"{error}\"");
+                                tracing::warn!(error = %error, "webhook wake-ups not published until Redis answers; deliveries wait for the periodic dispatch");
                             }
                         }
                     }
@@ -127,7 +127,7 @@ mod spin {
             })
             .await;
             if let Err(error) = published {
-                eprintln!("level=warn msg=\"webhook wake-up not published\" error=\"{error:?}\"");
+                tracing::warn!(error = ?error, "webhook wake-up not published");
             }
         }
     }

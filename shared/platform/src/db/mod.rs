@@ -18,7 +18,7 @@ use spin as backend;
 
 use crate::http::problem::ApiError;
 use chrono::{DateTime, Utc};
-use crm_domain::TenantId;
+use crm_domain::{AuditRecordId, CallId, ContactId, DeliveryId, EventId, TenantId, WebhookId};
 use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -61,11 +61,31 @@ impl From<Uuid> for SqlValue {
         SqlValue::Uuid(value)
     }
 }
-impl From<TenantId> for SqlValue {
-    fn from(value: TenantId) -> Self {
-        SqlValue::Uuid(value.as_uuid())
-    }
+/// Every entity id is a `uuid` parameter and reads back from a `uuid` column.
+macro_rules! id_columns {
+    ($($id:ty),*) => {$(
+        impl From<$id> for SqlValue {
+            fn from(value: $id) -> Self {
+                SqlValue::Uuid(value.as_uuid())
+            }
+        }
+
+        impl FromSql for $id {
+            fn from_sql(value: &SqlValue) -> Option<Self> {
+                Uuid::from_sql(value).map(<$id>::from_uuid)
+            }
+        }
+    )*};
 }
+id_columns!(
+    TenantId,
+    ContactId,
+    CallId,
+    WebhookId,
+    DeliveryId,
+    EventId,
+    AuditRecordId
+);
 impl From<Value> for SqlValue {
     fn from(value: Value) -> Self {
         SqlValue::Json(value)

@@ -140,9 +140,7 @@ impl Connection {
         let client = self.client.take().expect("rollback runs once");
         if let Err(error) = crate::metering::db(client.batch_execute("rollback")).await {
             // The connection is in an unknown state: never hand it to another request.
-            eprintln!(
-                "level=warn msg=\"rollback failed, discarding connection\" error=\"{error}\""
-            );
+            tracing::warn!(error = %error, "rollback failed, discarding connection");
             let _discarded = Object::take(client);
         }
     }

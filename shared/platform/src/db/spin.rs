@@ -44,9 +44,7 @@ impl Pool {
             .first()
             .is_some_and(|row| row.get::<bool>(0).unwrap_or(true))
         {
-            eprintln!(
-                "level=warn msg=\"rolled back a transaction left open on a pooled connection\""
-            );
+            tracing::warn!("rolled back a transaction left open on a pooled connection");
             connection.execute("rollback", &[]).await?;
             connection.query(SESSION, &[tenant]).await?;
         }
@@ -121,7 +119,7 @@ impl Connection {
     /// rollback is logged loudly: the next request on that connection would inherit the transaction.
     pub async fn rollback(self) {
         if let Err(error) = self.execute("rollback", &[]).await {
-            eprintln!("level=error msg=\"rollback failed\" error=\"{error}\"");
+            tracing::error!(error = %error, "rollback failed");
         }
     }
 }
