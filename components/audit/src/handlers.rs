@@ -46,7 +46,7 @@ pub async fn list_events(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let events = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::list(tx, tenant, &filter, page.after.as_ref(), page.fetch_limit()).await
         })
         .await?;
@@ -65,7 +65,7 @@ pub async fn get_event(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let event = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::find(tx, tenant, id).await
         })
         .await?

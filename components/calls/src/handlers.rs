@@ -74,7 +74,7 @@ pub async fn get_call(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let load = async || {
         let db = &ctx.app.db;
         Ok(db
-            .transaction(tenant, async |tx: &Tx| {
+            .read(tenant, async |tx: &Tx| {
                 repository::find(tx, tenant, id).await
             })
             .await?)
@@ -164,7 +164,7 @@ pub async fn contact_calls(ctx: RequestContext) -> Result<ApiResponse, ApiError>
     let exists = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::contact_exists(tx, tenant, contact).await
         })
         .await?;
@@ -188,7 +188,7 @@ async fn list(
     let calls = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::list(tx, tenant, &filter, page.after.as_ref(), page.fetch_limit()).await
         })
         .await?;
@@ -222,7 +222,7 @@ pub async fn call_stats(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let groups = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::stats(tx, tenant, key, &from, &to).await
         })
         .await?;

@@ -5,7 +5,7 @@ use crate::repository::{self, EMAIL_TAKEN};
 use crm_domain::audit::AuditRecord;
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::event::{ContactAction, DomainEvent};
-use crm_domain::{ContactId, TenantId};
+use crm_domain::{AuditRecordId, ContactId, TenantId};
 use crm_platform::cache;
 use crm_platform::changelog;
 use crm_platform::db::{on_constraint, Tx};
@@ -274,11 +274,11 @@ pub async fn contact_history(ctx: RequestContext) -> Result<ApiResponse, ApiErro
     let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
     let query = Query::parse(ctx.request.query.as_deref(), &["limit", "cursor"])?;
-    let page: PageRequest<(uuid::Uuid, i64)> = PageRequest::from_query(&query)?;
+    let page: PageRequest<(AuditRecordId, i64)> = PageRequest::from_query(&query)?;
     let entries = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::find(tx, tenant, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
@@ -466,7 +466,7 @@ async fn name_the_duplicate(
         let existing = ctx
             .app
             .db
-            .transaction(tenant, async |tx: &Tx| {
+            .read(tenant, async |tx: &Tx| {
                 repository::live_owner_of_email(tx, tenant, email_keys).await
             })
             .await?;

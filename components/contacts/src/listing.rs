@@ -62,7 +62,7 @@ impl Sort {
 pub struct ListCursor {
     pub sort: Sort,
     pub key: String,
-    pub id: uuid::Uuid,
+    pub id: ContactId,
 }
 
 #[derive(Debug, Default)]
@@ -179,7 +179,7 @@ impl ContactFilter {
         ListCursor {
             sort: self.sort,
             key,
-            id: id.as_uuid(),
+            id,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
-use crm_domain::{ContactId, TenantId};
+use crm_domain::{AuditRecordId, ContactId, TenantId};
 use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
@@ -372,7 +372,7 @@ pub async fn live_owner_of_email(
 #[derive(Debug, serde::Serialize)]
 pub struct HistoryEntry {
     #[serde(skip)]
-    pub audit_id: uuid::Uuid,
+    pub audit_id: AuditRecordId,
     #[serde(skip)]
     pub position: i64,
     pub field: String,
@@ -389,7 +389,7 @@ pub async fn history(
     tx: &Tx,
     tenant: TenantId,
     id: ContactId,
-    after: Option<(uuid::Uuid, i64)>,
+    after: Option<(AuditRecordId, i64)>,
     limit: i64,
 ) -> Result<Vec<HistoryEntry>, DbError> {
     let (after_id, after_position) = after.map_or((None, 0), |(id, position)| (Some(id), position));

@@ -70,7 +70,7 @@ pub async fn list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let subscriptions = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             repository::list(tx, tenant, page.after, page.fetch_limit()).await
         })
         .await?;
@@ -87,7 +87,7 @@ pub async fn get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let subscription = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
+        .read(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
         .await?;
     response::versioned(
         &ctx.request.headers,
@@ -237,7 +237,7 @@ pub async fn deliveries(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let deliveries = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
+        .read(tenant, async |tx: &Tx| {
             existing(tx, tenant, id).await?;
             Ok::<_, ApiError>(
                 repository::deliveries(
