@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-const COLUMNS: &str = "a.id, rfc3339(a.occurred_at), a.actor, a.action, a.entity_type, a.entity_id, a.request_id, a.changes";
+const COLUMNS: &str = "a.id, rfc3339(a.occurred_at) as occurred_at, a.actor, a.action, a.entity_type, a.entity_id, a.request_id, a.changes";
 
 /// One audit record as the API returns it.
 #[derive(Debug, Serialize)]
@@ -107,26 +107,26 @@ pub async fn report(
     to: &str,
 ) -> Result<Vec<(String, i64)>, DbError> {
     let sql = format!(
-        "select {key}, count(*)::int8 from audit_log
+        "select {key} as key, count(*)::int8 as count from audit_log
          where tenant_id = $1 and occurred_at >= $2::text::timestamptz and occurred_at < $3::text::timestamptz
          group by 1 order by 2 desc, 1"
     );
     tx.query(&sql, &[tenant.into(), from.into(), to.into()])
         .await?
         .iter()
-        .map(|row| Ok((row.get(0)?, row.get(1)?)))
+        .map(|row| Ok((row.get("key")?, row.get("count")?)))
         .collect()
 }
 
 fn event_from_row(row: &Row) -> Result<AuditEvent, DbError> {
     Ok(AuditEvent {
-        id: row.get(0)?,
-        occurred_at: row.get(1)?,
-        actor: row.get(2)?,
-        action: row.get(3)?,
-        entity_type: row.get(4)?,
-        entity_id: row.get(5)?,
-        request_id: row.get(6)?,
-        changes: row.get(7)?,
+        id: row.get("id")?,
+        occurred_at: row.get("occurred_at")?,
+        actor: row.get("actor")?,
+        action: row.get("action")?,
+        entity_type: row.get("entity_type")?,
+        entity_id: row.get("entity_id")?,
+        request_id: row.get("request_id")?,
+        changes: row.get("changes")?,
     })
 }

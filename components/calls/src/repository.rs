@@ -8,9 +8,10 @@ use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
 pub const UNKNOWN_CONTACT: &str = "calls_tenant_id_contact_id_fkey";
 
 const COLUMNS: &str = "c.id, c.contact_id, c.direction, c.from_raw, c.from_e164, c.from_region,
-    c.to_raw, c.to_e164, c.to_region, rfc3339(c.started_at), c.duration_seconds::int8, c.status,
-    c.outcome, c.notes, c.recording_url, c.agent_id, c.version, rfc3339(c.created_at),
-    rfc3339(c.updated_at)";
+    c.to_raw, c.to_e164, c.to_region, rfc3339(c.started_at) as started_at,
+    c.duration_seconds::int8 as duration_seconds, c.status, c.outcome, c.notes, c.recording_url,
+    c.agent_id, c.version, rfc3339(c.created_at) as created_at,
+    rfc3339(c.updated_at) as updated_at";
 
 const INSERT: &str = "
     insert into calls as c (tenant_id, id, contact_id, direction, from_raw, from_e164, from_region,
@@ -51,7 +52,8 @@ const TOUCH_CONTACT: &str = "
 const CONTACT_EXISTS: &str = "select 1 from contacts where tenant_id = $1 and id = $2";
 
 const STATS: &str = "
-    select {key} as key, count(*)::int8, coalesce(sum(duration_seconds), 0)::int8
+    select {key} as key, count(*)::int8 as count,
+           coalesce(sum(duration_seconds), 0)::int8 as total_duration_seconds
     from calls
     where tenant_id = $1 and started_at >= $2::text::timestamptz and started_at < $3::text::timestamptz
     group by 1 order by 1";
@@ -263,10 +265,10 @@ pub async fn stats(
     .await?
     .iter()
     .map(|row| {
-        let count: i64 = row.get(1)?;
-        let total: i64 = row.get(2)?;
+        let count: i64 = row.get("count")?;
+        let total: i64 = row.get("total_duration_seconds")?;
         Ok(StatsGroup {
-            key: row.get(0)?,
+            key: row.get("key")?,
             count,
             total_duration_seconds: total,
             average_duration_seconds: if count == 0 {
@@ -291,38 +293,38 @@ fn choice<T: Copy>(raw: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Re
 }
 
 fn call_from_row(row: &Row) -> Result<Call, DbError> {
-    let started_at: chrono::DateTime<chrono::Utc> = row.get(9)?;
-    let duration_seconds: i64 = row.get(10)?;
-    let direction: String = row.get(2)?;
-    let status: String = row.get(11)?;
+    let started_at: chrono::DateTime<chrono::Utc> = row.get("started_at")?;
+    let duration_seconds: i64 = row.get("duration_seconds")?;
+    let direction: String = row.get("direction")?;
+    let status: String = row.get("status")?;
     Ok(Call {
-        id: row.get(0)?,
-        contact_id: row.get(1)?,
+        id: row.get("id")?,
+        contact_id: row.get("contact_id")?,
         direction: choice(
             &direction,
             &[Direction::Inbound, Direction::Outbound],
             Direction::as_str,
         )?,
         from: CallNumber {
-            number: row.get(3)?,
-            e164: row.get(4)?,
-            region: row.get(5)?,
+            number: row.get("from_raw")?,
+            e164: row.get("from_e164")?,
+            region: row.get("from_region")?,
         },
         to: CallNumber {
-            number: row.get(6)?,
-            e164: row.get(7)?,
-            region: row.get(8)?,
+            number: row.get("to_raw")?,
+            e164: row.get("to_e164")?,
+            region: row.get("to_region")?,
         },
         started_at,
         ended_at: started_at + chrono::Duration::seconds(duration_seconds),
         duration_seconds,
         status: choice(&status, &CallStatus::ALL, CallStatus::as_str)?,
-        outcome: row.get(12)?,
-        notes: row.get(13)?,
-        recording_url: row.get(14)?,
-        agent_id: row.get(15)?,
-        version: row.get(16)?,
-        created_at: row.get(17)?,
-        updated_at: row.get(18)?,
+        outcome: row.get("outcome")?,
+        notes: row.get("notes")?,
+        recording_url: row.get("recording_url")?,
+        agent_id: row.get("agent_id")?,
+        version: row.get("version")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }

@@ -14,7 +14,8 @@ const INSERT: &str = "
         insert into contacts (tenant_id, id, first_name, last_name, display_name, display_name_explicit,
                               company, job_title, address, lifecycle_stage, owner_id, source)
         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        returning version, rfc3339(created_at), rfc3339(updated_at)
+        returning version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at,
+                  rfc3339(last_contacted_at) as last_contacted_at
     ), emails as (
         insert into contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)
         select $1, $2, e.position, e.address, e.address_key, e.label, e.is_primary
@@ -72,20 +73,23 @@ macro_rules! select_contact {
     ($extra:literal, $tail:literal) => {
         concat!(
             "select c.id, c.first_name, c.last_name, c.display_name, c.version,
-                    rfc3339(c.created_at), rfc3339(c.updated_at), rfc3339(c.deleted_at),
+                    rfc3339(c.created_at) as created_at, rfc3339(c.updated_at) as updated_at,
+                    rfc3339(c.deleted_at) as deleted_at,
                     coalesce((select jsonb_agg(jsonb_build_object(
                                 'address', e.address, 'label', e.label, 'primary', e.is_primary)
                               order by e.position)
                               from contact_emails e
-                              where e.tenant_id = c.tenant_id and e.contact_id = c.id), '[]'::jsonb),
+                              where e.tenant_id = c.tenant_id and e.contact_id = c.id), '[]'::jsonb)
+                      as emails,
                     coalesce((select jsonb_agg(jsonb_build_object(
                                 'number', p.raw, 'e164', p.e164, 'region', p.region,
                                 'national', p.national, 'label', p.label, 'primary', p.is_primary)
                               order by p.position)
                               from contact_phones p
-                              where p.tenant_id = c.tenant_id and p.contact_id = c.id), '[]'::jsonb),
+                              where p.tenant_id = c.tenant_id and p.contact_id = c.id), '[]'::jsonb)
+                      as phones,
                     c.company, c.job_title, c.address, c.lifecycle_stage, c.owner_id, c.source,
-                    c.display_name_explicit, rfc3339(c.last_contacted_at)",
+                    c.display_name_explicit, rfc3339(c.last_contacted_at) as last_contacted_at",
             $extra,
             " from contacts c ",
             $tail
@@ -103,12 +107,13 @@ const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
          where tenant_id = $1 and live and address_key = $2)
      for update of c"
 );
-const LIST_HEAD: &str = select_contact!(", {sort_key}", "where c.tenant_id = $1");
+const LIST_HEAD: &str = select_contact!(", {sort_key} as sort_key", "where c.tenant_id = $1");
 const LIVE_OWNER_OF_EMAIL: &str = "
     select contact_id from contact_emails
     where tenant_id = $1 and live and address_key = any($2) order by contact_id limit 1";
 const HISTORY: &str = "
-    select a.id, c.ordinality, a.actor, a.action, rfc3339(a.occurred_at), a.request_id, c.value
+    select a.id, c.ordinality as position, a.actor, a.action, rfc3339(a.occurred_at) as at,
+           a.request_id, c.value as change
     from audit_log a cross join lateral jsonb_array_elements(a.changes) with ordinality as c(value, ordinality)
     where a.tenant_id = $1 and a.entity_type = 'contact' and a.entity_id = $2
       and ($3::uuid is null or a.id < $3 or (a.id = $3 and c.ordinality > $4))
@@ -207,11 +212,16 @@ pub async fn update(
     stored(id, contact, &row)
 }
 
-/// The contact as stored: the validated input plus `version, created_at, updated_at` from `row`.
+/// The contact as stored: the validated input plus what the database set (`version`,
+/// `created_at`, `updated_at`, `last_contacted_at`) from `row`.
 fn stored(id: ContactId, contact: &NewContact, row: &Row) -> Result<Contact, DbError> {
-    let mut stored = contact.to_contact(id, row.get(0)?, row.get(1)?, row.get(2)?);
-    // An insert returns three columns; an update also returns last_contacted_at.
-    stored.last_contacted_at = row.get(3)?;
+    let mut stored = contact.to_contact(
+        id,
+        row.get("version")?,
+        row.get("created_at")?,
+        row.get("updated_at")?,
+    );
+    stored.last_contacted_at = row.get("last_contacted_at")?;
     Ok(stored)
 }
 
@@ -348,7 +358,7 @@ pub async fn list(
     tx.query(&query.sql, &query.params)
         .await?
         .iter()
-        .map(|row| Ok((contact_from_row(row)?, row.get::<String>(SORT_KEY_COLUMN)?)))
+        .map(|row| Ok((contact_from_row(row)?, row.get::<String>("sort_key")?)))
         .collect()
 }
 
@@ -406,14 +416,14 @@ pub async fn history(
     .await?
     .iter()
     .map(|row| {
-        let change: Value = row.get(6)?;
+        let change: Value = row.get("change")?;
         Ok(HistoryEntry {
-            audit_id: row.get(0)?,
-            position: row.get(1)?,
-            actor: row.get(2)?,
-            action: row.get(3)?,
-            at: row.get(4)?,
-            request_id: row.get(5)?,
+            audit_id: row.get("id")?,
+            position: row.get("position")?,
+            actor: row.get("actor")?,
+            action: row.get("action")?,
+            at: row.get("at")?,
+            request_id: row.get("request_id")?,
             field: change["field"].as_str().unwrap_or_default().to_owned(),
             old: change["old"].clone(),
             new: change["new"].clone(),
@@ -422,35 +432,33 @@ pub async fn history(
     .collect()
 }
 
-const SORT_KEY_COLUMN: usize = 18;
-
-/// The JSON column at `index` as `T`.
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Result<T, DbError> {
-    serde_json::from_value(row.get::<Value>(index)?).map_err(|e| DbError::Decode {
-        column: index.to_string(),
+/// The JSON column `name` as `T`.
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row, name: &str) -> Result<T, DbError> {
+    serde_json::from_value(row.get::<Value>(name)?).map_err(|e| DbError::Decode {
+        column: name.to_owned(),
         expected: "a stored contact document",
         found: e.to_string(),
     })
 }
 
 fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
-    let emails: Vec<ContactEmail> = json_column(row, 8)?;
-    let phones: Vec<ContactPhone> = json_column(row, 9)?;
-    let address: Option<Value> = row.get(12)?;
-    let stage: Option<String> = row.get(13)?;
+    let emails: Vec<ContactEmail> = json_column(row, "emails")?;
+    let phones: Vec<ContactPhone> = json_column(row, "phones")?;
+    let address: Option<Value> = row.get("address")?;
+    let stage: Option<String> = row.get("lifecycle_stage")?;
     Ok(Contact {
-        id: ContactId::from_uuid(row.get(0)?),
-        first_name: row.get(1)?,
-        last_name: row.get(2)?,
-        display_name: row.get(3)?,
-        version: row.get(4)?,
-        created_at: row.get(5)?,
-        updated_at: row.get(6)?,
-        deleted_at: row.get(7)?,
+        id: row.get("id")?,
+        first_name: row.get("first_name")?,
+        last_name: row.get("last_name")?,
+        display_name: row.get("display_name")?,
+        version: row.get("version")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        deleted_at: row.get("deleted_at")?,
         emails,
         phones,
-        company: row.get(10)?,
-        job_title: row.get(11)?,
+        company: row.get("company")?,
+        job_title: row.get("job_title")?,
         address: address
             .map(serde_json::from_value)
             .transpose()
@@ -461,10 +469,10 @@ fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
             })?,
         lifecycle_stage: stage
             .and_then(|s| crm_domain::contact::LifecycleStage::parse(&s, "").ok()),
-        owner_id: row.get(14)?,
-        source: row.get(15)?,
-        display_name_explicit: row.get(16)?,
-        last_contacted_at: row.get(17)?,
+        owner_id: row.get("owner_id")?,
+        source: row.get("source")?,
+        display_name_explicit: row.get("display_name_explicit")?,
+        last_contacted_at: row.get("last_contacted_at")?,
     })
 }
 

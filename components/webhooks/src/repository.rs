@@ -60,13 +60,15 @@ pub struct Delivery {
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "s.id, s.url, s.event_types, s.description, s.active,
-    s.disabled_reason, rfc3339(s.previous_secret_expires_at), rfc3339(s.failing_since), s.version,
-    rfc3339(s.created_at), rfc3339(s.updated_at)";
+    s.disabled_reason, rfc3339(s.previous_secret_expires_at) as previous_secret_expires_at,
+    rfc3339(s.failing_since) as failing_since, s.version, rfc3339(s.created_at) as created_at,
+    rfc3339(s.updated_at) as updated_at";
 
 const DELIVERY_COLUMNS: &str = "d.id, d.subscription_id, d.event_id, d.event_type, d.status,
-    d.attempts::int8, rfc3339(d.next_attempt_at), rfc3339(d.last_attempt_at),
-    d.last_status_code::int8, d.last_error, d.last_duration_ms::int8, d.attempt_log,
-    rfc3339(d.created_at), rfc3339(d.completed_at)";
+    d.attempts::int8 as attempts, rfc3339(d.next_attempt_at) as next_attempt_at,
+    rfc3339(d.last_attempt_at) as last_attempt_at, d.last_status_code::int8 as last_status_code,
+    d.last_error, d.last_duration_ms::int8 as last_duration_ms, d.attempt_log as history,
+    rfc3339(d.created_at) as created_at, rfc3339(d.completed_at) as completed_at";
 
 fn sql(template: &str) -> String {
     template
@@ -367,35 +369,35 @@ pub async fn redeliver_dead(
 
 fn subscription_from_row(row: &Row) -> Result<Subscription, DbError> {
     Ok(Subscription {
-        id: row.get(0)?,
-        url: row.get(1)?,
-        event_types: row.get(2)?,
-        description: row.get(3)?,
-        active: row.get(4)?,
-        disabled_reason: row.get(5)?,
-        previous_secret_expires_at: row.get(6)?,
-        failing_since: row.get(7)?,
-        version: row.get(8)?,
-        created_at: row.get(9)?,
-        updated_at: row.get(10)?,
+        id: row.get("id")?,
+        url: row.get("url")?,
+        event_types: row.get("event_types")?,
+        description: row.get("description")?,
+        active: row.get("active")?,
+        disabled_reason: row.get("disabled_reason")?,
+        previous_secret_expires_at: row.get("previous_secret_expires_at")?,
+        failing_since: row.get("failing_since")?,
+        version: row.get("version")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, DbError> {
     Ok(Delivery {
-        id: row.get(0)?,
-        subscription_id: row.get(1)?,
-        event_id: row.get(2)?,
-        event_type: row.get(3)?,
-        status: row.get(4)?,
-        attempts: row.get(5)?,
-        next_attempt_at: row.get(6)?,
-        last_attempt_at: row.get(7)?,
-        last_status_code: row.get(8)?,
-        last_error: row.get(9)?,
-        last_duration_ms: row.get(10)?,
-        history: row.get(11)?,
-        created_at: row.get(12)?,
-        completed_at: row.get(13)?,
+        id: row.get("id")?,
+        subscription_id: row.get("subscription_id")?,
+        event_id: row.get("event_id")?,
+        event_type: row.get("event_type")?,
+        status: row.get("status")?,
+        attempts: row.get("attempts")?,
+        next_attempt_at: row.get("next_attempt_at")?,
+        last_attempt_at: row.get("last_attempt_at")?,
+        last_status_code: row.get("last_status_code")?,
+        last_error: row.get("last_error")?,
+        last_duration_ms: row.get("last_duration_ms")?,
+        history: row.get("history")?,
+        created_at: row.get("created_at")?,
+        completed_at: row.get("completed_at")?,
     })
 }

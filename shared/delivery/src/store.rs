@@ -97,18 +97,18 @@ pub async fn claim(db: &Db, limit: i64, lease_seconds: i64) -> Result<Vec<Claime
 
 fn claimed_from_row(row: &Row) -> Result<Claimed, DbError> {
     Ok(Claimed {
-        tenant: TenantId::from_uuid(row.get(0)?),
-        delivery_id: row.get(1)?,
-        claim_token: row.get(2)?,
-        attempts: u32::try_from(row.get::<i64>(3)?).unwrap_or(u32::MAX),
-        subscription_id: row.get(4)?,
-        url: row.get(5)?,
-        active: row.get(6)?,
-        secrets: row.get(7)?,
-        event_id: row.get(8)?,
-        event_type: row.get(9)?,
-        payload: row.get(10)?,
-        occurred_at: row.get(11)?,
+        tenant: row.get("tenant_id")?,
+        delivery_id: row.get("delivery_id")?,
+        claim_token: row.get("claim_token")?,
+        attempts: u32::try_from(row.get::<i64>("attempts")?).unwrap_or(u32::MAX),
+        subscription_id: row.get("subscription_id")?,
+        url: row.get("url")?,
+        active: row.get("active")?,
+        secrets: row.get("secrets")?,
+        event_id: row.get("event_id")?,
+        event_type: row.get("event_type")?,
+        payload: row.get("payload")?,
+        occurred_at: row.get("occurred_at")?,
     })
 }
 

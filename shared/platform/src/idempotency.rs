@@ -34,7 +34,8 @@ const CLAIM: &str = "
         where k.expires_at < now() or (k.status = 'in_flight' and k.locked_until < now())
     returning true";
 const EXISTING: &str = "
-    select request_hash, status, response_status::int8, response_headers, response_body
+    select request_hash, status, response_status::int8 as response_status, response_headers,
+           response_body
     from idempotency_keys where tenant_id = $1 and key = $2";
 const RECORD: &str = "
     update idempotency_keys
@@ -127,16 +128,16 @@ pub async fn claim(
             }
             let row = tx.query_one(EXISTING, &params[..2]).await?;
             // A key in flight is busy whatever it came with: the client retries once it settles.
-            if row.get::<String>(1)? != "completed" {
+            if row.get::<String>("status")? != "completed" {
                 return Err(ApiError::IdempotencyKeyInFlight);
             }
-            if row.get::<String>(0)? != hash {
+            if row.get::<String>("request_hash")? != hash {
                 return Err(ApiError::IdempotencyKeyReused);
             }
             Ok(Some(stored_response(
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
+                row.get("response_status")?,
+                row.get("response_headers")?,
+                row.get("response_body")?,
             )?))
         })
         .await;

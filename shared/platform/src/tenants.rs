@@ -4,7 +4,8 @@ use crate::db::{DbError, Tx};
 use crm_domain::{Region, TenantId};
 
 const SETTINGS: &str = "
-    select default_region, coalesce((settings->>'require_if_match')::boolean, false)
+    select default_region,
+           coalesce((settings->>'require_if_match')::boolean, false) as require_if_match
     from tenants where id = $1";
 
 pub struct TenantSettings {
@@ -24,8 +25,8 @@ pub async fn settings(tx: &Tx, tenant: TenantId) -> Result<TenantSettings, DbErr
     let row = tx.query_opt(SETTINGS, &[tenant.into()]).await?;
     Ok(match row {
         Some(row) => TenantSettings {
-            default_region: Region::parse(&row.get::<String>(0)?),
-            require_if_match: row.get(1)?,
+            default_region: Region::parse(&row.get::<String>("default_region")?),
+            require_if_match: row.get("require_if_match")?,
         },
         None => TenantSettings {
             default_region: None,

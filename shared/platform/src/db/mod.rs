@@ -144,11 +144,30 @@ impl SqlBuilder {
     }
 }
 
-/// One result row. Columns are read by position, in the order the statement selects them.
+/// One result row. Entity decoders read columns by name (the statement names each one, aliasing
+/// expressions: `rfc3339(c.created_at) as created_at`); a statement that selects one value reads
+/// it by position.
 #[derive(Debug, Clone)]
 pub struct Row {
     columns: Arc<[String]>,
     values: Vec<SqlValue>,
+}
+
+/// Where a value is in a [`Row`]: its column's name, or its position.
+pub trait Column: Copy + std::fmt::Display {
+    fn position(self, columns: &[String]) -> Option<usize>;
+}
+
+impl Column for usize {
+    fn position(self, columns: &[String]) -> Option<usize> {
+        (self < columns.len()).then_some(self)
+    }
+}
+
+impl Column for &str {
+    fn position(self, columns: &[String]) -> Option<usize> {
+        columns.iter().position(|name| name == self)
+    }
 }
 
 impl Row {
@@ -156,20 +175,24 @@ impl Row {
         Self { columns, values }
     }
 
-    /// The value at `index` as `T`.
+    /// The value of `column` (a name or a position) as `T`.
     ///
     /// # Errors
-    /// `DbError::Decode` naming the column when it is absent or of another type.
-    pub fn get<T: FromSql>(&self, index: usize) -> Result<T, DbError> {
-        let value = self.values.get(index).unwrap_or(&SqlValue::Null);
+    /// `DbError::Decode` naming the column when the row has no such column or holds another type.
+    pub fn get<T: FromSql>(&self, column: impl Column) -> Result<T, DbError> {
+        let expected = std::any::type_name::<T>();
+        let value = column
+            .position(&self.columns)
+            .and_then(|index| self.values.get(index))
+            .ok_or_else(|| DbError::Decode {
+                column: column.to_string(),
+                expected,
+                found: "no such column".into(),
+            })?;
         T::from_sql(value).ok_or_else(|| DbError::Decode {
-            column: self
-                .columns
-                .get(index)
-                .cloned()
-                .unwrap_or_else(|| index.to_string()),
+            column: column.to_string(),
             found: format!("{value:?}").chars().take(40).collect(),
-            expected: std::any::type_name::<T>(),
+            expected,
         })
     }
 }
@@ -503,7 +526,12 @@ mod tests {
             Arc::from(vec!["version".to_owned()]),
             vec![SqlValue::Text("x".into())],
         );
-        let error = row.get::<i64>(0).unwrap_err().to_string();
+        let error = row.get::<i64>("version").unwrap_err().to_string();
         assert!(error.contains("version"), "{error}");
+        let missing = row.get::<i64>("versoin").unwrap_err().to_string();
+        assert!(
+            missing.contains("versoin") && missing.contains("no such column"),
+            "{missing}"
+        );
     }
 }
