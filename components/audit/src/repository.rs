@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-const COLUMNS: &str = "a.id, rfc3339(a.occurred_at) as occurred_at, a.actor, a.action, a.entity_type, a.entity_id, a.request_id, a.changes";
+const COLUMNS: &str = "a.id, rfc3339(a.occurred_at) as occurred_at, a.actor, a.actor_type, a.action, a.entity_type, a.entity_id, a.request_id, a.changes";
 
 /// One audit record as the API returns it.
 #[derive(Debug, Serialize)]
@@ -14,6 +14,8 @@ pub struct AuditEvent {
     pub id: AuditRecordId,
     pub occurred_at: String,
     pub actor: String,
+    /// `user`, `api_client`, `import_job`, `workflow_rule` or `system`.
+    pub actor_type: String,
     pub action: String,
     pub entity_type: String,
     pub entity_id: Uuid,
@@ -123,6 +125,7 @@ fn event_from_row(row: &Row) -> Result<AuditEvent, DbError> {
         id: row.get("id")?,
         occurred_at: row.get("occurred_at")?,
         actor: row.get("actor")?,
+        actor_type: row.get("actor_type")?,
         action: row.get("action")?,
         entity_type: row.get("entity_type")?,
         entity_id: row.get("entity_id")?,

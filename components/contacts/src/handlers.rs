@@ -1,16 +1,15 @@
-//! Contact handlers: HTTP in, domain rules and repository calls, HTTP out.
+//! Contact handlers: HTTP in (body, path id, `If-Match`, query), one service call or read, HTTP
+//! out. Changes go through [`crate::service`] in the request's unit of work.
 
 use crate::listing::{ContactFilter, ListCursor, PARAMETERS};
-use crate::repository::{self, EMAIL_TAKEN};
-use crm_domain::audit::AuditRecord;
-use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
-use crm_domain::event::{ContactAction, DomainEvent};
-use crm_domain::{AuditRecordId, ContactId, TenantId};
+use crate::repository;
+use crate::service::{self, Upserted};
+use crm_domain::contact::{Contact, ContactDraft, EmailAddress};
+use crm_domain::{AuditRecordId, ContactId};
 use crm_platform::cache;
-use crm_platform::changelog;
-use crm_platform::db::{on_constraint, Tx};
-use crm_platform::http::etag::{self, IfMatch};
-use crm_platform::http::json::{from_value, merge_patch, parse_body, parse_merge_patch};
+use crm_platform::db::Tx;
+use crm_platform::http::etag;
+use crm_platform::http::json::{from_value, parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{self, json, set_header};
@@ -28,26 +27,20 @@ pub const UPSERT_RESULT: &str = "upsert-result";
 /// `POST /api/v1/contacts`: validates every field, then writes the contact, its audit record and
 /// its `contact.created` event in one transaction.
 pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let draft: ContactDraft = parse_body(&ctx.request)?;
     let email_keys = email_keys(&draft);
     let created = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let settings = tenants::settings(tx, tenant).await?;
-            let contact = NewContact::parse(draft, region(&ctx, &settings))?;
-            let contact = insert(tx, &ctx, tenant, &contact).await?;
-            respond(tx, &ctx, StatusCode::CREATED, &contact, None).await
+        .write(async |uow| {
+            let contact = service::create(uow, draft).await?;
+            contact_response(StatusCode::CREATED, &contact, None)
         })
         .await;
-    name_the_duplicate(&ctx, tenant, created, email_keys).await
+    name_the_duplicate(&ctx, created, email_keys).await
 }
 
 /// `POST /api/v1/contacts/upsert`: creates the contact, or merges the body into the live contact
 /// that has its primary email. Answers 201 or 200 and says which in `Upsert-Result`.
 pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let body: Value = parse_body(&ctx.request)?;
     let draft: ContactDraft = from_value(body.clone())?;
     let key = upsert_key(&draft)?;
@@ -55,33 +48,22 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     // A concurrent upsert may create the contact between our look-up and our insert: the unique
     // email key refuses the second insert, and the second attempt then finds and updates it.
     let mut retried = false;
-    let mut updated_id = None;
     loop {
         let outcome = ctx
-            .app
-            .db
-            .transaction(tenant, async |tx: &Tx| {
-                let settings = tenants::settings(tx, tenant).await?;
-                match repository::find_live_by_email_for_update(tx, tenant, &key).await? {
-                    Some(before) => {
-                        updated_id = Some(before.id);
-                        let after = apply_patch(tx, &ctx, tenant, &settings, before, &body).await?;
-                        respond(tx, &ctx, StatusCode::OK, &after, Some("updated")).await
+            .write(
+                async |uow| match service::upsert(uow, draft.clone(), &body, &key).await? {
+                    Upserted::Created(contact) => {
+                        contact_response(StatusCode::CREATED, &contact, Some("created"))
                     }
-                    None => {
-                        let contact = NewContact::parse(draft.clone(), region(&ctx, &settings))?;
-                        let contact = insert(tx, &ctx, tenant, &contact).await?;
-                        respond(tx, &ctx, StatusCode::CREATED, &contact, Some("created")).await
+                    Upserted::Updated(contact) => {
+                        contact_response(StatusCode::OK, &contact, Some("updated"))
                     }
-                }
-            })
+                },
+            )
             .await;
-        if let (Ok(_), Some(id)) = (&outcome, updated_id) {
-            invalidate(&ctx, tenant, id).await;
-        }
         match outcome {
             Err(ApiError::Conflict { .. }) if !retried => retried = true,
-            other => return name_the_duplicate(&ctx, tenant, other, email_keys).await,
+            other => return name_the_duplicate(&ctx, other, email_keys).await,
         }
     }
 }
@@ -103,13 +85,6 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             .await?
             .ok_or(ApiError::NotFound)?;
     response::versioned(&ctx.request.headers, &contact, contact.version, status)
-}
-
-/// Makes cached copies of `id` unreachable; called once the write's transaction has committed.
-async fn invalidate(ctx: &RequestContext, tenant: TenantId, id: ContactId) {
-    if let Some(cache) = ctx.app.cache(tenant, CACHE_KIND) {
-        cache.invalidate(&id.to_string()).await;
-    }
 }
 
 /// `GET /api/v1/contacts`: filtered, sorted, keyset-paginated.
@@ -151,7 +126,6 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
 /// `PATCH /api/v1/contacts/{id}`: a JSON Merge Patch (RFC 7396) of the writable fields, honouring
 /// `If-Match` (412 when stale; 428 when the tenant requires it and it is missing).
 pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
@@ -163,110 +137,67 @@ pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
             .collect();
     }
     let updated = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let settings = tenants::settings(tx, tenant).await?;
-            let before = locked_for_change(tx, tenant, id, &settings, if_match.as_ref()).await?;
-            if before.deleted_at.is_some() {
-                return Err(ApiError::conflict(
-                    "the contact is deleted; restore it before changing it",
-                    "",
-                    "deleted",
-                    "restore the contact first",
-                ));
-            }
-            let after = apply_patch(tx, &ctx, tenant, &settings, before, &patch).await?;
-            respond(tx, &ctx, StatusCode::OK, &after, None).await
+        .write(async |uow| {
+            let contact = service::update(uow, id, &patch, if_match.as_ref()).await?;
+            contact_response(StatusCode::OK, &contact, None)
         })
         .await;
-    if updated.is_ok() {
-        invalidate(&ctx, tenant, id).await;
-    }
-    name_the_duplicate(&ctx, tenant, updated, email_keys).await
+    name_the_duplicate(&ctx, updated, email_keys).await
 }
 
 /// `DELETE /api/v1/contacts/{id}`: soft delete (restorable). 204; deleting a deleted contact is a no-op.
 pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
-    let deleted = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let settings = tenants::settings(tx, tenant).await?;
-            let before = locked_for_change(tx, tenant, id, &settings, if_match.as_ref()).await?;
-            if before.deleted_at.is_none() {
-                let after = repository::set_deleted(tx, tenant, id, true).await?;
-                record(tx, &ctx, ContactAction::Deleted, Some(&before), &after).await?;
-            }
-            no_content(tx, &ctx).await
-        })
-        .await;
-    if deleted.is_ok() {
-        invalidate(&ctx, tenant, id).await;
-    }
-    deleted
+    ctx.write(async |uow| {
+        service::delete(uow, id, if_match.as_ref()).await?;
+        Ok(response::no_content())
+    })
+    .await
 }
 
 /// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete. 409 when another live contact has
 /// taken one of its emails meanwhile.
 pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
-    let mut email_keys = Vec::new();
     let restored = ctx
+        .write(async |uow| {
+            let contact = service::restore(uow, id).await?;
+            contact_response(StatusCode::OK, &contact, None)
+        })
+        .await;
+    if !matches!(restored, Err(ApiError::Conflict { .. })) {
+        return restored;
+    }
+    // The contact's own emails name the duplicate; it is read again, the change having rolled back.
+    let tenant = ctx.principal()?.tenant_id;
+    let email_keys = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| {
-            let before = repository::find_for_update(tx, tenant, id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            email_keys = before
+        .read(tenant, async |tx: &Tx| {
+            repository::find(tx, tenant, id).await
+        })
+        .await?
+        .map(|contact| {
+            contact
                 .emails
                 .iter()
                 .map(|e| e.address.to_lowercase())
-                .collect();
-            let after = if before.deleted_at.is_some() {
-                let after = repository::set_deleted(tx, tenant, id, false)
-                    .await
-                    .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
-                record(tx, &ctx, ContactAction::Restored, Some(&before), &after).await?;
-                after
-            } else {
-                before
-            };
-            respond(tx, &ctx, StatusCode::OK, &after, None).await
+                .collect()
         })
-        .await;
-    if restored.is_ok() {
-        invalidate(&ctx, tenant, id).await;
-    }
-    name_the_duplicate(&ctx, tenant, restored, email_keys).await
+        .unwrap_or_default();
+    name_the_duplicate(&ctx, restored, email_keys).await
 }
 
 /// `POST /api/v1/contacts/{id}/erase` (scope `contacts:erase`): removes the contact for good and
 /// scrubs its personal data from audit diffs, outbox events and stored idempotent responses.
 pub async fn erase_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
-    let erased = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let contact = repository::find_for_update(tx, tenant, id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            repository::erase(tx, tenant, id).await?;
-            record(tx, &ctx, ContactAction::Erased, None, &contact).await?;
-            no_content(tx, &ctx).await
-        })
-        .await;
-    if erased.is_ok() {
-        invalidate(&ctx, tenant, id).await;
-    }
-    erased
+    ctx.write(async |uow| {
+        service::erase(uow, id).await?;
+        Ok(response::no_content())
+    })
+    .await
 }
 
 /// `GET /api/v1/contacts/{id}/history`: field-level changes, newest first, from the audit trail.
@@ -327,88 +258,8 @@ fn upsert_key(draft: &ContactDraft) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Validation(crm_domain::ValidationErrors(vec![e])))
 }
 
-/// Locks the contact for a change and checks the tenant's and the request's preconditions.
-async fn locked_for_change(
-    tx: &Tx,
-    tenant: TenantId,
-    id: ContactId,
-    settings: &TenantSettings,
-    if_match: Option<&IfMatch>,
-) -> Result<Contact, ApiError> {
-    let contact = repository::find_for_update(tx, tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    etag::check_precondition(if_match, settings.require_if_match, contact.version)?;
-    Ok(contact)
-}
-
-/// Merges `patch` into the writable view of `before`, validates the result as a whole and stores it
-/// with its audit record and event; a patch that changes nothing stores nothing.
-async fn apply_patch(
-    tx: &Tx,
-    ctx: &RequestContext,
-    tenant: TenantId,
-    settings: &TenantSettings,
-    before: Contact,
-    patch: &Value,
-) -> Result<Contact, ApiError> {
-    let mut view = before.writable_view();
-    merge_patch(&mut view, patch);
-    let draft: ContactDraft = from_value(view)?;
-    let contact = NewContact::parse(draft, region(ctx, settings))?;
-    let preview = contact.to_contact(
-        before.id,
-        before.version,
-        before.created_at,
-        before.updated_at,
-    );
-    if AuditRecord::contact(ContactAction::Updated, Some(&before), &preview)
-        .changes
-        .is_empty()
-    {
-        return Ok(before); // Nothing changes: no new version, no audit record, no event.
-    }
-    let after = repository::update(tx, tenant, before.id, &contact)
-        .await
-        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
-    record(tx, ctx, ContactAction::Updated, Some(&before), &after).await?;
-    Ok(after)
-}
-
-async fn insert(
-    tx: &Tx,
-    ctx: &RequestContext,
-    tenant: TenantId,
-    contact: &NewContact,
-) -> Result<Contact, ApiError> {
-    let contact = repository::insert(tx, tenant, ContactId::generate(), contact)
-        .await
-        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
-    record(tx, ctx, ContactAction::Created, None, &contact).await?;
-    Ok(contact)
-}
-
-async fn record(
-    tx: &Tx,
-    ctx: &RequestContext,
-    action: ContactAction,
-    before: Option<&Contact>,
-    after: &Contact,
-) -> Result<(), ApiError> {
-    changelog::record(
-        tx,
-        ctx,
-        &AuditRecord::contact(action, before, after),
-        &DomainEvent::contact(action, after),
-    )
-    .await
-}
-
-/// The JSON response for `contact` (with `ETag`, `Location` on 201 and the upsert's result),
-/// recorded for replay when the request carried an Idempotency-Key.
-async fn respond(
-    tx: &Tx,
-    ctx: &RequestContext,
+/// The JSON response for `contact` (with `ETag`, `Location` on 201 and the upsert's result).
+fn contact_response(
     status: StatusCode,
     contact: &Contact,
     upsert: Option<&str>,
@@ -428,29 +279,13 @@ async fn respond(
             result,
         );
     }
-    ctx.recorded(tx, response).await
-}
-
-async fn no_content(tx: &Tx, ctx: &RequestContext) -> Result<ApiResponse, ApiError> {
-    let mut response = ApiResponse::new(Default::default());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    ctx.recorded(tx, response).await
-}
-
-fn email_taken() -> ApiError {
-    ApiError::conflict(
-        "another live contact of this tenant already has this email address",
-        "/emails",
-        "duplicate",
-        "is already used by another contact",
-    )
+    Ok(response)
 }
 
 /// Adds `existing_contact_id` to a duplicate-email 409. The failed transaction is gone, so the
 /// holder is looked up in a fresh one.
 async fn name_the_duplicate(
     ctx: &RequestContext,
-    tenant: TenantId,
     outcome: Result<ApiResponse, ApiError>,
     email_keys: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
@@ -463,6 +298,7 @@ async fn name_the_duplicate(
         return outcome;
     };
     if errors.iter().any(|e| e.code == "duplicate") {
+        let tenant = ctx.principal()?.tenant_id;
         let existing = ctx
             .app
             .db

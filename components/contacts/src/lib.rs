@@ -4,6 +4,7 @@
 mod handlers;
 mod listing;
 mod repository;
+pub mod service;
 
 /// The statement a read by id runs, for benchmarks that measure the database floor beneath it.
 pub use repository::FIND as FIND_CONTACT_SQL;

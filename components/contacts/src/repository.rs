@@ -112,7 +112,8 @@ const LIVE_OWNER_OF_EMAIL: &str = "
     select contact_id from contact_emails
     where tenant_id = $1 and live and address_key = any($2) order by contact_id limit 1";
 const HISTORY: &str = "
-    select a.id, c.ordinality as position, a.actor, a.action, rfc3339(a.occurred_at) as at,
+    select a.id, c.ordinality as position, a.actor, a.actor_type, a.action,
+           rfc3339(a.occurred_at) as at,
            a.request_id, c.value as change
     from audit_log a cross join lateral jsonb_array_elements(a.changes) with ordinality as c(value, ordinality)
     where a.tenant_id = $1 and a.entity_type = 'contact' and a.entity_id = $2
@@ -390,6 +391,8 @@ pub struct HistoryEntry {
     pub new: Value,
     pub action: String,
     pub actor: String,
+    /// `user`, `api_client`, `import_job`, `workflow_rule` or `system`.
+    pub actor_type: String,
     pub at: String,
     pub request_id: String,
 }
@@ -421,6 +424,7 @@ pub async fn history(
             audit_id: row.get("id")?,
             position: row.get("position")?,
             actor: row.get("actor")?,
+            actor_type: row.get("actor_type")?,
             action: row.get("action")?,
             at: row.get("at")?,
             request_id: row.get("request_id")?,

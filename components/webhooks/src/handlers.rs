@@ -1,22 +1,17 @@
 //! Webhook handlers: subscriptions, their deliveries, pings, redeliveries and the operator dispatch.
 
 use crate::repository::{self, Delivery, DeliveryFilter, Subscription};
-use crm_delivery::{send, signing, Dispatcher, PASS_BUDGET};
-use crm_domain::audit::AuditRecord;
-use crm_domain::event::DomainEvent;
-use crm_domain::webhook::{
-    NewSubscription, SubscriptionDraft, DELIVERY_STATUSES, MAX_SUBSCRIPTIONS, SECRET_OVERLAP,
-};
+use crate::service;
+use crm_delivery::{signing, Dispatcher, PASS_BUDGET};
+use crm_domain::webhook::{SubscriptionDraft, DELIVERY_STATUSES, SECRET_OVERLAP};
 use crm_domain::{DeliveryId, FieldError, TenantId, ValidationErrors, WebhookId};
-use crm_platform::changelog;
-use crm_platform::db::{DbError, Tx};
+use crm_platform::db::Tx;
 use crm_platform::http::etag;
 use crm_platform::http::json::{from_value, merge_patch, parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
-use crm_platform::tenants;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -31,35 +26,19 @@ struct WithSecret<'a> {
 
 /// `POST /api/v1/webhooks`: creates a subscription; the response carries its secret, once.
 pub async fn create(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let draft: SubscriptionDraft = parse_body(&ctx.request)?;
-    let subscription = validate(&ctx, draft).await?;
+    let subscription = service::validate(&ctx.app.config.webhooks.url_policy(), draft).await?;
     let secret = signing::generate_secret()?;
-    let response = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            if repository::count_locked(tx, tenant).await? >= MAX_SUBSCRIPTIONS {
-                return Err(ApiError::conflict(
-                    format!("a tenant has at most {MAX_SUBSCRIPTIONS} subscriptions"),
-                    "",
-                    "too_many_subscriptions",
-                    "delete a subscription first",
-                ));
-            }
-            let created = repository::insert(tx, tenant, &subscription, &secret).await?;
-            record(tx, &ctx, "create", "webhook.created", None, &created).await?;
-            let body = WithSecret {
-                subscription: &created,
-                secret: &secret,
-            };
-            let location = format!("/api/v1/webhooks/{}", created.id);
-            let response =
-                response::entity(StatusCode::CREATED, &body, created.version, Some(&location))?;
-            ctx.recorded(tx, response).await
-        })
-        .await?;
-    Ok(response)
+    ctx.write(async |uow| {
+        let created = service::create(uow, &subscription, &secret).await?;
+        let body = WithSecret {
+            subscription: &created,
+            secret: &secret,
+        };
+        let location = format!("/api/v1/webhooks/{}", created.id);
+        response::entity(StatusCode::CREATED, &body, created.version, Some(&location))
+    })
+    .await
 }
 
 /// `GET /api/v1/webhooks`: newest first, keyset-paginated.
@@ -103,106 +82,59 @@ pub async fn update(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<WebhookId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
-    // The URL is validated (and resolved) before the transaction: no lock waits on DNS.
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
+    // The URL is validated (and resolved) before the change: no lock waits on DNS.
     let current = ctx
         .app
         .db
-        .transaction(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
+        .read(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
         .await?;
     let mut view = current.writable_view();
     merge_patch(&mut view, &patch);
     let draft: SubscriptionDraft = from_value(view)?;
-    let subscription = validate(&ctx, draft).await?;
-    change(&ctx, "update", None, async |tx, tenant, id| {
-        repository::update(tx, tenant, id, &subscription).await
+    let subscription = service::validate(&ctx.app.config.webhooks.url_policy(), draft).await?;
+    ctx.write(async |uow| {
+        let after = service::update(uow, id, &subscription, if_match.as_ref()).await?;
+        response::entity(StatusCode::OK, &after, after.version, None)
     })
     .await
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: removes the subscription and its deliveries. 204.
 pub async fn delete(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<WebhookId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
-    ctx.app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let before = locked(tx, tenant, id, if_match.as_ref()).await?;
-            repository::delete(tx, tenant, id).await?;
-            let audit =
-                AuditRecord::of::<Subscription>("delete", "webhook", id, Some(&before), None);
-            let event = DomainEvent::of("webhook.deleted", "webhook", id, &before);
-            changelog::record(tx, &ctx, &audit, &event).await
-        })
-        .await?;
-    let mut response = ApiResponse::new(Default::default());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    ctx.write(async |uow| {
+        service::delete(uow, id, if_match.as_ref()).await?;
+        Ok(response::no_content())
+    })
+    .await
 }
 
 /// `POST /api/v1/webhooks/{id}/rotate-secret`: a new secret, shown once; the previous one keeps
 /// signing (a second signature in `webhook-signature`) for 24 hours.
 pub async fn rotate_secret(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let secret = signing::generate_secret()?;
-    let overlap = i64::try_from(SECRET_OVERLAP.as_secs()).unwrap_or(86400);
-    change(
-        &ctx,
-        "rotate_secret",
-        Some(&secret),
-        async |tx, tenant, id| repository::rotate_secret(tx, tenant, id, &secret, overlap).await,
-    )
-    .await
-}
-
-/// Applies `apply` to the subscription of the path, locked and checked against `If-Match`;
-/// records the change (`webhook.updated`) and answers with the result, with `secret` when the
-/// change made one.
-async fn change(
-    ctx: &RequestContext,
-    action: &'static str,
-    secret: Option<&str>,
-    apply: impl AsyncFnOnce(&Tx, TenantId, WebhookId) -> Result<Subscription, DbError>,
-) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<WebhookId>("id")?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
-    ctx.app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let before = locked(tx, tenant, id, if_match.as_ref()).await?;
-            let after = apply(tx, tenant, id).await?;
-            record(tx, ctx, action, "webhook.updated", Some(&before), &after).await?;
-            let response = match secret {
-                Some(secret) => {
-                    let body = WithSecret {
-                        subscription: &after,
-                        secret,
-                    };
-                    response::entity(StatusCode::OK, &body, after.version, None)?
-                }
-                None => response::entity(StatusCode::OK, &after, after.version, None)?,
-            };
-            ctx.recorded(tx, response).await
-        })
-        .await
+    let secret = signing::generate_secret()?;
+    let overlap = i64::try_from(SECRET_OVERLAP.as_secs()).unwrap_or(86400);
+    ctx.write(async |uow| {
+        let after = service::rotate_secret(uow, id, &secret, overlap, if_match.as_ref()).await?;
+        let body = WithSecret {
+            subscription: &after,
+            secret: &secret,
+        };
+        response::entity(StatusCode::OK, &body, after.version, None)
+    })
+    .await
 }
 
 /// `POST /api/v1/webhooks/{id}/ping`: queues a `webhook.ping` to this subscription only. 202 with
 /// the delivery, whose outcome its `GET` shows.
 pub async fn ping(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<WebhookId>("id")?;
-    let response = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            let subscription = active_subscription(tx, tenant, id).await?;
-            let delivery = repository::ping(tx, tenant, &subscription, &ctx.request_id).await?;
-            ctx.recorded(tx, accepted(&delivery)?).await
-        })
-        .await?;
-    ctx.wake_dispatcher();
-    Ok(response)
+    ctx.write(async |uow| accepted(&service::ping(uow, id).await?))
+        .await
 }
 
 const DELIVERY_PARAMETERS: &[&str] = &[
@@ -279,33 +211,12 @@ pub async fn delivery(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver`: sends a finished delivery
 /// again (same `webhook-id`, a fresh retry schedule). 202; 409 while it is still pending.
 pub async fn redeliver(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let (id, delivery_id) = (
         ctx.path_id::<WebhookId>("id")?,
         ctx.path_id::<DeliveryId>("delivery_id")?,
     );
-    let response = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            active_subscription(tx, tenant, id).await?;
-            let delivery = repository::find_delivery(tx, tenant, id, delivery_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            if delivery.status == "pending" {
-                return Err(ApiError::conflict(
-                    "the delivery is still pending; it will be attempted on its schedule",
-                    "/status",
-                    "delivery_pending",
-                    "only a succeeded or dead delivery can be redelivered",
-                ));
-            }
-            let delivery = repository::redeliver(tx, tenant, id, delivery_id).await?;
-            ctx.recorded(tx, accepted(&delivery)?).await
-        })
-        .await?;
-    ctx.wake_dispatcher();
-    Ok(response)
+    ctx.write(async |uow| accepted(&service::redeliver(uow, id, delivery_id).await?))
+        .await
 }
 
 /// The body of a bulk redelivery.
@@ -320,7 +231,6 @@ struct RedeliverRange {
 /// `POST /api/v1/webhooks/{id}/deliveries/redeliver` with `{"from", "to"?}`: queues again every
 /// dead letter created in `[from, to)` (`to` defaults to now). 202 with the count.
 pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<WebhookId>("id")?;
     let range: RedeliverRange = parse_body(&ctx.request)?;
     let from = parse_time(&range.from, "/from");
@@ -342,18 +252,14 @@ pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError
             return Err(ApiError::Validation(ValidationErrors(errors)));
         }
     };
-    let response = ctx
-        .app
-        .db
-        .transaction(tenant, async |tx: &Tx| {
-            active_subscription(tx, tenant, id).await?;
-            let count = repository::redeliver_dead(tx, tenant, id, &from, &to).await?;
-            let body = serde_json::json!({"redelivered": count, "from": from, "to": to});
-            ctx.recorded(tx, json(StatusCode::ACCEPTED, &body)?).await
-        })
-        .await?;
-    ctx.wake_dispatcher();
-    Ok(response)
+    ctx.write(async |uow| {
+        let count = service::redeliver_dead(uow, id, &from, &to).await?;
+        json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({"redelivered": count, "from": from, "to": to}),
+        )
+    })
+    .await
 }
 
 /// `POST /api/v1/webhooks/dispatch` (operator credential): one dispatch pass over every tenant,
@@ -370,60 +276,11 @@ fn parse_time(raw: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, F
         .map_err(|_| FieldError::new(field, "invalid_time", "must be an RFC 3339 time"))
 }
 
-/// Validates a draft: the domain rules, then (natively) what its host name resolves to.
-async fn validate(
-    ctx: &RequestContext,
-    draft: SubscriptionDraft,
-) -> Result<NewSubscription, ApiError> {
-    let policy = ctx.app.config.webhooks.url_policy();
-    let subscription = NewSubscription::parse(draft, &policy)?;
-    let endpoint = policy
-        .check(&subscription.url)
-        .map_err(|p| ApiError::Validation(ValidationErrors(vec![p.at("/url")])))?;
-    send::check_resolution(&policy, &endpoint)
-        .await
-        .map_err(|p| ApiError::Validation(ValidationErrors(vec![p.at("/url")])))?;
-    Ok(subscription)
-}
-
-/// The subscription, locked for a change whose `If-Match` it satisfies.
-async fn locked(
-    tx: &Tx,
-    tenant: TenantId,
-    id: WebhookId,
-    if_match: Option<&etag::IfMatch>,
-) -> Result<Subscription, ApiError> {
-    let settings = tenants::settings(tx, tenant).await?;
-    let subscription = repository::find(tx, tenant, id, true)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    etag::check_precondition(if_match, settings.require_if_match, subscription.version)?;
-    Ok(subscription)
-}
-
 /// The tenant's subscription `id` (404 when it has none).
 async fn existing(tx: &Tx, tenant: TenantId, id: WebhookId) -> Result<Subscription, ApiError> {
     repository::find(tx, tenant, id, false)
         .await?
         .ok_or(ApiError::NotFound)
-}
-
-/// The subscription, which must be active to be sent to.
-async fn active_subscription(
-    tx: &Tx,
-    tenant: TenantId,
-    id: WebhookId,
-) -> Result<Subscription, ApiError> {
-    let subscription = existing(tx, tenant, id).await?;
-    if !subscription.active {
-        return Err(ApiError::conflict(
-            "the subscription is disabled; set active to true first",
-            "/active",
-            "subscription_disabled",
-            "the subscription is not active",
-        ));
-    }
-    Ok(subscription)
 }
 
 fn accepted(delivery: &Delivery) -> Result<ApiResponse, ApiError> {
@@ -437,15 +294,4 @@ fn accepted(delivery: &Delivery) -> Result<ApiResponse, ApiError> {
         ),
     );
     Ok(response)
-}
-
-async fn record(
-    tx: &Tx,
-    ctx: &RequestContext,
-    action: &'static str,
-    event: &'static str,
-    before: Option<&Subscription>,
-    after: &Subscription,
-) -> Result<(), ApiError> {
-    changelog::record_change(tx, ctx, action, event, "webhook", after.id, before, after).await
 }

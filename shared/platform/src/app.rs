@@ -10,11 +10,11 @@ use crate::http::{request_id, ApiRequest, ApiResponse};
 use crate::idempotency::{self, ClaimOutcome, IdempotencyClaim};
 use crate::kv::KeyValue;
 use crate::ratelimit;
+use crate::unit_of_work::{Actor, AfterCommit, UnitOfWork};
 use crate::wakeup::Wakeup;
 use anyhow::Context;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -82,9 +82,6 @@ pub struct RequestContext {
     pub params: PathParams,
     principal: Option<Principal>,
     idempotency: Option<Arc<IdempotencyClaim>>,
-    /// Set when the handler gave the webhook dispatcher work (an outbox event, a queued delivery):
-    /// the pipeline wakes it once the handler has succeeded, its transaction committed.
-    wake_dispatcher: Arc<AtomicBool>,
 }
 
 impl RequestContext {
@@ -107,28 +104,30 @@ impl RequestContext {
         T::parse(self.param(name)?).ok_or(ApiError::NotFound)
     }
 
-    /// Asks for a dispatcher wake-up after this request succeeds: its transaction wrote an outbox
-    /// event ([`crate::changelog`] does this for every change) or queued a delivery.
-    pub fn wake_dispatcher(&self) {
-        self.wake_dispatcher.store(true, Ordering::Relaxed);
-    }
-
-    /// The Idempotency-Key claim of this request, if it sent one (see [`RequestContext::recorded`]).
-    fn idempotency(&self) -> Option<&IdempotencyClaim> {
-        self.idempotency.as_deref()
-    }
-
-    /// `response`, recorded inside the mutation's transaction `tx` as the answer to replays of this
-    /// request's Idempotency-Key (when it sent one). Every mutation's response goes through here.
-    pub async fn recorded(
+    /// Makes one change as this request's principal, in a [`UnitOfWork`] whose correlation id is
+    /// the request id. `work` returns the response, which is recorded in the same transaction as
+    /// the answer to replays of the request's Idempotency-Key (when it sent one). Every mutation
+    /// goes through here.
+    pub async fn write(
         &self,
-        tx: &crate::db::Tx,
-        response: ApiResponse,
+        work: impl AsyncFnOnce(&UnitOfWork<'_>) -> Result<ApiResponse, ApiError>,
     ) -> Result<ApiResponse, ApiError> {
-        if let Some(claim) = self.idempotency() {
-            claim.record(tx, &response).await?;
-        }
-        Ok(response)
+        let principal = self.principal()?;
+        let claim = self.idempotency.as_deref();
+        self.app
+            .unit_of_work(
+                principal.tenant_id,
+                &principal.actor(),
+                &self.request_id,
+                async |uow: &UnitOfWork<'_>| {
+                    let response = work(uow).await?;
+                    if let Some(claim) = claim {
+                        claim.record(uow.tx(), &response).await?;
+                    }
+                    Ok(response)
+                },
+            )
+            .await
     }
 }
 
@@ -147,6 +146,43 @@ impl App {
             wakeup,
             rate_limiter,
         })
+    }
+
+    /// Runs `work` as one change of `tenant` by `actor`: committed when it returns `Ok`, rolled
+    /// back otherwise; what the change asked to follow its commit (cache invalidation, a
+    /// dispatcher wake-up) runs once it has committed, and never when it has not.
+    pub async fn unit_of_work<T, E>(
+        &self,
+        tenant: crm_domain::TenantId,
+        actor: &Actor,
+        correlation_id: &str,
+        work: impl AsyncFnOnce(&UnitOfWork<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<crate::db::DbError>,
+    {
+        let fallback_region = self.config.default_phone_region;
+        let (value, after_commit) = self
+            .db
+            .transaction(tenant, async |tx: &crate::db::Tx| {
+                let uow = UnitOfWork::new(tx, tenant, actor, correlation_id, fallback_region);
+                let value = work(&uow).await?;
+                Ok::<_, E>((value, uow.into_after_commit()))
+            })
+            .await?;
+        self.after_commit(tenant, after_commit).await;
+        Ok(value)
+    }
+
+    async fn after_commit(&self, tenant: crm_domain::TenantId, after_commit: AfterCommit) {
+        for (kind, id) in &after_commit.invalidations {
+            if let Some(cache) = self.cache(tenant, kind) {
+                cache.invalidate(id).await;
+            }
+        }
+        if after_commit.wake_dispatcher {
+            self.wakeup.publish().await;
+        }
     }
 
     /// The read cache for `kind` resources of `tenant`, when caching is on.
@@ -298,7 +334,6 @@ impl App {
             },
             _ => None,
         };
-        let wake_dispatcher = Arc::new(AtomicBool::new(false));
         let context = RequestContext {
             app: self.clone(),
             request,
@@ -306,14 +341,10 @@ impl App {
             params,
             principal,
             idempotency: claim.clone(),
-            wake_dispatcher: wake_dispatcher.clone(),
         };
         let outcome = (route.handler)(context).await;
         if let Some(claim) = claim {
             claim.settle(&self.db, &outcome).await?;
-        }
-        if outcome.is_ok() && wake_dispatcher.load(Ordering::Relaxed) {
-            self.wakeup.publish().await;
         }
         outcome
     }

@@ -22,11 +22,24 @@ pub struct Principal {
     pub subject: String,
     pub tenant_id: TenantId,
     scopes: HashSet<String>,
+    /// The token was issued to this client for itself (`client_id` = `sub`, RFC 9068).
+    is_client: bool,
 }
 
 impl Principal {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
+    }
+
+    /// Who the changes of this principal are recorded as: the integration itself for a
+    /// client-credentials token, else the user named by `sub`.
+    pub fn actor(&self) -> crate::unit_of_work::Actor {
+        use crate::unit_of_work::Actor;
+        if self.is_client {
+            Actor::ApiClient(self.subject.clone())
+        } else {
+            Actor::User(self.subject.clone())
+        }
     }
 }
 
@@ -38,6 +51,10 @@ pub struct CrmClaims {
     /// Space-separated scopes (RFC 8693 `scope`).
     #[serde(default)]
     pub scope: String,
+    /// The OAuth client the token was issued to (RFC 9068). When it is also the `sub`, the
+    /// integration acts for itself (a client-credentials grant), not for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 enum KeyMaterial {
@@ -116,9 +133,11 @@ impl Authenticator {
             .subject
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the token has no sub"))?;
+        let is_client = claims.custom.client_id.as_deref() == Some(subject.as_str());
         Ok(Principal {
             subject,
             tenant_id,
+            is_client,
             scopes: claims
                 .custom
                 .scope
@@ -272,6 +291,7 @@ pub fn issue_hs256_token(
         CrmClaims {
             tid: tenant.to_string(),
             scope: scopes.to_owned(),
+            client_id: None,
         },
         Duration::from_secs(ttl.as_secs()),
     )
@@ -352,6 +372,7 @@ mod tests {
             CrmClaims {
                 tid: TENANT.into(),
                 scope: "contacts:read".into(),
+                client_id: None,
             },
             Duration::from_mins(5),
         )

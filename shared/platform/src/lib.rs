@@ -7,7 +7,6 @@
 pub mod app;
 pub mod auth;
 pub mod cache;
-pub mod changelog;
 pub mod config;
 pub mod db;
 pub mod http;
@@ -18,6 +17,7 @@ pub mod metering;
 pub mod ops;
 pub mod ratelimit;
 pub mod tenants;
+pub mod unit_of_work;
 pub mod wakeup;
 
 #[cfg(target_arch = "wasm32")]

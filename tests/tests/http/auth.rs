@@ -17,6 +17,7 @@ fn token_with(
         CrmClaims {
             tid: tenant.id.to_string(),
             scope: "contacts:read contacts:write".into(),
+            client_id: None,
         },
         Duration::from_mins(10),
     )
@@ -135,6 +136,7 @@ async fn a_token_signed_with_another_key_is_401() {
         CrmClaims {
             tid: tenant.id.to_string(),
             scope: "contacts:read".into(),
+            client_id: None,
         },
         Duration::from_mins(10),
     )
@@ -196,4 +198,49 @@ async fn an_anonymous_oversized_body_is_refused_as_unauthenticated_first() {
         .post_contact(&json!({"first_name": "x".repeat(2 * 1024 * 1024)}))
         .await;
     assert_eq!(reply.status, 401);
+}
+
+/// A client-credentials token (RFC 9068: `client_id` is the `sub`) acts as the integration itself;
+/// a token issued to a client for a user acts as the user.
+#[tokio::test]
+async fn an_integration_acting_for_itself_is_recorded_as_an_api_client() {
+    let tenant = TestTenant::create("US").await;
+    let as_token = |subject: &'static str, client: &'static str| {
+        token_with(&tenant, |mut claims| {
+            claims.subject = Some(subject.into());
+            claims.custom.client_id = Some(client.into());
+            claims
+        })
+    };
+    let mut actors = Vec::new();
+    for (token, name) in [
+        (as_token("sync-bot", "sync-bot"), "Integration"),
+        (as_token("alice", "sync-bot"), "Delegated"),
+    ] {
+        let created = TestClient::new(Some(token))
+            .send_json(
+                reqwest::Method::POST,
+                "/api/v1/contacts",
+                &json!({"first_name": name}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.json()["id"].as_str().unwrap().to_owned();
+        let audit = TestClient::new(Some(tenant.token("audit:read")))
+            .get(&format!("/api/v1/audit/events?entity_id={id}"))
+            .await
+            .json();
+        let record = &audit["data"][0];
+        actors.push((
+            record["actor"].as_str().unwrap().to_owned(),
+            record["actor_type"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(
+        actors,
+        [
+            ("sync-bot".to_owned(), "api_client".to_owned()),
+            ("alice".to_owned(), "user".to_owned()),
+        ]
+    );
 }

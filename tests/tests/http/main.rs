@@ -14,5 +14,6 @@ mod limits_and_cache;
 mod migrations;
 mod ops;
 mod seed;
+mod services;
 mod tenancy;
 mod webhooks;

@@ -68,6 +68,13 @@ pub fn versioned<T: Serialize>(
 }
 
 /// Sets a header from a value we built ourselves (an id, an ETag); such values are always valid.
+/// An empty `204 No Content`.
+pub fn no_content() -> ApiResponse {
+    let mut response = ApiResponse::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 pub fn set_header(response: &mut ApiResponse, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);

@@ -1,0 +1,190 @@
+//! Contact changes, whoever makes them (an HTTP request, an import, a workflow, a test): each
+//! function takes a unit of work and typed arguments and returns the contact as stored, with its
+//! audit record, its event and its cache invalidation in the unit of work. Nothing here knows HTTP.
+
+use crate::repository::{self, EMAIL_TAKEN};
+use crm_domain::audit::AuditRecord;
+use crm_domain::contact::{Contact, ContactDraft, NewContact};
+use crm_domain::event::{ContactAction, DomainEvent};
+use crm_domain::ContactId;
+use crm_platform::cache;
+use crm_platform::db::on_constraint;
+use crm_platform::http::etag::{self, IfMatch};
+use crm_platform::http::json::{from_value, merge_patch};
+use crm_platform::tenants::TenantSettings;
+use crm_platform::unit_of_work::UnitOfWork;
+use crm_platform::ApiError;
+use serde_json::Value;
+
+/// What an upsert did.
+#[derive(Debug)]
+pub enum Upserted {
+    Created(Contact),
+    Updated(Contact),
+}
+
+/// Creates a contact from `draft`, validated as a whole.
+pub async fn create(uow: &UnitOfWork<'_>, draft: ContactDraft) -> Result<Contact, ApiError> {
+    let settings = uow.settings().await?;
+    let contact = NewContact::parse(draft, uow.region(&settings))?;
+    insert(uow, &contact).await
+}
+
+/// Creates the contact `draft` describes, or, when a live contact has the email `key`, merges
+/// `patch` (the same body, as a JSON Merge Patch) into it.
+pub async fn upsert(
+    uow: &UnitOfWork<'_>,
+    draft: ContactDraft,
+    patch: &Value,
+    key: &str,
+) -> Result<Upserted, ApiError> {
+    let settings = uow.settings().await?;
+    match repository::find_live_by_email_for_update(uow.tx(), uow.tenant(), key).await? {
+        Some(before) => Ok(Upserted::Updated(
+            apply_patch(uow, &settings, before, patch).await?,
+        )),
+        None => {
+            let contact = NewContact::parse(draft, uow.region(&settings))?;
+            Ok(Upserted::Created(insert(uow, &contact).await?))
+        }
+    }
+}
+
+/// Merges `patch` (RFC 7396) into the contact's writable fields when `expected` admits its
+/// version; a deleted contact must be restored first.
+pub async fn update(
+    uow: &UnitOfWork<'_>,
+    id: ContactId,
+    patch: &Value,
+    expected: Option<&IfMatch>,
+) -> Result<Contact, ApiError> {
+    let settings = uow.settings().await?;
+    let before = locked_for_change(uow, id, &settings, expected).await?;
+    if before.deleted_at.is_some() {
+        return Err(ApiError::conflict(
+            "the contact is deleted; restore it before changing it",
+            "",
+            "deleted",
+            "restore the contact first",
+        ));
+    }
+    apply_patch(uow, &settings, before, patch).await
+}
+
+/// Soft-deletes the contact (restorable); deleting a deleted contact changes nothing.
+pub async fn delete(
+    uow: &UnitOfWork<'_>,
+    id: ContactId,
+    expected: Option<&IfMatch>,
+) -> Result<(), ApiError> {
+    let settings = uow.settings().await?;
+    let before = locked_for_change(uow, id, &settings, expected).await?;
+    if before.deleted_at.is_none() {
+        let after = repository::set_deleted(uow.tx(), uow.tenant(), id, true).await?;
+        record(uow, ContactAction::Deleted, Some(&before), &after).await?;
+    }
+    Ok(())
+}
+
+/// Undoes a soft delete; a conflict when another live contact has taken one of its emails.
+pub async fn restore(uow: &UnitOfWork<'_>, id: ContactId) -> Result<Contact, ApiError> {
+    let before = repository::find_for_update(uow.tx(), uow.tenant(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if before.deleted_at.is_none() {
+        return Ok(before);
+    }
+    let after = repository::set_deleted(uow.tx(), uow.tenant(), id, false)
+        .await
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+    record(uow, ContactAction::Restored, Some(&before), &after).await?;
+    Ok(after)
+}
+
+/// Removes the contact for good and scrubs its personal data from audit diffs, outbox events and
+/// stored idempotent responses.
+pub async fn erase(uow: &UnitOfWork<'_>, id: ContactId) -> Result<(), ApiError> {
+    let contact = repository::find_for_update(uow.tx(), uow.tenant(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    repository::erase(uow.tx(), uow.tenant(), id).await?;
+    record(uow, ContactAction::Erased, None, &contact).await
+}
+
+/// The conflict of an email another live contact of the tenant already has.
+pub fn email_taken() -> ApiError {
+    ApiError::conflict(
+        "another live contact of this tenant already has this email address",
+        "/emails",
+        "duplicate",
+        "is already used by another contact",
+    )
+}
+
+/// Locks the contact for a change and checks the tenant's and the caller's preconditions.
+async fn locked_for_change(
+    uow: &UnitOfWork<'_>,
+    id: ContactId,
+    settings: &TenantSettings,
+    expected: Option<&IfMatch>,
+) -> Result<Contact, ApiError> {
+    let contact = repository::find_for_update(uow.tx(), uow.tenant(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    etag::check_precondition(expected, settings.require_if_match, contact.version)?;
+    Ok(contact)
+}
+
+/// Merges `patch` into the writable view of `before`, validates the result as a whole and stores
+/// it; a patch that changes nothing stores nothing.
+async fn apply_patch(
+    uow: &UnitOfWork<'_>,
+    settings: &TenantSettings,
+    before: Contact,
+    patch: &Value,
+) -> Result<Contact, ApiError> {
+    let mut view = before.writable_view();
+    merge_patch(&mut view, patch);
+    let draft: ContactDraft = from_value(view)?;
+    let contact = NewContact::parse(draft, uow.region(settings))?;
+    let preview = contact.to_contact(
+        before.id,
+        before.version,
+        before.created_at,
+        before.updated_at,
+    );
+    if AuditRecord::contact(ContactAction::Updated, Some(&before), &preview)
+        .changes
+        .is_empty()
+    {
+        return Ok(before); // Nothing changes: no new version, no audit record, no event.
+    }
+    let after = repository::update(uow.tx(), uow.tenant(), before.id, &contact)
+        .await
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+    record(uow, ContactAction::Updated, Some(&before), &after).await?;
+    Ok(after)
+}
+
+async fn insert(uow: &UnitOfWork<'_>, contact: &NewContact) -> Result<Contact, ApiError> {
+    let contact = repository::insert(uow.tx(), uow.tenant(), ContactId::generate(), contact)
+        .await
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+    record(uow, ContactAction::Created, None, &contact).await?;
+    Ok(contact)
+}
+
+/// The audit record and event of `action`, and the invalidation of the contact's cached copies.
+async fn record(
+    uow: &UnitOfWork<'_>,
+    action: ContactAction,
+    before: Option<&Contact>,
+    after: &Contact,
+) -> Result<(), ApiError> {
+    uow.invalidate(cache::CONTACT, after.id);
+    uow.record(
+        &AuditRecord::contact(action, before, after),
+        &DomainEvent::contact(action, after),
+    )
+    .await
+}

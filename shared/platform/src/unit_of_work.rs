@@ -1,0 +1,221 @@
+//! The unit of work: one change of one tenant, whoever makes it. It owns the tenant's transaction,
+//! the actor, the correlation id, the audit records and outbox events the change writes, and the
+//! effects that must follow a commit (cache invalidation, a dispatcher wake-up), which run once,
+//! after a successful commit only ([`crate::App::unit_of_work`]).
+//!
+//! Every entry point reaches the same writes through it: an HTTP handler (`RequestContext::write`,
+//! which also records the Idempotency-Key's response in the same transaction), a background job
+//! or a test (`App::unit_of_work` with an actor of its own).
+
+use crate::db::{DbError, SqlValue, Tx};
+use crate::http::problem::ApiError;
+use crate::tenants::{self, TenantSettings};
+use crm_domain::audit::AuditRecord;
+use crm_domain::event::DomainEvent;
+use crm_domain::{EntityId, Region, TenantId};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// Who makes a change; audit records and outbox events name it with its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A person, by the `sub` of their token.
+    User(String),
+    /// An integration acting for itself (a client-credentials token: `sub` is its `client_id`).
+    ApiClient(String),
+    /// An import job, by its id.
+    ImportJob(String),
+    /// A workflow rule, by its id.
+    WorkflowRule(String),
+    /// The service itself (maintenance, migrations), by the task's name.
+    System(String),
+}
+
+impl Actor {
+    /// The kind, as stored in `audit_log.actor_type` and outbox events' `actor.type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::User(_) => "user",
+            Actor::ApiClient(_) => "api_client",
+            Actor::ImportJob(_) => "import_job",
+            Actor::WorkflowRule(_) => "workflow_rule",
+            Actor::System(_) => "system",
+        }
+    }
+
+    /// The id within its kind, as stored in `audit_log.actor`.
+    pub fn id(&self) -> &str {
+        match self {
+            Actor::User(id)
+            | Actor::ApiClient(id)
+            | Actor::ImportJob(id)
+            | Actor::WorkflowRule(id)
+            | Actor::System(id) => id,
+        }
+    }
+}
+
+/// What must happen once the change has committed.
+#[derive(Debug, Default)]
+pub struct AfterCommit {
+    /// Cached entries made stale: `(kind, id)`.
+    pub invalidations: Vec<(&'static str, String)>,
+    /// The change wrote an outbox event or queued a delivery.
+    pub wake_dispatcher: bool,
+}
+
+/// One change in progress; see the module documentation.
+pub struct UnitOfWork<'a> {
+    tx: &'a Tx,
+    tenant: TenantId,
+    actor: &'a Actor,
+    correlation_id: &'a str,
+    fallback_region: Region,
+    after_commit: Mutex<AfterCommit>,
+}
+
+const RECORD: &str = "
+    with audit as (
+        insert into audit_log (tenant_id, id, actor, actor_type, action, entity_type, entity_id,
+                               request_id, changes)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    )
+    insert into outbox_events (tenant_id, id, event_type, entity_type, entity_id, payload,
+                               request_id, actor)
+    values ($1, $10, $11, $6, $7, $12, $8, $13)";
+
+impl<'a> UnitOfWork<'a> {
+    pub(crate) fn new(
+        tx: &'a Tx,
+        tenant: TenantId,
+        actor: &'a Actor,
+        correlation_id: &'a str,
+        fallback_region: Region,
+    ) -> Self {
+        Self {
+            tx,
+            tenant,
+            actor,
+            correlation_id,
+            fallback_region,
+            after_commit: Mutex::default(),
+        }
+    }
+
+    /// The change's transaction, for repositories.
+    pub fn tx(&self) -> &Tx {
+        self.tx
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub fn actor(&self) -> &Actor {
+        self.actor
+    }
+
+    /// The request id of an HTTP change, a job's run id otherwise: what ties its audit records
+    /// and events together.
+    pub fn correlation_id(&self) -> &str {
+        self.correlation_id
+    }
+
+    /// The tenant's settings, as of this transaction.
+    pub async fn settings(&self) -> Result<TenantSettings, DbError> {
+        tenants::settings(self.tx, self.tenant).await
+    }
+
+    /// The region numbers without a country code are read with: the tenant's, else the
+    /// deployment's default.
+    pub fn region(&self, settings: &TenantSettings) -> Region {
+        settings.region(self.fallback_region)
+    }
+
+    /// Appends `audit` and `event` to the change, in its transaction (one statement); the
+    /// dispatcher is woken once the change commits.
+    pub async fn record(&self, audit: &AuditRecord, event: &DomainEvent) -> Result<(), ApiError> {
+        let changes = serde_json::to_value(&audit.changes).map_err(anyhow::Error::from)?;
+        let actor = serde_json::json!({"type": self.actor.kind(), "id": self.actor.id()});
+        self.tx
+            .execute(
+                RECORD,
+                &[
+                    self.tenant.into(),
+                    Uuid::now_v7().into(),
+                    self.actor.id().into(),
+                    self.actor.kind().into(),
+                    audit.action.into(),
+                    audit.entity_type.into(),
+                    audit.entity_id.into(),
+                    self.correlation_id.into(),
+                    changes.into(),
+                    Uuid::now_v7().into(),
+                    event.event_type.into(),
+                    SqlValue::Json(event.data.clone()),
+                    SqlValue::Json(actor),
+                ],
+            )
+            .await?;
+        self.wake_dispatcher();
+        Ok(())
+    }
+
+    /// Records a change of an entity: its audit record (the field-level diff from `before`) and
+    /// the event `event_type` carrying `after` as the API returns it.
+    pub async fn record_change<T: serde::Serialize>(
+        &self,
+        action: &'static str,
+        event_type: &'static str,
+        entity_type: &'static str,
+        entity_id: impl EntityId,
+        before: Option<&T>,
+        after: &T,
+    ) -> Result<(), ApiError> {
+        let audit = AuditRecord::of(action, entity_type, entity_id, before, Some(after));
+        let event = DomainEvent::of(event_type, entity_type, entity_id, after);
+        self.record(&audit, &event).await
+    }
+
+    /// Makes the cached copies of `kind` `id` unreachable once the change commits.
+    pub fn invalidate(&self, kind: &'static str, id: impl EntityId) {
+        self.pending().invalidations.push((kind, id.to_string()));
+    }
+
+    /// Wakes the webhook dispatcher once the change commits (it queued a delivery).
+    pub fn wake_dispatcher(&self) {
+        self.pending().wake_dispatcher = true;
+    }
+
+    pub(crate) fn into_after_commit(self) -> AfterCommit {
+        self.after_commit
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, AfterCommit> {
+        self.after_commit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_name_their_kind() {
+        let actors = [
+            (Actor::User("u".into()), "user"),
+            (Actor::ApiClient("c".into()), "api_client"),
+            (Actor::ImportJob("i".into()), "import_job"),
+            (Actor::WorkflowRule("w".into()), "workflow_rule"),
+            (Actor::System("s".into()), "system"),
+        ];
+        for (actor, kind) in actors {
+            assert_eq!(actor.kind(), kind);
+            assert_eq!(actor.id().len(), 1);
+        }
+    }
+}
