@@ -1,7 +1,7 @@
 //! Audit queries. The log is append-only: nothing here writes.
 
 use crm_domain::{AuditRecordId, TenantId};
-use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -83,15 +83,10 @@ pub async fn list(
             [to.as_str().into()],
         );
     }
-    if let Some((key, id)) = after {
-        query.push(
-            " and (a.occurred_at, a.id) < (?::text::timestamptz, ?)",
-            [key.as_str().into(), (*id).into()],
-        );
-    }
-    query.push(
-        " order by a.occurred_at desc, a.id desc limit ?",
-        [SqlValue::Int(limit)],
+    query.page(
+        &Keyset::newest_first("a.occurred_at", "a.id"),
+        after.map(|(key, id)| vec![key.as_str().into(), (*id).into()]),
+        limit,
     );
     tx.query(&query.sql, &query.params)
         .await?

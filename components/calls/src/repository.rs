@@ -2,7 +2,7 @@
 
 use crm_domain::call::{Call, CallNumber, CallStatus, Direction, NewCall};
 use crm_domain::{CallId, ContactId, TenantId};
-use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 
 /// The foreign key that refuses a `contact_id` the tenant does not have.
 pub const UNKNOWN_CONTACT: &str = "calls_tenant_id_contact_id_fkey";
@@ -224,15 +224,10 @@ pub async fn list(
             [time.as_str().into()],
         );
     }
-    if let Some((key, id)) = after {
-        query.push(
-            " and (c.started_at, c.id) < (?::text::timestamptz, ?)",
-            [key.as_str().into(), (*id).into()],
-        );
-    }
-    query.push(
-        " order by c.started_at desc, c.id desc limit ?",
-        [SqlValue::Int(limit)],
+    query.page(
+        &Keyset::newest_first("c.started_at", "c.id"),
+        after.map(|(key, id)| vec![key.as_str().into(), (*id).into()]),
+        limit,
     );
     tx.query(&query.sql, &query.params)
         .await?

@@ -3,7 +3,7 @@
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::{AuditRecordId, ContactId, TenantId};
-use crm_platform::db::{DbError, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
 pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
@@ -337,24 +337,15 @@ pub async fn list(
             [time.into()],
         );
     }
-    if let Some(cursor) = after {
-        let operator = if sort.descending { "<" } else { ">" };
-        query.push(
-            &format!(
-                " and ({}, c.id) {operator} ({}, ?)",
-                sort.key.expression(),
-                sort.key.parameter("?")
-            ),
-            [cursor.key.as_str().into(), cursor.id.into()],
-        );
-    }
-    let direction = if sort.descending { "desc" } else { "asc" };
-    query.push(
-        &format!(
-            " order by {} {direction}, c.id {direction} limit ?",
-            sort.key.expression()
-        ),
-        [SqlValue::Int(limit)],
+    let order = Keyset {
+        key: Some((sort.key.expression(), sort.key.placeholder())),
+        id: "c.id",
+        descending: sort.descending,
+    };
+    query.page(
+        &order,
+        after.map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
+        limit,
     );
     tx.query(&query.sql, &query.params)
         .await?
@@ -500,10 +491,10 @@ impl SortKey {
     }
 
     /// A cursor's text key as a value comparable with [`SortKey::expression`].
-    fn parameter(self, placeholder: &str) -> String {
+    fn placeholder(self) -> &'static str {
         match self {
-            SortKey::CreatedAt | SortKey::UpdatedAt => format!("{placeholder}::text::timestamptz"),
-            SortKey::LastName => format!("{placeholder}::text"),
+            SortKey::CreatedAt | SortKey::UpdatedAt => "?::text::timestamptz",
+            SortKey::LastName => "?::text",
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crm_domain::webhook::NewSubscription;
 use crm_domain::{DeliveryId, EventId, TenantId, WebhookId};
-use crm_platform::db::{DbError, Row, SqlBuilder, Tx};
+use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -214,10 +214,12 @@ pub async fn list(
         sql("select {subscription} from webhook_subscriptions s where s.tenant_id = $1"),
         vec![tenant.into()],
     );
-    if let Some(after) = after {
-        query.push(" and s.id < ?", [after.into()]);
-    }
-    query.push(" order by s.id desc limit ?", [limit.into()]);
+    let order = Keyset {
+        key: None,
+        id: "s.id",
+        descending: true,
+    };
+    query.page(&order, after.map(|id| vec![id.into()]), limit);
     tx.query(&query.sql, &query.params)
         .await?
         .iter()
@@ -294,15 +296,10 @@ pub async fn deliveries(
             [before.as_str().into()],
         );
     }
-    if let Some((created_at, id)) = after {
-        query.push(
-            " and (d.created_at, d.id) < (?::text::timestamptz, ?)",
-            [created_at.as_str().into(), (*id).into()],
-        );
-    }
-    query.push(
-        " order by d.created_at desc, d.id desc limit ?",
-        [limit.into()],
+    query.page(
+        &Keyset::newest_first("d.created_at", "d.id"),
+        after.map(|(created_at, id)| vec![created_at.as_str().into(), (*id).into()]),
+        limit,
     );
     tx.query(&query.sql, &query.params)
         .await?

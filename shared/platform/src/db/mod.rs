@@ -142,6 +142,50 @@ impl SqlBuilder {
         self.sql.push_str(text);
         self
     }
+
+    /// Ends the statement with one keyset page in `order`: the rows after the cursor `after`
+    /// (its sort key, when the order has one, and its id), sorted, at most `limit` of them. Every
+    /// list of every repository pages this way (docs/adr/0006-keyset-cursors.md).
+    pub fn page(&mut self, order: &Keyset, after: Option<Vec<SqlValue>>, limit: i64) -> &mut Self {
+        let (columns, placeholders) = match order.key {
+            Some((expression, placeholder)) => (
+                format!("({expression}, {})", order.id),
+                format!("({placeholder}, ?)"),
+            ),
+            None => (order.id.to_owned(), "?".to_owned()),
+        };
+        if let Some(cursor) = after {
+            let operator = if order.descending { "<" } else { ">" };
+            self.push(&format!(" and {columns} {operator} {placeholders}"), cursor);
+        }
+        let direction = if order.descending { "desc" } else { "asc" };
+        let keys = match order.key {
+            Some((expression, _)) => format!("{expression} {direction}, {} {direction}", order.id),
+            None => format!("{} {direction}", order.id),
+        };
+        self.push(&format!(" order by {keys} limit ?"), [SqlValue::Int(limit)])
+    }
+}
+
+/// The order of a keyset-paginated list: an optional sort key (its SQL expression, and the
+/// placeholder that turns a cursor's text back into its type, e.g. `?::text::timestamptz`), then
+/// the id that breaks ties, both in one direction.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyset<'a> {
+    pub key: Option<(&'a str, &'a str)>,
+    pub id: &'a str,
+    pub descending: bool,
+}
+
+impl<'a> Keyset<'a> {
+    /// Newest first by a timestamp column, then by id.
+    pub const fn newest_first(timestamp: &'a str, id: &'a str) -> Self {
+        Self {
+            key: Some((timestamp, "?::text::timestamptz")),
+            id,
+            descending: true,
+        }
+    }
 }
 
 /// One result row. Entity decoders read columns by name (the statement names each one, aliasing
@@ -518,6 +562,30 @@ mod tests {
             "select 1 where a = $1 and b = $2 and (c, d) < ($3, $4)"
         );
         assert_eq!(query.params.len(), 4);
+    }
+
+    #[test]
+    fn a_keyset_page_continues_after_its_cursor_in_its_order() {
+        let order = Keyset::newest_first("c.started_at", "c.id");
+        let mut query = SqlBuilder::new(
+            "select 1 from calls c where c.tenant_id = $1",
+            vec![SqlValue::Null],
+        );
+        query.page(&order, Some(vec!["t".into(), SqlValue::Int(7)]), 51);
+        assert_eq!(
+            query.sql,
+            "select 1 from calls c where c.tenant_id = $1 \
+             and (c.started_at, c.id) < ($2::text::timestamptz, $3) \
+             order by c.started_at desc, c.id desc limit $4"
+        );
+        let ids = Keyset {
+            key: None,
+            id: "s.id",
+            descending: false,
+        };
+        let mut first = SqlBuilder::new("select 1 from s", vec![]);
+        first.page(&ids, None, 10);
+        assert_eq!(first.sql, "select 1 from s order by s.id asc limit $1");
     }
 
     #[test]
