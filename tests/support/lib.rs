@@ -5,9 +5,9 @@
 pub mod receiver;
 
 use crm_domain::TenantId;
-use crm_platform::app::App;
 use crm_platform::config::{Config, JwtConfig};
-use crm_platform::kv::KeyValue;
+use crm_platform::edge::kv::KeyValue;
+use crm_platform::App;
 use reqwest::Method;
 use serde_json::Value;
 use std::sync::OnceLock;

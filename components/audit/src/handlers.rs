@@ -3,11 +3,11 @@
 use crate::csv;
 use crate::repository::{self, EventFilter};
 use crm_domain::AuditRecordId;
-use crm_platform::db::Tx;
 use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::http::response::json;
 use crm_platform::http::ApiResponse;
+use crm_platform::store::db::Tx;
 use crm_platform::{ApiError, RequestContext};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Audit queries. The log is append-only: nothing here writes.
 
 use crm_domain::{AuditRecordId, TenantId};
-use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, Tx};
+use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;

@@ -2,7 +2,7 @@
 
 use crm_domain::call::{Call, CallNumber, CallStatus, Direction, NewCall};
 use crm_domain::{CallId, ContactId, TenantId};
-use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 
 /// The foreign key that refuses a `contact_id` the tenant does not have.
 pub const UNKNOWN_CONTACT: &str = "calls_tenant_id_contact_id_fkey";

@@ -8,12 +8,12 @@ use crm_domain::audit::AuditRecord;
 use crm_domain::call::{Call, CallDraft, NewCall};
 use crm_domain::event::DomainEvent;
 use crm_domain::{CallId, ContactId};
-use crm_platform::cache;
-use crm_platform::db::on_constraint;
+use crm_platform::edge::cache;
 use crm_platform::http::etag::{self, IfMatch};
 use crm_platform::http::json::{from_value, merge_patch};
-use crm_platform::tenants::TenantSettings;
-use crm_platform::unit_of_work::UnitOfWork;
+use crm_platform::store::db::on_constraint;
+use crm_platform::store::tenants::TenantSettings;
+use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
 use serde_json::Value;
 

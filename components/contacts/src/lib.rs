@@ -79,7 +79,7 @@ pub fn routes() -> Router {
 
 /// What the contacts component serves on Spin: its routes and the operational ones.
 pub fn component_routes() -> Router {
-    crm_platform::ops::routes().merge(routes())
+    crm_platform::http::ops::routes().merge(routes())
 }
 
 crm_platform::spin_component!(component_routes);

@@ -3,7 +3,7 @@
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::{AuditRecordId, ContactId, TenantId};
-use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
 pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";

@@ -1,5 +1,5 @@
 //! The webhook dispatcher component: Spin's Redis trigger delivers every wake-up published on
-//! [`crm_platform::wakeup::CHANNEL`] here, and each runs one dispatch pass. Retries that fall due
+//! [`crm_platform::edge::wakeup::CHANNEL`] here, and each runs one dispatch pass. Retries that fall due
 //! between wake-ups are driven by the periodic `POST /api/v1/webhooks/dispatch` (see
 //! `infra/cron/`). Natively the server runs the same pass in its own loop.
 

@@ -2,7 +2,7 @@
 
 use crm_domain::webhook::NewSubscription;
 use crm_domain::{DeliveryId, EventId, TenantId, WebhookId};
-use crm_platform::db::{DbError, Keyset, Row, SqlBuilder, Tx};
+use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
 

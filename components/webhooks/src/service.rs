@@ -10,7 +10,7 @@ use crm_domain::event::DomainEvent;
 use crm_domain::webhook::{NewSubscription, SubscriptionDraft, UrlPolicy, MAX_SUBSCRIPTIONS};
 use crm_domain::{DeliveryId, ValidationErrors, WebhookId};
 use crm_platform::http::etag::{self, IfMatch};
-use crm_platform::unit_of_work::UnitOfWork;
+use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
 
 /// Validates a draft: the domain rules, then (natively) what its host name resolves to. Runs

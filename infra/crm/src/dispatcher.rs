@@ -4,8 +4,8 @@
 //! Redis from any other server, and every `interval` for retries that fall due.
 
 use crm_delivery::{Dispatcher, PASS_BUDGET};
-use crm_platform::app::App;
-use crm_platform::wakeup::CHANNEL;
+use crm_platform::edge::wakeup::CHANNEL;
+use crm_platform::App;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use crm_domain::TenantId;
 use crm_platform::config::{Config, JwtConfig};
-use crm_platform::kv::KeyValue;
+use crm_platform::edge::kv::KeyValue;
 use crm_platform::App;
 use std::sync::Arc;
 use std::time::Duration;

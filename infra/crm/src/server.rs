@@ -2,8 +2,9 @@
 //! pipeline the Spin components use.
 
 use bytes::Bytes;
-use crm_platform::app::{read_body, App};
+use crm_platform::http::pipeline::read_body;
 use crm_platform::http::router::Router;
+use crm_platform::App;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 
 /// Every route the application has: the operational ones and each component's.
 pub fn router() -> Router {
-    crm_platform::ops::routes()
+    crm_platform::http::ops::routes()
         .merge(crm_contacts::routes())
         .merge(crm_calls::routes())
         .merge(crm_audit::routes())

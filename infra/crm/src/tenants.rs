@@ -44,7 +44,7 @@ pub async fn update(
         .transpose()?;
     let rate_limits = rate_limits
         .map(|raw| {
-            let overrides: crm_platform::ratelimit::Overrides = serde_json::from_str(raw).context(
+            let overrides: crm_platform::edge::ratelimit::Overrides = serde_json::from_str(raw).context(
                 "--rate-limits takes JSON such as {\"tenant_per_minute\": 20000, \"principal_per_minute\": 2000, \"expensive_per_minute\": 500}",
             )?;
             anyhow::Ok(serde_json::to_value(overrides)?)

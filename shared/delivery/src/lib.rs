@@ -13,7 +13,7 @@ pub mod store;
 
 use crm_domain::webhook::{next_retry, Retry, UrlPolicy};
 use crm_platform::config::WebhookConfig;
-use crm_platform::db::{Db, DbError};
+use crm_platform::store::db::{Db, DbError};
 use futures::StreamExt;
 use send::{Reply, Sender};
 use serde::Serialize;

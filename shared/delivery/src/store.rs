@@ -2,7 +2,7 @@
 //! migration 0005 in a transaction bound to no tenant.
 
 use crm_domain::{DeliveryId, EventId, TenantId, WebhookId};
-use crm_platform::db::{Db, DbError, Row, SqlValue, Tx};
+use crm_platform::store::db::{Db, DbError, Row, SqlValue, Tx};
 use serde_json::Value;
 use uuid::Uuid;
 

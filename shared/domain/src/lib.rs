@@ -2,6 +2,7 @@
 //!
 //! Raw input becomes domain types here, once; everything past this crate holds only valid values.
 
+pub mod actor;
 pub mod audit;
 pub mod call;
 pub mod contact;
@@ -11,6 +12,7 @@ pub mod ids;
 pub mod region;
 pub mod webhook;
 
+pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
     AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, TenantId, WebhookId,

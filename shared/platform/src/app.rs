@@ -1,22 +1,17 @@
-//! The request pipeline shared by every component and by the native server: request id, routing,
-//! body limit, authentication and scopes, idempotency, the handler, problem+json on every error.
+//! The application: what every entry point shares and outlives a request (configuration, key
+//! material, the database, the key-value store, wake-ups, the rate limiter), and the unit of work
+//! runner that gives every change its transaction and its after-commit effects.
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::db::Db;
-use crate::http::problem::ApiError;
-use crate::http::router::{Access, PathParams, Router};
-use crate::http::{request_id, ApiRequest, ApiResponse};
-use crate::idempotency::{self, ClaimOutcome, IdempotencyClaim};
-use crate::kv::KeyValue;
-use crate::ratelimit;
-use crate::unit_of_work::{Actor, AfterCommit, UnitOfWork};
-use crate::wakeup::Wakeup;
+use crate::edge::cache::EntityCache;
+use crate::edge::kv::KeyValue;
+use crate::edge::ratelimit;
+use crate::edge::wakeup::Wakeup;
+use crate::store::db::{Db, DbError, Tx};
+use crate::store::unit_of_work::{AfterCommit, UnitOfWork};
 use anyhow::Context;
-use bytes::Bytes;
-use http::{HeaderValue, Method};
-use std::sync::Arc;
-use tracing::Instrument;
+use crm_domain::{Actor, TenantId};
 
 /// Everything a request may use that outlives it: configuration, key material, the database.
 pub struct App {
@@ -29,106 +24,6 @@ pub struct App {
     pub wakeup: Wakeup,
     /// `None` when rate limiting is off.
     pub rate_limiter: Option<ratelimit::Limiter>,
-}
-
-/// A request body as an entry point read it: whole, cut off at the configured limit, or broken off
-/// by the client.
-pub enum Body {
-    Complete(Bytes),
-    TooLarge,
-    Incomplete,
-}
-
-/// How much of an oversized body is read and discarded before answering 413, so that a client still
-/// sending can read the answer instead of a reset connection.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-
-/// Reads a request body of at most `limit` bytes. A larger one is drained (up to 16 MiB) and
-/// reported as [`Body::TooLarge`]; one the client breaks off is [`Body::Incomplete`].
-pub async fn read_body<B>(mut body: B, limit: usize) -> Body
-where
-    B: http_body::Body + Unpin,
-{
-    use bytes::Buf;
-    use http_body_util::BodyExt;
-    let mut buffer = bytes::BytesMut::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Body::Incomplete;
-        };
-        if let Ok(mut data) = frame.into_data() {
-            let length = data.remaining();
-            seen = seen.saturating_add(length);
-            if seen <= limit {
-                buffer.extend_from_slice(&data.copy_to_bytes(length));
-            } else if seen > DRAIN_LIMIT {
-                return Body::TooLarge;
-            }
-        }
-    }
-    if seen > limit {
-        Body::TooLarge
-    } else {
-        Body::Complete(buffer.freeze())
-    }
-}
-
-/// What a handler receives.
-pub struct RequestContext {
-    pub app: Arc<App>,
-    pub request: ApiRequest,
-    pub request_id: String,
-    pub params: PathParams,
-    principal: Option<Principal>,
-    idempotency: Option<Arc<IdempotencyClaim>>,
-}
-
-impl RequestContext {
-    /// The caller of an authenticated route.
-    pub fn principal(&self) -> Result<&Principal, ApiError> {
-        self.principal
-            .as_ref()
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("principal() on a public route")))
-    }
-
-    /// A path parameter declared by the route pattern.
-    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
-        self.params
-            .get(name)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no parameter {name}")))
-    }
-
-    /// The entity id in the path parameter `name`: a value that is not a UUID names no entity (404).
-    pub fn path_id<T: crm_domain::EntityId>(&self, name: &str) -> Result<T, ApiError> {
-        T::parse(self.param(name)?).ok_or(ApiError::NotFound)
-    }
-
-    /// Makes one change as this request's principal, in a [`UnitOfWork`] whose correlation id is
-    /// the request id. `work` returns the response, which is recorded in the same transaction as
-    /// the answer to replays of the request's Idempotency-Key (when it sent one). Every mutation
-    /// goes through here.
-    pub async fn write(
-        &self,
-        work: impl AsyncFnOnce(&UnitOfWork<'_>) -> Result<ApiResponse, ApiError>,
-    ) -> Result<ApiResponse, ApiError> {
-        let principal = self.principal()?;
-        let claim = self.idempotency.as_deref();
-        self.app
-            .unit_of_work(
-                principal.tenant_id,
-                &principal.actor(),
-                &self.request_id,
-                async |uow: &UnitOfWork<'_>| {
-                    let response = work(uow).await?;
-                    if let Some(claim) = claim {
-                        claim.record(uow.tx(), &response).await?;
-                    }
-                    Ok(response)
-                },
-            )
-            .await
-    }
 }
 
 impl App {
@@ -153,18 +48,18 @@ impl App {
     /// dispatcher wake-up) runs once it has committed, and never when it has not.
     pub async fn unit_of_work<T, E>(
         &self,
-        tenant: crm_domain::TenantId,
+        tenant: TenantId,
         actor: &Actor,
         correlation_id: &str,
         work: impl AsyncFnOnce(&UnitOfWork<'_>) -> Result<T, E>,
     ) -> Result<T, E>
     where
-        E: From<crate::db::DbError>,
+        E: From<DbError>,
     {
         let fallback_region = self.config.default_phone_region;
         let (value, after_commit) = self
             .db
-            .transaction(tenant, async |tx: &crate::db::Tx| {
+            .transaction(tenant, async |tx: &Tx| {
                 let uow = UnitOfWork::new(tx, tenant, actor, correlation_id, fallback_region);
                 let value = work(&uow).await?;
                 Ok::<_, E>((value, uow.into_after_commit()))
@@ -174,7 +69,7 @@ impl App {
         Ok(value)
     }
 
-    async fn after_commit(&self, tenant: crm_domain::TenantId, after_commit: AfterCommit) {
+    async fn after_commit(&self, tenant: TenantId, after_commit: AfterCommit) {
         for (kind, id) in &after_commit.invalidations {
             if let Some(cache) = self.cache(tenant, kind) {
                 cache.invalidate(id).await;
@@ -186,186 +81,9 @@ impl App {
     }
 
     /// The read cache for `kind` resources of `tenant`, when caching is on.
-    pub fn cache(
-        &self,
-        tenant: crm_domain::TenantId,
-        kind: &'static str,
-    ) -> Option<crate::cache::EntityCache<'_>> {
+    pub fn cache(&self, tenant: TenantId, kind: &'static str) -> Option<EntityCache<'_>> {
         self.config
             .cache_enabled
-            .then(|| crate::cache::EntityCache::new(&self.kv, tenant, kind))
+            .then(|| EntityCache::new(&self.kv, tenant, kind))
     }
-
-    /// Answers one request. Never fails: every error becomes problem+json carrying the request id.
-    pub async fn handle(
-        self: Arc<Self>,
-        router: &Router,
-        parts: http::request::Parts,
-        body: Body,
-    ) -> ApiResponse {
-        let started = std::time::Instant::now();
-        let server_timing = self.config.server_timing;
-        let request_id = request_id::from_headers(&parts.headers);
-        let mut limits = None;
-        let span = tracing::info_span!(
-            "request",
-            request_id = %request_id,
-            method = %parts.method,
-            route = tracing::field::Empty,
-            tenant = tracing::field::Empty,
-            principal = tracing::field::Empty,
-        );
-        let (outcome, cost) =
-            crate::metering::measure(self.dispatch(router, parts, body, &request_id, &mut limits))
-                .instrument(span.clone())
-                .await;
-        let mut response = match outcome {
-            Ok(response) => response,
-            Err(error) => {
-                if error.status().is_server_error() {
-                    span.in_scope(|| log_error(&request_id, &error));
-                }
-                error.to_response(&request_id)
-            }
-        };
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(request_id::HEADER, value);
-        }
-        if server_timing {
-            let timing = cost.server_timing(started.elapsed());
-            if let Ok(value) = HeaderValue::from_str(&timing) {
-                response.headers_mut().insert("server-timing", value);
-            }
-        }
-        span.in_scope(|| {
-            tracing::info!(
-                status = response.status().as_u16(),
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
-        });
-        if let Some(decision) = limits {
-            let headers = response.headers_mut();
-            if let Ok(policy) = HeaderValue::from_str(&decision.policy) {
-                headers.insert("ratelimit-policy", policy);
-            }
-            if let Some(Ok(state)) = decision.state.as_deref().map(HeaderValue::from_str) {
-                headers.insert("ratelimit", state);
-            }
-        }
-        response
-    }
-
-    async fn dispatch(
-        self: Arc<Self>,
-        router: &Router,
-        parts: http::request::Parts,
-        body: Body,
-        request_id: &str,
-        limits: &mut Option<ratelimit::Decision>,
-    ) -> Result<ApiResponse, ApiError> {
-        let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
-        tracing::Span::current().record("route", route.pattern);
-        let principal = match route.access {
-            Access::Public => None,
-            Access::Operator => {
-                crate::auth::authenticate_operator(
-                    self.config.operator_token.as_deref(),
-                    &parts.headers,
-                )?;
-                None
-            }
-            Access::Scope(scope) => {
-                let principal = self.auth.authenticate(&parts.headers)?;
-                let span = tracing::Span::current();
-                span.record("tenant", tracing::field::display(principal.tenant_id));
-                span.record("principal", principal.subject.as_str());
-                if !principal.has_scope(scope) {
-                    return Err(ApiError::Forbidden { scope });
-                }
-                if let Some(limiter) = &self.rate_limiter {
-                    let decision = limiter
-                        .check(
-                            &self.kv,
-                            &self.db,
-                            principal.tenant_id,
-                            &principal.subject,
-                            route.expensive,
-                            unix_now(),
-                        )
-                        .await;
-                    let (admitted, retry_after) = (decision.admitted, decision.reset_seconds);
-                    *limits = Some(decision);
-                    if !admitted {
-                        return Err(ApiError::RateLimited { retry_after });
-                    }
-                }
-                Some(principal)
-            }
-        };
-        // Authentication comes first so that an anonymous client learns nothing from our limits.
-        let body = match body {
-            Body::Complete(body) => body,
-            Body::TooLarge => {
-                return Err(ApiError::PayloadTooLarge {
-                    limit: self.config.max_body_bytes,
-                })
-            }
-            Body::Incomplete => {
-                return Err(ApiError::bad_request("the request body could not be read"))
-            }
-        };
-        let request = ApiRequest {
-            method: parts.method,
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers,
-            body,
-        };
-        let claim = match (&principal, request.method == Method::POST) {
-            (Some(principal), true) => match idempotency::key_of(&request)? {
-                Some(key) => {
-                    match idempotency::claim(&self.db, principal.tenant_id, key, &request).await? {
-                        ClaimOutcome::Replay(response) => return Ok(response),
-                        ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
-                    }
-                }
-                None => None,
-            },
-            _ => None,
-        };
-        let context = RequestContext {
-            app: self.clone(),
-            request,
-            request_id: request_id.to_owned(),
-            params,
-            principal,
-            idempotency: claim.clone(),
-        };
-        let outcome = (route.handler)(context).await;
-        if let Some(claim) = claim {
-            claim.settle(&self.db, &outcome).await?;
-        }
-        outcome
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// One log line per server error, with the full cause chain and the request id to find it by.
-pub fn log_error(request_id: &str, error: &ApiError) {
-    let cause = match error {
-        ApiError::Internal(cause) | ApiError::Unavailable(cause) => format!("{cause:#}"),
-        other => other.to_string(),
-    };
-    tracing::error!(
-        request_id,
-        status = error.status().as_u16(),
-        error = cause,
-        "server error"
-    );
 }

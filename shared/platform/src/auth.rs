@@ -5,7 +5,7 @@
 //! leeway is at most 60 s and oversized tokens are refused before any parsing.
 
 use crate::config::JwtConfig;
-use crate::http::problem::ApiError;
+use crate::ApiError;
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -33,8 +33,8 @@ impl Principal {
 
     /// Who the changes of this principal are recorded as: the integration itself for a
     /// client-credentials token, else the user named by `sub`.
-    pub fn actor(&self) -> crate::unit_of_work::Actor {
-        use crate::unit_of_work::Actor;
+    pub fn actor(&self) -> crm_domain::Actor {
+        use crm_domain::Actor;
         if self.is_client {
             Actor::ApiClient(self.subject.clone())
         } else {

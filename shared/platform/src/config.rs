@@ -1,11 +1,11 @@
 //! Configuration, read once from Spin variables (natively: `SPIN_VARIABLE_*` environment variables,
 //! the same names Spin's own environment provider reads) into one typed `Config`.
 
-use crate::ratelimit::RateLimits;
 use anyhow::bail;
 #[cfg(target_arch = "wasm32")]
 use anyhow::Context;
 use crm_domain::Region;
+use serde::{Deserialize, Serialize};
 
 /// Every variable the application reads: its name, its default (`None`: required) and its meaning.
 /// `spin.toml` declares each one and the README documents each one; a test keeps the three in step.
@@ -302,6 +302,14 @@ impl<F: Fn(&str) -> Option<String>> Values<F> {
 /// The environment variable that carries a Spin variable natively (`SPIN_VARIABLE_DATABASE_URL`).
 pub fn env_name(variable: &str) -> String {
     format!("SPIN_VARIABLE_{}", variable.to_ascii_uppercase())
+}
+
+/// Requests per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub tenant_per_minute: u64,
+    pub principal_per_minute: u64,
+    pub expensive_per_minute: u64,
 }
 
 #[cfg(test)]

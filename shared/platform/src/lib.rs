@@ -4,29 +4,31 @@
 //! they are Spin's (outbound pg, variables); natively they are tokio-postgres and environment
 //! variables, so the native server and the tests run the very same handler code.
 
+//! What every component needs, split by job, with dependencies pointing one way (each layer uses
+//! only those listed after it):
+//!
+//! - [`http`]: routing, extraction, the request pipeline, Idempotency-Key replays, problem+json;
+//! - [`app`]: what outlives a request, and the unit of work runner;
+//! - [`edge`]: key-value store, read cache, rate limiting, dispatcher wake-ups;
+//! - [`store`]: the database, tenant settings, the unit of work;
+//! - [`auth`], [`config`], [`logging`], [`metering`], and the error type ([`ApiError`]).
+
 pub mod app;
 pub mod auth;
-pub mod cache;
 pub mod config;
-pub mod db;
+pub mod edge;
+mod error;
 pub mod http;
-pub mod idempotency;
-pub mod kv;
 pub mod logging;
 pub mod metering;
-pub mod ops;
-pub mod ratelimit;
-pub mod tenants;
-pub mod unit_of_work;
-pub mod wakeup;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
-#[cfg(target_arch = "wasm32")]
-mod spin_redis;
 
-pub use app::{App, RequestContext};
-pub use http::problem::ApiError;
+pub use app::App;
+pub use error::ApiError;
+pub use http::pipeline::RequestContext;
 
 /// A boxed future: `Send` natively (the native server runs on a multi-threaded runtime), not on
 /// wasm32, where Spin's resources are not `Send` and a component has one thread.

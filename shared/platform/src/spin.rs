@@ -1,10 +1,11 @@
 //! The Spin entry point's half: turns a `wasi:http` request into a pipeline call. Each component's
 //! `#[http_service]` function is one line that calls [`serve`] with its router.
 
-use crate::app::{read_body, App};
+use crate::app::App;
 use crate::config::Config;
-use crate::http::problem::ApiError;
+use crate::http::pipeline::read_body;
 use crate::http::router::Router;
+use crate::ApiError;
 use bytes::Bytes;
 use http_body_util::Full;
 use spin_sdk::http::Request;
@@ -21,7 +22,7 @@ pub async fn app() -> anyhow::Result<Arc<App>> {
     }
     crate::logging::init();
     let config = Config::from_spin_variables().await?;
-    let kv = crate::kv::KeyValue::spin_default(config.redis_url.as_deref());
+    let kv = crate::edge::kv::KeyValue::spin_default(config.redis_url.as_deref());
     let app = Arc::new(App::new(config, kv)?);
     Ok(APP.get_or_init(|| app).clone())
 }
@@ -33,7 +34,7 @@ pub async fn serve(router: &Router, request: Request) -> http::Response<Full<Byt
         Err(error) => {
             let request_id = crate::http::request_id::from_headers(request.headers());
             let error = ApiError::Internal(error.context("starting the component"));
-            crate::app::log_error(&request_id, &error);
+            crate::http::pipeline::log_error(&request_id, &error);
             return with_length(error.to_response(&request_id)).map(Full::new);
         }
     };

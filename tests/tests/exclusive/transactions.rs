@@ -103,8 +103,8 @@ async fn a_request_that_dies_mid_transaction_leaves_nothing_open_and_nothing_wri
                 harness().in_process,
                 "against a live deployment the suite needs CRM_TEST_TRAP_URL (infra/scripts/spin-tier)"
             );
-            let db = crm_platform::db::Db::connect(&harness().app_url).expect("a pool");
-            let abandoned = db.transaction(tenant.id, async |tx: &crm_platform::db::Tx| {
+            let db = crm_platform::store::db::Db::connect(&harness().app_url).expect("a pool");
+            let abandoned = db.transaction(tenant.id, async |tx: &crm_platform::store::db::Tx| {
                 tx.execute(
                     "insert into audit_log (tenant_id, id, occurred_at, actor, action, entity_type, entity_id, request_id)
                      values ($1, gen_random_uuid(), now(), $2, 'trap', 'contact', gen_random_uuid(), 'trap')",
@@ -112,7 +112,7 @@ async fn a_request_that_dies_mid_transaction_leaves_nothing_open_and_nothing_wri
                 )
                 .await?;
                 std::future::pending::<()>().await;
-                Ok::<_, crm_platform::db::DbError>(())
+                Ok::<_, crm_platform::store::db::DbError>(())
             });
             let cancelled = tokio::time::timeout(Duration::from_millis(300), abandoned).await;
             assert!(cancelled.is_err(), "the transaction was cut off");

@@ -26,7 +26,7 @@ fn every_route_is_documented_and_every_documented_operation_is_routed() {
         })
         .collect();
     let document: serde_json::Value =
-        serde_json::from_str(crm_platform::ops::OPENAPI_JSON).unwrap();
+        serde_json::from_str(crm_platform::http::ops::OPENAPI_JSON).unwrap();
     let mut documented = BTreeSet::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -179,4 +179,89 @@ fn spin_routes_every_path_to_the_component_that_serves_it() {
             );
         }
     }
+}
+
+/// The platform's layers (its crate documentation lists them) import only the layers below them:
+/// `http` → `app` → `edge` → `store` → `auth`, `config`, `logging`, `metering`, the error type.
+#[test]
+fn the_platform_layers_depend_one_way() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/platform/src");
+    let above = |layer: &str| -> &[&str] {
+        match layer {
+            "store" => &[
+                "crate::http",
+                "crate::app",
+                "crate::edge",
+                "crate::auth",
+                "crate::RequestContext",
+                "crate::App",
+            ],
+            "edge" => &[
+                "crate::http",
+                "crate::app",
+                "crate::auth",
+                "crate::RequestContext",
+                "crate::App",
+            ],
+            "app" => &["crate::http", "crate::RequestContext"],
+            "base" => &[
+                "crate::http",
+                "crate::app",
+                "crate::edge",
+                "crate::store",
+                "crate::RequestContext",
+                "crate::App",
+            ],
+            _ => &[],
+        }
+    };
+    let mut files = Vec::new();
+    for (layer, path) in [
+        ("app", "app.rs"),
+        ("base", "auth.rs"),
+        ("base", "config.rs"),
+        ("base", "logging.rs"),
+        ("base", "metering.rs"),
+        ("base", "error.rs"),
+    ] {
+        files.push((layer, root.join(path)));
+    }
+    for layer in ["store", "edge"] {
+        let mut pending = vec![root.join(layer)];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    files.push((layer, path));
+                }
+            }
+        }
+    }
+    assert!(files.len() > 10, "{files:?}");
+    let mut violations = Vec::new();
+    for (layer, path) in files {
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in source.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for forbidden in above(layer) {
+                if line.contains(forbidden) {
+                    violations.push(format!(
+                        "{}:{}: {}",
+                        path.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "imports from a layer above:\n{}",
+        violations.join("\n")
+    );
 }

@@ -3,7 +3,7 @@
 use crm_http_tests::{
     count_rows, harness, in_process_only, start_server_with, test_config_with, Reply, TestTenant,
 };
-use crm_platform::kv::KeyValue;
+use crm_platform::edge::kv::KeyValue;
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -5,9 +5,9 @@
 
 use crm_contacts::service;
 use crm_domain::contact::ContactDraft;
+use crm_domain::Actor;
 use crm_http_tests::{harness, owner_db, test_config, TestClient, TestTenant};
-use crm_platform::kv::KeyValue;
-use crm_platform::unit_of_work::Actor;
+use crm_platform::edge::kv::KeyValue;
 use crm_platform::{ApiError, App};
 use serde_json::{json, Value};
 

@@ -557,7 +557,7 @@ async fn a_crash_between_commit_and_send_loses_nothing() {
     assert!(receiver.received().is_empty());
 
     // A dispatcher fans the event out, claims its delivery and dies before sending.
-    let db = crm_platform::db::Db::connect(&world.app_url).unwrap();
+    let db = crm_platform::store::db::Db::connect(&world.app_url).unwrap();
     assert!(crm_delivery::store::fan_out(&db, 10).await.unwrap() >= 1);
     let claimed = crm_delivery::store::claim(&db, 10, 1).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -662,7 +662,7 @@ async fn redis_wakeups_reach_a_dispatcher_in_another_process() {
     // A dispatcher elsewhere whose periodic pass is an hour away: only a wake-up can move it.
     let config = test_config_with(world.app_url.clone(), &[("redis_url", redis)]);
     let app = std::sync::Arc::new(
-        crm_platform::app::App::new(config, crm_platform::kv::KeyValue::memory()).unwrap(),
+        crm_platform::App::new(config, crm_platform::edge::kv::KeyValue::memory()).unwrap(),
     );
     let dispatcher = tokio::spawn(crm::dispatcher::run(app, Duration::from_secs(3600)));
     // The first pass runs at start; let it finish and the subscription settle.

@@ -8,7 +8,7 @@
 #[cfg(target_arch = "wasm32")]
 mod spin_entry {
     use crm_domain::TenantId;
-    use crm_platform::db::{Db, DbError, SqlValue, Tx};
+    use crm_platform::store::db::{Db, DbError, SqlValue, Tx};
 
     const WRITE: &str = "insert into audit_log (tenant_id, id, occurred_at, actor, action, entity_type, entity_id, request_id)
                          values ($1, gen_random_uuid(), now(), $2, 'trap', 'contact', gen_random_uuid(), 'trap')";

@@ -1,6 +1,6 @@
 //! ETags from resource versions, and the conditional headers that compare with them.
 
-use super::problem::ApiError;
+use crate::ApiError;
 use http::{header, HeaderMap};
 
 /// The strong ETag of a resource at `version`: `"v3"`.

@@ -1,7 +1,7 @@
 //! JSON request bodies: media type checked, unknown fields refused, errors pointed at their field.
 
-use super::problem::ApiError;
 use super::ApiRequest;
+use crate::ApiError;
 use http::header;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::{Path, Segment};

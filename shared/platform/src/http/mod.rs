@@ -1,8 +1,12 @@
-//! HTTP plumbing, one of each: routing, JSON bodies, problem+json, request ids, pagination, ETags.
+//! HTTP, one of each: the request pipeline, routing, JSON bodies, problem+json, request ids,
+//! pagination, ETags, Idempotency-Key replays and the operational routes.
 
 pub mod etag;
+pub mod idempotency;
 pub mod json;
+pub mod ops;
 pub mod pagination;
+pub mod pipeline;
 pub mod problem;
 pub mod query;
 pub mod request_id;

@@ -3,8 +3,8 @@
 //! A cursor is the sort key of the last row a page returned, base64url-encoded JSON. The next page
 //! asks for rows strictly after it, so concurrent inserts and deletes never shift a page.
 
-use super::problem::ApiError;
 use super::query::Query;
+use crate::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::DeserializeOwned;

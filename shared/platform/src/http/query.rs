@@ -1,6 +1,6 @@
 //! Query-string parameters, decoded once, with unknown parameters refused.
 
-use super::problem::ApiError;
+use crate::ApiError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 

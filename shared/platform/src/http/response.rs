@@ -1,7 +1,7 @@
 //! Building JSON responses.
 
-use super::problem::ApiError;
 use super::ApiResponse;
+use crate::ApiError;
 use anyhow::Context;
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;

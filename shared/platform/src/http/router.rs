@@ -1,8 +1,8 @@
 //! The route table: method, path pattern, the access it requires and the handler. One per component.
 
-use super::problem::ApiError;
 use super::ApiResponse;
-use crate::app::RequestContext;
+use crate::http::pipeline::RequestContext;
+use crate::ApiError;
 use crate::BoxFuture;
 use http::Method;
 

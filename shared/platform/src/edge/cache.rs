@@ -6,8 +6,8 @@
 //! row stores it under a generation no one will ask for: no client reads its own write stale.
 //! Any store failure is a miss; the cache never fails a request.
 
-use crate::http::problem::ApiError;
-use crate::kv::KeyValue;
+use crate::edge::kv::KeyValue;
+use crate::ApiError;
 use crm_domain::TenantId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

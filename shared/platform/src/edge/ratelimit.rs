@@ -7,8 +7,9 @@
 //! are deleted, so the store holds one live window per counter. Algorithm, accuracy and failure
 //! behaviour: docs/adr/0007-rate-limiting.md. When the store fails the request is admitted.
 
-use crate::db::{Db, Tx};
-use crate::kv::{KeyValue, KvError};
+use crate::config::RateLimits;
+use crate::edge::kv::{KeyValue, KvError};
+use crate::store::db::{Db, Tx};
 use crm_domain::TenantId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,14 +17,6 @@ use sha2::{Digest, Sha256};
 pub const WINDOW_SECONDS: u64 = 60;
 /// How long a tenant's limit overrides are trusted before they are read again from the database.
 const OVERRIDES_TTL_SECONDS: u64 = 60;
-
-/// Requests per window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateLimits {
-    pub tenant_per_minute: u64,
-    pub principal_per_minute: u64,
-    pub expensive_per_minute: u64,
-}
 
 /// Tenant overrides as stored in `tenants.settings.rate_limits`; absent members keep the defaults.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -269,10 +262,10 @@ mod tests {
         let kv = KeyValue::memory();
         kv.set("c:t:contact:1:gen", b"3").await.unwrap();
         kv.increment("rl:t:tenant:1", 1).await.unwrap();
-        for n in 0..crate::kv::MEMORY_CAPACITY {
+        for n in 0..crate::edge::kv::MEMORY_CAPACITY {
             kv.set(&format!("c:t:contact:{n}:0"), b"{}").await.unwrap();
         }
-        assert!(kv.count_prefix("").await.unwrap() <= crate::kv::MEMORY_CAPACITY);
+        assert!(kv.count_prefix("").await.unwrap() <= crate::edge::kv::MEMORY_CAPACITY);
         assert_eq!(
             kv.get("c:t:contact:1:gen").await.unwrap(),
             Some(b"3".to_vec())

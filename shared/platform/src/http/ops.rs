@@ -1,15 +1,15 @@
 //! Operational routes: liveness, readiness and the OpenAPI document.
 
-use crate::app::RequestContext;
-use crate::http::problem::ApiError;
+use crate::http::pipeline::RequestContext;
 use crate::http::response::json;
 use crate::http::router::{Access, Router};
 use crate::http::ApiResponse;
+use crate::ApiError;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
 /// The OpenAPI 3.1 document of the whole API.
-pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
+pub const OPENAPI_JSON: &str = include_str!("../../../../docs/openapi.json");
 
 /// `/healthz`, `/readyz` and `/api/v1/openapi.json`. Served by the contacts component on Spin and by
 /// the native server.

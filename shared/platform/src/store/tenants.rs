@@ -1,6 +1,6 @@
 //! What a tenant has configured, read inside a request's transaction.
 
-use crate::db::{DbError, Tx};
+use crate::store::db::{DbError, Tx};
 use crm_domain::{Region, TenantId};
 
 const SETTINGS: &str = "

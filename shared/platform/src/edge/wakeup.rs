@@ -122,7 +122,7 @@ mod spin {
             let Some(url) = &self.redis_url else {
                 return;
             };
-            let published = crate::spin_redis::run(url, async |connection| {
+            let published = crate::edge::spin_redis::run(url, async |connection| {
                 connection.publish(CHANNEL, b"dispatch").await
             })
             .await;

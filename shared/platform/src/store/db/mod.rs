@@ -16,7 +16,7 @@ use native as backend;
 #[cfg(target_arch = "wasm32")]
 use spin as backend;
 
-use crate::http::problem::ApiError;
+use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{AuditRecordId, CallId, ContactId, DeliveryId, EventId, TenantId, WebhookId};
 use serde_json::Value;

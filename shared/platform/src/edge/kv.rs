@@ -312,7 +312,7 @@ mod spin {
             arguments.push(RedisParameter::Int64(
                 i64::try_from(ttl_seconds).unwrap_or(i64::MAX),
             ));
-            let results = crate::spin_redis::run(url, async |connection| {
+            let results = crate::edge::spin_redis::run(url, async |connection| {
                 connection.execute("EVAL", arguments.clone()).await
             })
             .await

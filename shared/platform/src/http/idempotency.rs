@@ -6,9 +6,9 @@
 //! the response that a replay will return. A failed request releases its claim, so a retry runs anew;
 //! a claim abandoned by a crashed process is retaken once its lock lapses.
 
-use crate::db::{Db, DbError, SqlValue, Tx};
-use crate::http::problem::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
+use crate::store::db::{Db, DbError, SqlValue, Tx};
+use crate::ApiError;
 use bytes::Bytes;
 use crm_domain::TenantId;
 use http::{header, HeaderName, HeaderValue, StatusCode};

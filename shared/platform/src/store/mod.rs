@@ -1,0 +1,6 @@
+//! The database: tenant-scoped transactions and reads, tenant settings, and the unit of work every
+//! change goes through.
+
+pub mod db;
+pub mod tenants;
+pub mod unit_of_work;
