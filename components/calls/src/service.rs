@@ -4,14 +4,13 @@
 //! knows HTTP.
 
 use crate::repository::{self, UNKNOWN_CONTACT};
-use crm_domain::audit::AuditRecord;
 use crm_domain::call::{Call, CallDraft, NewCall};
-use crm_domain::event::DomainEvent;
+use crm_domain::event::CallAction;
 use crm_domain::{CallId, ContactId};
+use crm_platform::document::{from_value, merge_patch};
 use crm_platform::edge::cache;
-use crm_platform::http::etag::{self, IfMatch};
-use crm_platform::http::json::{from_value, merge_patch};
 use crm_platform::store::db::on_constraint;
+use crm_platform::store::expected::{self, ExpectedVersion};
 use crm_platform::store::tenants::TenantSettings;
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
@@ -33,7 +32,7 @@ pub async fn log(uow: &UnitOfWork<'_>, draft: CallDraft) -> Result<Call, ApiErro
         .await
         .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
     touch_contacts(uow, &[contact]).await?;
-    uow.record_change("create", "call.logged", "call", logged.id, None, &logged)
+    uow.record_change(CallAction::Logged, logged.id, None, Some(&logged))
         .await?;
     Ok(logged)
 }
@@ -43,7 +42,7 @@ pub async fn update(
     uow: &UnitOfWork<'_>,
     id: CallId,
     patch: &Value,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Call, ApiError> {
     let (settings, before) = locked_call(uow, id, expected).await?;
     let mut view = before.writable_view();
@@ -55,7 +54,7 @@ pub async fn update(
         .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
     touch_contacts(uow, &[before.contact_id, call.contact_id]).await?;
     uow.invalidate(cache::CALL, id);
-    uow.record_change("update", "call.updated", "call", id, Some(&before), &after)
+    uow.record_change(CallAction::Updated, id, Some(&before), Some(&after))
         .await?;
     Ok(after)
 }
@@ -64,30 +63,27 @@ pub async fn update(
 pub async fn delete(
     uow: &UnitOfWork<'_>,
     id: CallId,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<(), ApiError> {
     let (_, before) = locked_call(uow, id, expected).await?;
     repository::delete(uow.tx(), uow.tenant(), id).await?;
     touch_contacts(uow, &[before.contact_id]).await?;
     uow.invalidate(cache::CALL, id);
-    uow.record(
-        &AuditRecord::of::<Call>("delete", "call", id, Some(&before), None),
-        &DomainEvent::of("call.deleted", "call", id, &before),
-    )
-    .await
+    uow.record_change::<_, Call>(CallAction::Deleted, id, Some(&before), None)
+        .await
 }
 
 /// The tenant's settings and the call, locked for a change whose `expected` version it has.
 async fn locked_call(
     uow: &UnitOfWork<'_>,
     id: CallId,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<(TenantSettings, Call), ApiError> {
     let settings = uow.settings().await?;
     let call = repository::find_for_update(uow.tx(), uow.tenant(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    etag::check_precondition(expected, settings.require_if_match, call.version)?;
+    expected::check(expected, settings.require_if_match, call.version)?;
     Ok((settings, call))
 }
 

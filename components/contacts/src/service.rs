@@ -7,10 +7,10 @@ use crm_domain::audit::AuditRecord;
 use crm_domain::contact::{Contact, ContactDraft, NewContact};
 use crm_domain::event::{ContactAction, DomainEvent};
 use crm_domain::ContactId;
+use crm_platform::document::{from_value, merge_patch};
 use crm_platform::edge::cache;
-use crm_platform::http::etag::{self, IfMatch};
-use crm_platform::http::json::{from_value, merge_patch};
 use crm_platform::store::db::on_constraint;
+use crm_platform::store::expected::{self, ExpectedVersion};
 use crm_platform::store::tenants::TenantSettings;
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
@@ -56,7 +56,7 @@ pub async fn update(
     uow: &UnitOfWork<'_>,
     id: ContactId,
     patch: &Value,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Contact, ApiError> {
     let settings = uow.settings().await?;
     let before = locked_for_change(uow, id, &settings, expected).await?;
@@ -75,7 +75,7 @@ pub async fn update(
 pub async fn delete(
     uow: &UnitOfWork<'_>,
     id: ContactId,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<(), ApiError> {
     let settings = uow.settings().await?;
     let before = locked_for_change(uow, id, &settings, expected).await?;
@@ -126,12 +126,12 @@ async fn locked_for_change(
     uow: &UnitOfWork<'_>,
     id: ContactId,
     settings: &TenantSettings,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Contact, ApiError> {
     let contact = repository::find_for_update(uow.tx(), uow.tenant(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    etag::check_precondition(expected, settings.require_if_match, contact.version)?;
+    expected::check(expected, settings.require_if_match, contact.version)?;
     Ok(contact)
 }
 

@@ -5,11 +5,10 @@
 
 use crate::repository::{self, Delivery, Subscription};
 use crm_delivery::send;
-use crm_domain::audit::AuditRecord;
-use crm_domain::event::DomainEvent;
+use crm_domain::event::WebhookAction;
 use crm_domain::webhook::{NewSubscription, SubscriptionDraft, UrlPolicy, MAX_SUBSCRIPTIONS};
 use crm_domain::{DeliveryId, ValidationErrors, WebhookId};
-use crm_platform::http::etag::{self, IfMatch};
+use crm_platform::store::expected::{self, ExpectedVersion};
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
 
@@ -45,15 +44,8 @@ pub async fn create(
         ));
     }
     let created = repository::insert(tx, tenant, subscription, secret).await?;
-    uow.record_change(
-        "create",
-        "webhook.created",
-        "webhook",
-        created.id,
-        None,
-        &created,
-    )
-    .await?;
+    uow.record_change(WebhookAction::Created, created.id, None, Some(&created))
+        .await?;
     Ok(created)
 }
 
@@ -62,11 +54,12 @@ pub async fn update(
     uow: &UnitOfWork<'_>,
     id: WebhookId,
     subscription: &NewSubscription,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Subscription, ApiError> {
     let before = locked(uow, id, expected).await?;
     let after = repository::update(uow.tx(), uow.tenant(), id, subscription).await?;
-    updated(uow, "update", &before, &after).await?;
+    uow.record_change(WebhookAction::Updated, id, Some(&before), Some(&after))
+        .await?;
     Ok(after)
 }
 
@@ -76,12 +69,18 @@ pub async fn rotate_secret(
     id: WebhookId,
     secret: &str,
     overlap_seconds: i64,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Subscription, ApiError> {
     let before = locked(uow, id, expected).await?;
     let after =
         repository::rotate_secret(uow.tx(), uow.tenant(), id, secret, overlap_seconds).await?;
-    updated(uow, "rotate_secret", &before, &after).await?;
+    uow.record_change(
+        WebhookAction::SecretRotated,
+        id,
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -89,15 +88,12 @@ pub async fn rotate_secret(
 pub async fn delete(
     uow: &UnitOfWork<'_>,
     id: WebhookId,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<(), ApiError> {
     let before = locked(uow, id, expected).await?;
     repository::delete(uow.tx(), uow.tenant(), id).await?;
-    uow.record(
-        &AuditRecord::of::<Subscription>("delete", "webhook", id, Some(&before), None),
-        &DomainEvent::of("webhook.deleted", "webhook", id, &before),
-    )
-    .await
+    uow.record_change::<_, Subscription>(WebhookAction::Deleted, id, Some(&before), None)
+        .await
 }
 
 /// Queues a `webhook.ping` to this subscription only.
@@ -147,34 +143,17 @@ pub async fn redeliver_dead(
     Ok(count)
 }
 
-async fn updated(
-    uow: &UnitOfWork<'_>,
-    action: &'static str,
-    before: &Subscription,
-    after: &Subscription,
-) -> Result<(), ApiError> {
-    uow.record_change(
-        action,
-        "webhook.updated",
-        "webhook",
-        after.id,
-        Some(before),
-        after,
-    )
-    .await
-}
-
 /// The subscription, locked for a change whose `expected` version it has.
 async fn locked(
     uow: &UnitOfWork<'_>,
     id: WebhookId,
-    expected: Option<&IfMatch>,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Subscription, ApiError> {
     let settings = uow.settings().await?;
     let subscription = repository::find(uow.tx(), uow.tenant(), id, true)
         .await?
         .ok_or(ApiError::NotFound)?;
-    etag::check_precondition(expected, settings.require_if_match, subscription.version)?;
+    expected::check(expected, settings.require_if_match, subscription.version)?;
     Ok(subscription)
 }
 

@@ -1,7 +1,7 @@
 //! Audit records: who did what to which entity, with a field-level diff.
 
 use crate::contact::Contact;
-use crate::event::ContactAction;
+use crate::event::{Action, ContactAction};
 use crate::ids::EntityId;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -40,17 +40,15 @@ impl AuditRecord {
         };
         Self {
             action: action.audit_action(),
-            entity_type: "contact",
+            entity_type: ContactAction::ENTITY,
             entity_id: after.id.as_uuid(),
             changes,
         }
     }
 
-    /// The record of `action` (`create`, `update`, `delete`) on any entity, diffing its API
-    /// representations.
-    pub fn of<T: Serialize>(
-        action: &'static str,
-        entity_type: &'static str,
+    /// The record of `action` on the entity `entity_id`, diffing its API representations.
+    pub fn of<A: Action, T: Serialize>(
+        action: A,
         entity_id: impl EntityId,
         before: Option<&T>,
         after: Option<&T>,
@@ -61,8 +59,8 @@ impl AuditRecord {
             })
         };
         Self {
-            action,
-            entity_type,
+            action: action.audit_action(),
+            entity_type: A::ENTITY,
             entity_id: entity_id.as_uuid(),
             changes: diff(&view(before), &view(after)),
         }

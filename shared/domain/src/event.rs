@@ -15,9 +15,31 @@ pub enum ContactAction {
     Erased,
 }
 
-impl ContactAction {
+/// A kind of change of one entity type: its audit action and its event type, named once, so that
+/// no change is recorded with a mismatched pair of strings.
+pub trait Action: Copy {
+    /// The entity type the action applies to: `contact`, `call`, `webhook`.
+    const ENTITY: &'static str;
+    /// The audit action: `create`, `update`, ...
+    fn audit_action(self) -> &'static str;
     /// The outbox event type: `contact.created`, ...
-    pub fn event_type(self) -> &'static str {
+    fn event_type(self) -> &'static str;
+}
+
+impl Action for ContactAction {
+    const ENTITY: &'static str = "contact";
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Created => "create",
+            Self::Updated => "update",
+            Self::Deleted => "delete",
+            Self::Restored => "restore",
+            Self::Erased => "erase",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
         match self {
             Self::Created => "contact.created",
             Self::Updated => "contact.updated",
@@ -26,15 +48,62 @@ impl ContactAction {
             Self::Erased => "contact.erased",
         }
     }
+}
 
-    /// The audit action: `create`, ...
-    pub fn audit_action(self) -> &'static str {
+/// What can happen to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallAction {
+    Logged,
+    Updated,
+    Deleted,
+}
+
+impl Action for CallAction {
+    const ENTITY: &'static str = "call";
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Logged => "create",
+            Self::Updated => "update",
+            Self::Deleted => "delete",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Logged => "call.logged",
+            Self::Updated => "call.updated",
+            Self::Deleted => "call.deleted",
+        }
+    }
+}
+
+/// What can happen to a webhook subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookAction {
+    Created,
+    Updated,
+    SecretRotated,
+    Deleted,
+}
+
+impl Action for WebhookAction {
+    const ENTITY: &'static str = "webhook";
+
+    fn audit_action(self) -> &'static str {
         match self {
             Self::Created => "create",
             Self::Updated => "update",
+            Self::SecretRotated => "rotate_secret",
             Self::Deleted => "delete",
-            Self::Restored => "restore",
-            Self::Erased => "erase",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Created => "webhook.created",
+            Self::Updated | Self::SecretRotated => "webhook.updated",
+            Self::Deleted => "webhook.deleted",
         }
     }
 }
@@ -51,21 +120,21 @@ pub struct DomainEvent {
 }
 
 impl DomainEvent {
-    /// An event about any entity, carrying its API representation.
-    pub fn of<T: serde::Serialize>(
-        event_type: &'static str,
-        entity_type: &'static str,
+    /// The event of `action` on the entity `entity_id`, carrying its API representation.
+    pub fn of<A: Action, T: serde::Serialize>(
+        action: A,
         entity_id: impl EntityId,
         entity: &T,
     ) -> Self {
         Self {
-            event_type,
-            entity_type,
+            event_type: action.event_type(),
+            entity_type: A::ENTITY,
             entity_id: entity_id.as_uuid(),
             data: serde_json::to_value(entity).unwrap_or(Value::Null),
         }
     }
 
+    /// A contact's event: its erasure carries only its id.
     pub fn contact(action: ContactAction, contact: &Contact) -> Self {
         let data = match action {
             ContactAction::Erased => json!({"id": contact.id}),
@@ -73,7 +142,7 @@ impl DomainEvent {
         };
         Self {
             event_type: action.event_type(),
-            entity_type: "contact",
+            entity_type: ContactAction::ENTITY,
             entity_id: contact.id.as_uuid(),
             data,
         }

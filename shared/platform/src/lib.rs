@@ -11,11 +11,13 @@
 //! - [`app`]: what outlives a request, and the unit of work runner;
 //! - [`edge`]: key-value store, read cache, rate limiting, dispatcher wake-ups;
 //! - [`store`]: the database, tenant settings, the unit of work;
-//! - [`auth`], [`config`], [`logging`], [`metering`], and the error type ([`ApiError`]).
+//! - [`auth`], [`config`], [`document`] (JSON decoding and merge patches), [`logging`],
+//!   [`metering`], and the error type ([`ApiError`]).
 
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod document;
 pub mod edge;
 mod error;
 pub mod http;

@@ -223,6 +223,7 @@ fn the_platform_layers_depend_one_way() {
         ("base", "logging.rs"),
         ("base", "metering.rs"),
         ("base", "error.rs"),
+        ("base", "document.rs"),
     ] {
         files.push((layer, root.join(path)));
     }
@@ -264,4 +265,24 @@ fn the_platform_layers_depend_one_way() {
         "imports from a layer above:\n{}",
         violations.join("\n")
     );
+}
+
+/// Resource services know nothing of HTTP: no request, no response, no header, no status.
+#[test]
+fn resource_services_know_nothing_of_http() {
+    for component in ["contacts", "calls", "webhooks"] {
+        let source = read(&format!("components/{component}/src/service.rs"));
+        for forbidden in [
+            "crm_platform::http",
+            "RequestContext",
+            "ApiResponse",
+            "StatusCode",
+            "HeaderMap",
+        ] {
+            assert!(
+                !source.contains(forbidden),
+                "components/{component}/src/service.rs uses {forbidden}"
+            );
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! ETags from resource versions, and the conditional headers that compare with them.
 
+use crate::store::expected::ExpectedVersion;
 use crate::ApiError;
 use http::{header, HeaderMap};
 
@@ -27,17 +28,17 @@ pub fn if_none_match_hits(headers: &HeaderMap, version: i64) -> bool {
         .is_some_and(|tags| tags.iter().any(|tag| tag == "*" || *tag == current))
 }
 
-/// The version an `If-Match` header demands, if any.
+/// The version an `If-Match` header demands of a change, if any.
 ///
 /// # Errors
 /// 412 when the header is present but names no version we could ever have (the client would only
 /// ever be told "stale", so it is told now).
-pub fn if_match_version(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError> {
+pub fn if_match_version(headers: &HeaderMap) -> Result<Option<ExpectedVersion>, ApiError> {
     let Some(tags) = listed_tags(headers, header::IF_MATCH) else {
         return Ok(None);
     };
     if tags.iter().any(|tag| tag == "*") {
-        return Ok(Some(IfMatch::Any));
+        return Ok(Some(ExpectedVersion::Any));
     }
     let versions: Vec<i64> = tags
         .iter()
@@ -46,36 +47,7 @@ pub fn if_match_version(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError
     if versions.is_empty() {
         return Err(ApiError::PreconditionFailed);
     }
-    Ok(Some(IfMatch::Versions(versions)))
-}
-
-/// Checks a change against the resource's current `version`: 428 when `required` and no `If-Match`
-/// came, 412 when the one that came is stale.
-pub fn check_precondition(
-    if_match: Option<&IfMatch>,
-    required: bool,
-    version: i64,
-) -> Result<(), ApiError> {
-    match if_match {
-        None if required => Err(ApiError::PreconditionRequired),
-        Some(wanted) if !wanted.admits(version) => Err(ApiError::PreconditionFailed),
-        _ => Ok(()),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    Any,
-    Versions(Vec<i64>),
-}
-
-impl IfMatch {
-    pub fn admits(&self, version: i64) -> bool {
-        match self {
-            IfMatch::Any => true,
-            IfMatch::Versions(versions) => versions.contains(&version),
-        }
-    }
+    Ok(Some(ExpectedVersion::Versions(versions)))
 }
 
 #[cfg(test)]

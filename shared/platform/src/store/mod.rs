@@ -2,5 +2,6 @@
 //! change goes through.
 
 pub mod db;
+pub mod expected;
 pub mod tenants;
 pub mod unit_of_work;

@@ -11,7 +11,7 @@ use crate::store::db::{DbError, SqlValue, Tx};
 use crate::store::tenants::{self, TenantSettings};
 use crate::ApiError;
 use crm_domain::audit::AuditRecord;
-use crm_domain::event::DomainEvent;
+use crm_domain::event::{Action, DomainEvent};
 use crm_domain::{Actor, EntityId, Region, TenantId};
 use std::sync::Mutex;
 use uuid::Uuid;
@@ -122,19 +122,23 @@ impl<'a> UnitOfWork<'a> {
         Ok(())
     }
 
-    /// Records a change of an entity: its audit record (the field-level diff from `before`) and
-    /// the event `event_type` carrying `after` as the API returns it.
-    pub async fn record_change<T: serde::Serialize>(
+    /// Records `action` on the entity `entity_id`: its audit record (the field-level diff from
+    /// `before` to `after`) and its event, carrying the entity as the API returns it (`after`, or
+    /// `before` when the action removed it).
+    pub async fn record_change<A: Action, T: serde::Serialize>(
         &self,
-        action: &'static str,
-        event_type: &'static str,
-        entity_type: &'static str,
+        action: A,
         entity_id: impl EntityId,
         before: Option<&T>,
-        after: &T,
+        after: Option<&T>,
     ) -> Result<(), ApiError> {
-        let audit = AuditRecord::of(action, entity_type, entity_id, before, Some(after));
-        let event = DomainEvent::of(event_type, entity_type, entity_id, after);
+        let audit = AuditRecord::of(action, entity_id, before, after);
+        let shown = after.or(before).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "a change records the entity before or after"
+            ))
+        })?;
+        let event = DomainEvent::of(action, entity_id, shown);
         self.record(&audit, &event).await
     }
 
