@@ -134,6 +134,8 @@ impl App {
             route = tracing::field::Empty,
             tenant = tracing::field::Empty,
             principal = tracing::field::Empty,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
         );
         let (outcome, cost) =
             crate::metering::measure(self.dispatch(router, parts, body, &request_id, &mut limits))
@@ -157,13 +159,10 @@ impl App {
                 response.headers_mut().insert("server-timing", value);
             }
         }
-        span.in_scope(|| {
-            tracing::info!(
-                status = response.status().as_u16(),
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
-        });
+        // The span ends with the request's outcome; its closing line carries every field.
+        span.record("status", response.status().as_u16());
+        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.in_scope(|| tracing::info!("request"));
         if let Some(decision) = limits {
             let headers = response.headers_mut();
             if let Ok(policy) = HeaderValue::from_str(&decision.policy) {
