@@ -42,6 +42,7 @@ pub fn test_jwt_config() -> JwtConfig {
         public_keys: None,
         leeway_seconds: 30,
         max_token_bytes: 8192,
+        max_lifetime_seconds: 86400,
     }
 }
 

@@ -62,7 +62,8 @@ enum Command {
         /// Space-separated scopes, e.g. "contacts:read contacts:write".
         #[arg(long)]
         scopes: String,
-        /// Lifetime: 90s, 30m, 1h, 7d.
+        /// Lifetime: 90s, 30m, 1h, 12h; at most the deployment's `jwt_max_lifetime_seconds` (24h by
+        /// default).
         #[arg(long, default_value = "1h")]
         ttl: String,
         /// The `sub` claim: who the audit trail records as the actor.

@@ -87,6 +87,7 @@ pub struct Authenticator {
     audience: String,
     leeway: Duration,
     max_token_bytes: usize,
+    max_lifetime_seconds: u64,
 }
 
 impl Authenticator {
@@ -112,6 +113,7 @@ impl Authenticator {
             audience: config.audience.clone(),
             leeway: Duration::from_secs(config.leeway_seconds.min(60)),
             max_token_bytes: config.max_token_bytes,
+            max_lifetime_seconds: config.max_lifetime_seconds,
         })
     }
 
@@ -127,6 +129,7 @@ impl Authenticator {
         let claims = self
             .verify(token)
             .map_err(|_| ApiError::unauthorized("the token is invalid or expired"))?;
+        self.check_lifetime(&claims)?;
         let tenant_id = TenantId::parse(&claims.custom.tid)
             .ok_or_else(|| ApiError::unauthorized("the token's tid is not a tenant id"))?;
         let subject = claims
@@ -145,6 +148,23 @@ impl Authenticator {
                 .map(str::to_owned)
                 .collect(),
         })
+    }
+
+    /// A token must expire, and live at most `jwt_max_lifetime_seconds` from its issue (`iat`, or
+    /// now when it has none): a stolen long-lived token is refused, whatever its signature.
+    fn check_lifetime(&self, claims: &JWTClaims<CrmClaims>) -> Result<(), ApiError> {
+        let expires = claims
+            .expires_at
+            .ok_or_else(|| ApiError::unauthorized("the token has no exp"))?;
+        let issued = claims.issued_at.unwrap_or_else(Clock::now_since_epoch);
+        let lifetime = expires.as_secs().saturating_sub(issued.as_secs());
+        if lifetime > self.max_lifetime_seconds + self.leeway.as_secs() {
+            return Err(ApiError::unauthorized(format!(
+                "the token lives longer than {} seconds",
+                self.max_lifetime_seconds
+            )));
+        }
+        Ok(())
     }
 
     fn verify(&self, token: &str) -> anyhow::Result<JWTClaims<CrmClaims>> {
@@ -306,14 +326,13 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("send a bearer token in the Authorization header"))?;
+    // The scheme is case-insensitive and followed by one or more spaces (RFC 9110, 11.1 and 11.4).
     value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
@@ -355,6 +374,7 @@ mod tests {
             public_keys,
             leeway_seconds: 30,
             max_token_bytes: 8192,
+            max_lifetime_seconds: 86400,
         }
     }
 

@@ -26,6 +26,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("server_timing", "false", "`true` adds a `Server-Timing` header to every response: database calls and checkouts, key-value operations, and the time in each (benchmarks, diagnosis)."),
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
+    Variable::optional("jwt_max_lifetime_seconds", "86400", "Longest lifetime a token may have, from `iat` (or from now without one) to `exp`; a token without `exp` or living longer answers 401."),
     Variable::optional("operator_token", "", "Bearer token of operator-only routes (`POST /api/v1/webhooks/dispatch`), at least 32 bytes (secret). Empty disables them."),
     Variable::optional("redis_url", "redis://127.0.0.1:6379", "Redis that carries webhook dispatcher wake-ups: mutations publish on it, the `webhook-dispatcher` component's Redis trigger subscribes to it. On Spin it also keeps the rate-limit counters (one script per request). `none`: no wake-ups (deliveries wait for the periodic dispatch; an empty value means the default, as for every variable)."),
     Variable::optional("redis_host", "127.0.0.1:6379", "host:port of `redis_url`; builds `allowed_outbound_hosts` (`redis://{{ redis_host }}`). Not read by the code."),
@@ -97,6 +98,7 @@ pub struct JwtConfig {
     pub public_keys: Option<String>,
     pub leeway_seconds: u64,
     pub max_token_bytes: usize,
+    pub max_lifetime_seconds: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -240,6 +242,7 @@ impl JwtConfig {
             problems.push("jwt_leeway_seconds must be at most 60".into());
         }
         let max_token_bytes = values.number("max_token_bytes", problems) as usize;
+        let max_lifetime_seconds = values.number("jwt_max_lifetime_seconds", problems);
         let hs256_secret = values.get("jwt_hs256_secret");
         if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
             problems.push("jwt_hs256_secret must be at least 32 bytes".into());
@@ -256,6 +259,7 @@ impl JwtConfig {
             public_keys,
             leeway_seconds,
             max_token_bytes,
+            max_lifetime_seconds,
         }
     }
 }

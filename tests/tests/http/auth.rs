@@ -244,3 +244,70 @@ async fn an_integration_acting_for_itself_is_recorded_as_an_api_client() {
         ]
     );
 }
+
+/// The scheme is matched case-insensitively, with any number of spaces before the token (RFC 9110);
+/// another scheme is refused.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let tenant = TestTenant::create("US").await;
+    let token = tenant.token("contacts:read");
+    for header in [
+        format!("Bearer {token}"),
+        format!("BEARER {token}"),
+        format!("bEaReR   {token}"),
+    ] {
+        let client = TestClient::new(None);
+        let reply = client
+            .send(
+                client
+                    .request(reqwest::Method::GET, "/api/v1/contacts?limit=1")
+                    .header("authorization", &header),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{header:.12}: {}", reply.text);
+    }
+    let client = TestClient::new(None);
+    let basic = client
+        .send(
+            client
+                .request(reqwest::Method::GET, "/api/v1/contacts?limit=1")
+                .header("authorization", format!("Basic {token}")),
+        )
+        .await;
+    assert_eq!(basic.status, 401);
+}
+
+/// A token must expire, and within `jwt_max_lifetime_seconds` (a day by default) of its issue.
+#[tokio::test]
+async fn a_token_without_expiry_or_living_too_long_is_refused() {
+    let tenant = TestTenant::create("US").await;
+    assert_unauthorized(
+        Some(token_with(&tenant, |mut claims| {
+            claims.expires_at = None;
+            claims
+        })),
+        "no exp",
+    )
+    .await;
+    assert_unauthorized(
+        Some(token_with(&tenant, |mut claims| {
+            let issued = claims.issued_at.unwrap();
+            claims.expires_at = Some(issued + Duration::from_days(30));
+            claims
+        })),
+        "a 30-day token",
+    )
+    .await;
+    let day = token_with(&tenant, |mut claims| {
+        let issued = claims.issued_at.unwrap();
+        claims.expires_at = Some(issued + Duration::from_hours(23));
+        claims
+    });
+    assert_eq!(
+        TestClient::new(Some(day))
+            .get("/api/v1/contacts?limit=1")
+            .await
+            .status,
+        200
+    );
+}
