@@ -1,6 +1,7 @@
 //! `Idempotency-Key`: replays, conflicts and keys in flight.
 
-use crm_http_tests::{count_rows, owner_db, TestTenant};
+use crm_http_tests::{count_rows, harness, owner_db, TestClient, TestTenant};
+use crm_platform::http::idempotency::principal_key;
 use reqwest::Method;
 use serde_json::json;
 
@@ -65,6 +66,50 @@ async fn keys_are_per_tenant() {
     assert_ne!(a.json()["id"], b.json()["id"]);
 }
 
+/// Two users of one tenant choosing the same key make two requests: neither is answered with the
+/// other's response (which would show one user what another created).
+#[tokio::test]
+async fn keys_are_per_principal() {
+    let tenant = TestTenant::create("US").await;
+    let as_user = |subject: &str| {
+        let token = crm_platform::auth::issue_hs256_token(
+            &harness().jwt,
+            subject,
+            tenant.id,
+            "contacts:read contacts:write",
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+        TestClient::new(Some(token))
+    };
+    let post = async |client: &TestClient, name: &str| {
+        client
+            .send(
+                client
+                    .request(Method::POST, "/api/v1/contacts")
+                    .header("idempotency-key", "everyones-key")
+                    .json(&json!({"first_name": name})),
+            )
+            .await
+    };
+    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let from_alice = post(&alice, "Alice's").await;
+    let from_bob = post(&bob, "Bob's").await;
+    assert_eq!(
+        (from_alice.status, from_bob.status),
+        (201, 201),
+        "{}",
+        from_bob.text
+    );
+    assert_ne!(from_alice.json()["id"], from_bob.json()["id"]);
+    assert_eq!(from_bob.json()["first_name"], "Bob's");
+    assert_eq!(from_bob.header("idempotent-replayed"), None);
+    let replay = post(&alice, "Alice's").await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json()["id"], from_alice.json()["id"]);
+    assert_eq!(contact_count(&tenant).await, 2);
+}
+
 #[tokio::test]
 async fn a_key_still_in_flight_is_409() {
     let tenant = TestTenant::create("US").await;
@@ -73,8 +118,11 @@ async fn a_key_still_in_flight_is_409() {
         .await
         .execute(
             "insert into idempotency_keys (tenant_id, key, request_hash, status, locked_until)
-             values ($1, 'busy-key', 'whatever', 'in_flight', now() + interval '1 minute')",
-            &[&tenant.id.as_uuid()],
+             values ($1, $2, 'whatever', 'in_flight', now() + interval '1 minute')",
+            &[
+                &tenant.id.as_uuid(),
+                &principal_key("user-test", "busy-key"),
+            ],
         )
         .await
         .unwrap();
@@ -91,8 +139,11 @@ async fn an_abandoned_claim_is_retaken_after_its_lock_lapses() {
         .await
         .execute(
             "insert into idempotency_keys (tenant_id, key, request_hash, status, locked_until)
-             values ($1, 'crashed-key', 'whatever', 'in_flight', now() - interval '1 second')",
-            &[&tenant.id.as_uuid()],
+             values ($1, $2, 'whatever', 'in_flight', now() - interval '1 second')",
+            &[
+                &tenant.id.as_uuid(),
+                &principal_key("user-test", "crashed-key"),
+            ],
         )
         .await
         .unwrap();

@@ -1,11 +1,13 @@
 //! `Idempotency-Key` on POST: the same key and request replay the stored response; the same key with
-//! another request is 422; a key whose first request is still running is 409. Keys live 24 hours.
+//! another request is 422; a key whose first request is still running is 409. Keys live 24 hours,
+//! and belong to one principal of one tenant: another user's key, however equal, is another key.
 //!
 //! The key is claimed in its own short transaction (so a concurrent duplicate sees it in flight), and
 //! the response is recorded in the *mutation's* transaction: a change is never committed without
 //! the response that a replay will return. A failed request releases its claim, so a retry runs anew;
 //! a claim abandoned by a crashed process is retaken once its lock lapses.
 
+use crate::auth::Principal;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::db::{Db, DbError, SqlValue, Tx};
 use crate::ApiError;
@@ -84,6 +86,13 @@ pub fn key_of(request: &ApiRequest) -> Result<Option<String>, ApiError> {
         })
 }
 
+/// The stored key of `key` sent by `subject`: the principal's hash, then the key, so that equal keys
+/// of two principals of a tenant never meet.
+pub fn principal_key(subject: &str, key: &str) -> String {
+    let principal = Sha256::digest(subject.as_bytes());
+    format!("{}:{key}", hex::encode(&principal[..8]))
+}
+
 /// What "the same request" means: method, path, query and body.
 fn fingerprint(request: &ApiRequest) -> String {
     let mut hash = Sha256::new();
@@ -103,10 +112,12 @@ fn fingerprint(request: &ApiRequest) -> String {
 /// 409 while the first request is in flight; 422 when the key came with another request.
 pub async fn claim(
     db: &Db,
-    tenant: TenantId,
-    key: String,
+    principal: &Principal,
+    key: &str,
     request: &ApiRequest,
 ) -> Result<ClaimOutcome, ApiError> {
+    let tenant = principal.tenant_id;
+    let key = principal_key(&principal.subject, key);
     let hash = fingerprint(request);
     let claim = IdempotencyClaim {
         tenant,

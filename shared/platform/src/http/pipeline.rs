@@ -243,12 +243,10 @@ impl App {
         };
         let claim = match (&principal, request.method == Method::POST) {
             (Some(principal), true) => match idempotency::key_of(&request)? {
-                Some(key) => {
-                    match idempotency::claim(&self.db, principal.tenant_id, key, &request).await? {
-                        ClaimOutcome::Replay(response) => return Ok(response),
-                        ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
-                    }
-                }
+                Some(key) => match idempotency::claim(&self.db, principal, &key, &request).await? {
+                    ClaimOutcome::Replay(response) => return Ok(response),
+                    ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
+                },
                 None => None,
             },
             _ => None,
