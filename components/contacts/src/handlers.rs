@@ -69,10 +69,13 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     }
 }
 
-/// `GET /api/v1/contacts/{id}`, answering 304 when `If-None-Match` names the current version.
+/// `GET /api/v1/contacts/{id}`, answering 304 when `If-None-Match` names the current version. A
+/// soft-deleted contact is not found unless `include_deleted=true`.
 pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
+    let query = Query::parse(ctx.request.query.as_deref(), &["include_deleted"])?;
+    let include_deleted = query.flag("include_deleted")?;
     let load = async || {
         let db = &ctx.app.db;
         Ok(db
@@ -84,6 +87,7 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let (contact, status) =
         cache::read_through(ctx.app.cache(tenant, CACHE_KIND), &id.to_string(), load)
             .await?
+            .filter(|(contact, _)| include_deleted || contact.deleted_at.is_none())
             .ok_or(ApiError::NotFound)?;
     response::versioned(&ctx.request.headers, &contact, contact.version, status)
 }

@@ -104,15 +104,7 @@ impl ContactFilter {
                 .map(str::to_owned)
         };
         let time = |name: &str| Ok::<_, ApiError>(query.time(name)?.map(rfc3339));
-        let include_deleted = match query.get("include_deleted") {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "include_deleted must be true or false",
-                ))
-            }
-        };
+        let include_deleted = query.flag("include_deleted")?;
         // An enumeration: an empty value is not one of its members.
         let lifecycle_stage = query
             .get("lifecycle_stage")

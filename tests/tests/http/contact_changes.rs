@@ -234,8 +234,20 @@ async fn delete_is_soft_and_restore_brings_the_contact_back() {
         .send(client.request(Method::DELETE, &format!("/api/v1/contacts/{id}")))
         .await;
     assert_eq!(deleted.status, 204);
-    let read = client.get_contact(&id).await.json();
+    // A deleted contact is not found, unless asked for.
+    assert_eq!(client.get_contact(&id).await.status, 404);
+    let read = client
+        .get(&format!("/api/v1/contacts/{id}?include_deleted=true"))
+        .await
+        .json();
     assert!(read["deleted_at"].is_string());
+    assert_eq!(
+        client
+            .get(&format!("/api/v1/contacts/{id}?include_deleted=maybe"))
+            .await
+            .status,
+        400
+    );
     let listed = client.get("/api/v1/contacts").await.json();
     assert!(listed["data"].as_array().unwrap().is_empty());
     let with_deleted = client

@@ -331,7 +331,12 @@ async fn reads_hit_the_cache_after_the_first_and_see_a_write_at_once() {
     client
         .send(client.request(Method::DELETE, &format!("/api/v1/contacts/{id}")))
         .await;
-    assert!(client.get_contact(&id).await.json()["deleted_at"].is_string());
+    assert_eq!(client.get_contact(&id).await.status, 404);
+    assert!(client
+        .get(&format!("/api/v1/contacts/{id}?include_deleted=true"))
+        .await
+        .json()["deleted_at"]
+        .is_string());
     let eraser = crm_http_tests::TestClient::new(Some(tenant.token("contacts:erase")));
     eraser
         .send(eraser.request(Method::POST, &format!("/api/v1/contacts/{id}/erase")))

@@ -42,6 +42,17 @@ impl Query {
         self.0.get(name).map(String::as_str)
     }
 
+    /// A boolean parameter: `true` or `false`, absent meaning false; anything else is a 400.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "{name} must be true or false"
+            ))),
+        }
+    }
+
     /// The RFC 3339 time in `name`, if given.
     ///
     /// # Errors
