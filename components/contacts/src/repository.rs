@@ -2,7 +2,7 @@
 
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
-use crm_domain::{AuditRecordId, ContactId, TenantId};
+use crm_domain::{AuditRecordId, CallId, ContactId, TenantId};
 use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
@@ -67,6 +67,7 @@ const SET_DELETED: &str = "
     where tenant_id = $1 and contact_id in (select id from contact)";
 
 const ERASE: &str = "select erase_contact($1, $2)";
+const CALLS_OF: &str = "select id from calls where tenant_id = $1 and contact_id = $2";
 
 /// The columns of a contact as the API returns it, emails and phones aggregated in position order.
 macro_rules! select_contact {
@@ -250,6 +251,15 @@ pub async fn erase(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<bool, DbE
     tx.query_one(ERASE, &[tenant.into(), id.as_uuid().into()])
         .await?
         .get(0)
+}
+
+/// The ids of the contact's calls (erasure removes them with it).
+pub async fn calls_of(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Vec<CallId>, DbError> {
+    tx.query(CALLS_OF, &[tenant.into(), id.into()])
+        .await?
+        .iter()
+        .map(|row| row.get("id"))
+        .collect()
 }
 
 fn found(contact: Option<Contact>) -> Result<Contact, DbError> {

@@ -101,12 +101,16 @@ pub async fn restore(uow: &UnitOfWork<'_>, id: ContactId) -> Result<Contact, Api
     Ok(after)
 }
 
-/// Removes the contact for good and scrubs its personal data from audit diffs, outbox events and
-/// stored idempotent responses.
+/// Removes the contact and its calls for good, scrubs its personal data from audit diffs and outbox
+/// events, and turns the stored responses of the requests that made them into `410 Gone`.
 pub async fn erase(uow: &UnitOfWork<'_>, id: ContactId) -> Result<(), ApiError> {
     let contact = repository::find_for_update(uow.tx(), uow.tenant(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Its calls go with it: no cached copy of one may outlive the erasure.
+    for call in repository::calls_of(uow.tx(), uow.tenant(), id).await? {
+        uow.invalidate(cache::CALL, call);
+    }
     repository::erase(uow.tx(), uow.tenant(), id).await?;
     record(uow, ContactAction::Erased, None, &contact).await
 }

@@ -397,3 +397,58 @@ async fn erasing_a_contact_erases_its_calls() {
         .get(0);
     assert_eq!(traces, 0, "the call's audit diff still holds the number");
 }
+
+/// After an erasure nothing of the contact is served: not its call from the read cache, not its
+/// history, and replaying the key of the request that created it answers 410 instead of creating
+/// it again.
+#[tokio::test]
+async fn an_erased_contact_leaves_nothing_to_read_or_replay() {
+    let tenant = TestTenant::create("US").await;
+    let client = calls_client(&tenant);
+    let body = json!({"first_name": "Forgotten", "phones": [{"number": "+1 212 736 5001"}]});
+    let create = async || {
+        client
+            .send(
+                client
+                    .request(Method::POST, "/api/v1/contacts")
+                    .header("idempotency-key", "create-forgotten")
+                    .json(&body),
+            )
+            .await
+    };
+    let created = create().await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let contact = created.json()["id"].as_str().unwrap().to_owned();
+    let logged = log(
+        &client,
+        call("+1 212 736 5001", "+1 415 555 2671", "2026-11-21T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(logged.json()["contact_id"], contact.as_str());
+    let call_path = format!("/api/v1/calls/{}", logged.json()["id"].as_str().unwrap());
+    client.get(&call_path).await;
+    assert_eq!(
+        client.get(&call_path).await.header("cache-status"),
+        Some("crm; hit"),
+        "the call is cached before the erasure"
+    );
+
+    let erased = client
+        .send(client.request(Method::POST, &format!("/api/v1/contacts/{contact}/erase")))
+        .await;
+    assert_eq!(erased.status, 204);
+    assert_eq!(client.get(&call_path).await.status, 404);
+    assert_eq!(client.get_contact(&contact).await.status, 404);
+    assert_eq!(
+        client
+            .get(&format!("/api/v1/contacts/{contact}/history"))
+            .await
+            .status,
+        404
+    );
+    let replayed = create().await;
+    assert_eq!(replayed.status, 410, "{}", replayed.text);
+    assert_eq!(replayed.json()["type"], "/problems/erased");
+    assert!(!replayed.text.contains("Forgotten") && !replayed.text.contains("2127365001"));
+    assert_eq!(count_rows("contacts", tenant.id).await, 0);
+}

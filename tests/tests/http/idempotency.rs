@@ -181,6 +181,16 @@ async fn concurrent_requests_with_one_key_create_one_contact() {
 }
 
 #[tokio::test]
+async fn the_longest_key_is_accepted() {
+    let tenant = TestTenant::create("US").await;
+    let key = "k".repeat(255);
+    let body = json!({"first_name": "Long key"});
+    assert_eq!(post_with_key(&tenant, &key, &body).await.status, 201);
+    let replay = post_with_key(&tenant, &key, &body).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
 async fn a_malformed_key_is_refused() {
     let tenant = TestTenant::create("US").await;
     let reply = post_with_key(
