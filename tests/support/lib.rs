@@ -119,6 +119,9 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
         "rate_limit_tenant_per_minute"
         | "rate_limit_principal_per_minute"
         | "rate_limit_expensive_per_minute" => Some(SUITE_RATE_LIMIT.into()),
+        // What a server knows of a tenant is read on every request, so that a test's change of
+        // a tenant (suspension, rate limits) applies at once.
+        "tenant_cache_seconds" => Some("0".into()),
         // The cache is off by default; the suite keeps it on, so that its effects are tested.
         "cache_enabled" => Some("true".into()),
         // Wake-ups stay in-process unless a test asks for Redis.
@@ -423,32 +426,29 @@ impl TestTenant {
         .expect("a test token")
     }
 
-    /// Makes `If-Match` required (or not) for this tenant, as `crm tenant set` does.
+    /// Changes this tenant's settings, as `crm tenant set` does.
+    pub async fn set(&self, changes: crm::tenants::TenantUpdate<'_>) {
+        crm::tenants::update(&harness().owner_url, self.id, changes)
+            .await
+            .expect("updating tenant settings");
+    }
+
+    /// Makes `If-Match` required (or not) for this tenant.
     pub async fn require_if_match(&self, required: bool) {
-        crm::tenants::update(
-            &harness().owner_url,
-            self.id,
-            Some(required),
-            None,
-            None,
-            None,
-        )
-        .await
-        .expect("updating tenant settings");
+        self.set(crm::tenants::TenantUpdate {
+            require_if_match: Some(required),
+            ..Default::default()
+        })
+        .await;
     }
 
     /// Overrides this tenant's rate limits, as `crm tenant set --rate-limits` does.
     pub async fn set_rate_limits(&self, overrides: &str) {
-        crm::tenants::update(
-            &harness().owner_url,
-            self.id,
-            None,
-            None,
-            Some(overrides),
-            None,
-        )
-        .await
-        .expect("updating tenant rate limits");
+        self.set(crm::tenants::TenantUpdate {
+            rate_limits: Some(overrides),
+            ..Default::default()
+        })
+        .await;
     }
 
     /// A client with read and write scopes for contacts.

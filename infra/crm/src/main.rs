@@ -131,6 +131,10 @@ enum TenantCommand {
         /// Months of audit records to keep (`crm audit purge` deletes older ones).
         #[arg(long)]
         audit_retention_months: Option<i32>,
+        /// `suspended`: the tenant's tokens answer 403 until it is `active` again (applies within
+        /// `tenant_cache_seconds`).
+        #[arg(long)]
+        status: Option<String>,
         #[command(flatten)]
         database: OwnerDatabase,
     },
@@ -206,19 +210,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     region,
                     rate_limits,
                     audit_retention_months,
+                    status,
                     database,
                 },
         } => {
             let tenant = parse_tenant(&tenant)?;
-            crm::tenants::update(
-                &database.url,
-                tenant,
+            let changes = crm::tenants::TenantUpdate {
                 require_if_match,
-                region.as_deref(),
-                rate_limits.as_deref(),
+                region: region.as_deref(),
+                rate_limits: rate_limits.as_deref(),
                 audit_retention_months,
-            )
-            .await?;
+                status: status.as_deref(),
+            };
+            crm::tenants::update(&database.url, tenant, changes).await?;
             println!("updated {tenant}");
         }
         Command::Tenant {

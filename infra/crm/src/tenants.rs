@@ -23,15 +23,33 @@ pub async fn create(owner_url: &str, name: &str, region: &str) -> anyhow::Result
     Ok(id)
 }
 
+/// The settings `crm tenant set` changes; `None` keeps a setting's value.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TenantUpdate<'a> {
+    pub require_if_match: Option<bool>,
+    pub region: Option<&'a str>,
+    pub rate_limits: Option<&'a str>,
+    pub audit_retention_months: Option<i32>,
+    /// `active` or `suspended`.
+    pub status: Option<&'a str>,
+}
+
 /// Changes the settings given; the others keep their values.
 pub async fn update(
     owner_url: &str,
     tenant: TenantId,
-    require_if_match: Option<bool>,
-    region: Option<&str>,
-    rate_limits: Option<&str>,
-    audit_retention_months: Option<i32>,
+    changes: TenantUpdate<'_>,
 ) -> anyhow::Result<()> {
+    let TenantUpdate {
+        require_if_match,
+        region,
+        rate_limits,
+        audit_retention_months,
+        status,
+    } = changes;
+    if status.is_some_and(|s| s != "active" && s != "suspended") {
+        bail!("--status must be active or suspended");
+    }
     if audit_retention_months.is_some_and(|m| !(1..=1200).contains(&m)) {
         bail!("--audit-retention-months must be from 1 to 1200");
     }
@@ -44,7 +62,7 @@ pub async fn update(
         .transpose()?;
     let rate_limits = rate_limits
         .map(|raw| {
-            let overrides: crm_platform::edge::ratelimit::Overrides = serde_json::from_str(raw).context(
+            let overrides: crm_platform::config::Overrides = serde_json::from_str(raw).context(
                 "--rate-limits takes JSON such as {\"tenant_per_minute\": 20000, \"principal_per_minute\": 2000, \"expensive_per_minute\": 500}",
             )?;
             anyhow::Ok(serde_json::to_value(overrides)?)
@@ -55,6 +73,7 @@ pub async fn update(
         .execute(
             "update tenants
              set default_region = coalesce($2, default_region),
+                 status = coalesce($6, status),
                  settings = settings
                      || case when $3::bool is null then '{}'::jsonb
                              else jsonb_build_object('require_if_match', $3::bool) end
@@ -69,6 +88,7 @@ pub async fn update(
                 &require_if_match,
                 &rate_limits,
                 &audit_retention_months,
+                &status,
             ],
         )
         .await?;

@@ -9,6 +9,7 @@ use crate::edge::kv::KeyValue;
 use crate::edge::ratelimit;
 use crate::edge::wakeup::Wakeup;
 use crate::store::db::{Db, DbError, Tx};
+use crate::store::tenants::TenantDirectory;
 use crate::store::unit_of_work::{AfterCommit, UnitOfWork};
 use anyhow::Context;
 use crm_domain::{Actor, TenantId};
@@ -24,6 +25,8 @@ pub struct App {
     pub wakeup: Wakeup,
     /// `None` when rate limiting is off.
     pub rate_limiter: Option<ratelimit::Limiter>,
+    /// What this process last read of each tenant (exists, active, rate-limit overrides).
+    pub tenants: TenantDirectory,
 }
 
 impl App {
@@ -33,6 +36,7 @@ impl App {
         let db = Db::connect(&config.database_url)?;
         let wakeup = Wakeup::new(config.redis_url.as_deref());
         let rate_limiter = config.rate_limits.map(ratelimit::Limiter::new);
+        let tenants = TenantDirectory::new(config.tenant_cache_seconds);
         Ok(Self {
             config,
             auth,
@@ -40,6 +44,7 @@ impl App {
             kv,
             wakeup,
             rate_limiter,
+            tenants,
         })
     }
 

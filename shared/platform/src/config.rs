@@ -21,6 +21,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("rate_limit_tenant_per_minute", "6000", "Requests per minute per tenant, all routes (a tenant may override it: settings.rate_limits)."),
     Variable::optional("rate_limit_principal_per_minute", "1200", "Requests per minute per principal (token `sub`) within a tenant."),
     Variable::optional("rate_limit_expensive_per_minute", "300", "Requests per minute per principal to expensive routes (search, imports, exports, batch)."),
+    Variable::optional("tenant_cache_seconds", "60", "How long an instance trusts what it read of a tenant (exists, suspended, rate-limit overrides) before reading it again; a suspension applies within this time. `0` reads it on every request."),
     Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),
     Variable::optional("cache_enabled", "false", "`true` turns the read cache on: worth it with Redis as the store and reads that repeat (docs/adr/0009-fast-on-spin.md); a miss costs more than no cache, and Spin's built-in store costs more than the database."),
     Variable::optional("server_timing", "false", "`true` adds a `Server-Timing` header to every response: database calls and checkouts, key-value operations, and the time in each (benchmarks, diagnosis)."),
@@ -70,6 +71,8 @@ pub struct Config {
     /// `None` when rate limiting is turned off.
     pub rate_limits: Option<RateLimits>,
     pub cache_enabled: bool,
+    /// How long an instance trusts what it read of a tenant.
+    pub tenant_cache_seconds: u64,
     /// Report each request's database and key-value cost in `Server-Timing`.
     pub server_timing: bool,
     /// The bearer token of operator routes; `None` disables them.
@@ -135,6 +138,7 @@ impl Config {
             .flag("rate_limit_enabled", &mut problems)
             .then_some(rate_limits);
         let cache_enabled = values.flag("cache_enabled", &mut problems);
+        let tenant_cache_seconds = values.number("tenant_cache_seconds", &mut problems);
         let server_timing = values.flag("server_timing", &mut problems);
         let operator_token = values.get("operator_token");
         if operator_token.as_ref().is_some_and(|t| t.len() < 32) {
@@ -162,6 +166,7 @@ impl Config {
             max_body_bytes,
             rate_limits,
             cache_enabled,
+            tenant_cache_seconds,
             server_timing,
             operator_token,
             redis_url: values.get("redis_url").filter(|url| url.trim() != "none"),
@@ -314,6 +319,33 @@ pub struct RateLimits {
     pub tenant_per_minute: u64,
     pub principal_per_minute: u64,
     pub expensive_per_minute: u64,
+}
+
+/// A tenant's overrides of the rate limits, as stored in `tenants.settings.rate_limits`; absent
+/// members keep the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    pub tenant_per_minute: Option<u64>,
+    pub principal_per_minute: Option<u64>,
+    pub expensive_per_minute: Option<u64>,
+}
+
+impl RateLimits {
+    /// These limits with a tenant's `overrides`.
+    pub fn with(self, overrides: Overrides) -> Self {
+        Self {
+            tenant_per_minute: overrides
+                .tenant_per_minute
+                .unwrap_or(self.tenant_per_minute),
+            principal_per_minute: overrides
+                .principal_per_minute
+                .unwrap_or(self.principal_per_minute),
+            expensive_per_minute: overrides
+                .expensive_per_minute
+                .unwrap_or(self.expensive_per_minute),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub enum ApiError {
     /// 403: a valid token without the scope the route needs.
     #[error("forbidden: missing scope {scope}")]
     Forbidden { scope: &'static str },
+    /// 403: the token's tenant is suspended.
+    #[error("tenant suspended")]
+    TenantSuspended,
     /// 404: no such resource for this tenant (another tenant's ids answer this too).
     #[error("not found")]
     NotFound,

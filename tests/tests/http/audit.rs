@@ -256,9 +256,16 @@ async fn purge_applies_each_tenants_retention_and_drops_expired_partitions() {
     let long = crm::tenants::create(&url, "Long memory", "US")
         .await
         .unwrap();
-    crm::tenants::update(&url, short, None, None, None, Some(1))
-        .await
-        .unwrap();
+    crm::tenants::update(
+        &url,
+        short,
+        crm::tenants::TenantUpdate {
+            audit_retention_months: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let db = crm::connect(&url).await.unwrap();
     db.query_one(
         "select ensure_audit_partitions(now() - interval '30 months', 30)",

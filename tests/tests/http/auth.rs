@@ -311,3 +311,105 @@ async fn a_token_without_expiry_or_living_too_long_is_refused() {
         200
     );
 }
+
+/// A token is only as good as its tenant: one naming no tenant is refused, reads and writes alike.
+#[tokio::test]
+async fn a_token_for_a_tenant_that_does_not_exist_is_401() {
+    let ghost = crm_domain::TenantId::generate();
+    let token = crm_platform::auth::issue_hs256_token(
+        &harness().jwt,
+        "user-test",
+        ghost,
+        "contacts:read contacts:write",
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap();
+    let client = TestClient::new(Some(token));
+    let read = client.get("/api/v1/contacts").await;
+    assert_eq!(read.status, 401, "{}", read.text);
+    let write = client
+        .send_json(
+            reqwest::Method::POST,
+            "/api/v1/contacts",
+            &json!({"first_name": "Nobody"}),
+        )
+        .await;
+    assert_eq!(write.status, 401, "{}", write.text);
+    assert_eq!(write.json()["type"], "/problems/unauthorized");
+}
+
+/// `crm tenant set ID --status suspended` closes the API to the tenant's tokens (403) until it is
+/// active again.
+#[tokio::test]
+async fn a_suspended_tenant_answers_403_until_active_again() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let id = client.create_contact(&json!({"first_name": "Kept"})).await;
+    let set_status = async |status: &'static str| {
+        tenant
+            .set(crm::tenants::TenantUpdate {
+                status: Some(status),
+                ..Default::default()
+            })
+            .await;
+    };
+    set_status("suspended").await;
+    let read = client.get_contact(&id).await;
+    assert_eq!(read.status, 403, "{}", read.text);
+    assert_eq!(read.json()["type"], "/problems/tenant-suspended");
+    let write = client
+        .send_json(
+            reqwest::Method::POST,
+            "/api/v1/contacts",
+            &json!({"first_name": "Refused"}),
+        )
+        .await;
+    assert_eq!(write.status, 403);
+    assert_eq!(crm_http_tests::count_rows("contacts", tenant.id).await, 1);
+    set_status("active").await;
+    assert_eq!(client.get_contact(&id).await.status, 200);
+}
+
+/// What a server read of a tenant is trusted for `tenant_cache_seconds`: a request costs no
+/// database read for it (so a suspension applies within that time, not at once).
+#[tokio::test]
+async fn a_tenants_state_is_read_once_per_period_not_per_request() {
+    if crm_http_tests::in_process_only(
+        "starts a server of its own with its own tenant cache period",
+    ) {
+        return;
+    }
+    let config = crm_http_tests::test_config_with(
+        harness().app_url.clone(),
+        &[("tenant_cache_seconds", "60"), ("server_timing", "true")],
+    );
+    let base = crm_http_tests::start_server(config).await;
+    let tenant = TestTenant::create("US").await;
+    let client = TestClient::at(&base, Some(tenant.token("contacts:read")));
+    let first = client.get("/api/v1/contacts?limit=1").await;
+    assert_eq!(first.status, 200);
+    tenant
+        .set(crm::tenants::TenantUpdate {
+            status: Some("suspended"),
+            ..Default::default()
+        })
+        .await;
+    let second = client.get("/api/v1/contacts?limit=1").await;
+    assert_eq!(second.status, 200, "trusted for the period");
+    let statements = |reply: &crm_http_tests::Reply| {
+        let timing = reply.header("server-timing").unwrap_or_default().to_owned();
+        timing
+            .split(',')
+            .find(|part| part.trim_start().starts_with("db;"))
+            .and_then(|part| part.split("desc=\"").nth(1))
+            .and_then(|desc| desc.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no database count in {timing:?}"))
+    };
+    assert!(
+        statements(&first) > statements(&second),
+        "the first request read the tenant, the second did not: {} and {} database calls",
+        statements(&first),
+        statements(&second)
+    );
+}

@@ -7,71 +7,12 @@
 //! are deleted, so the store holds one live window per counter. Algorithm, accuracy and failure
 //! behaviour: docs/adr/0007-rate-limiting.md. When the store fails the request is admitted.
 
-use crate::config::RateLimits;
+use crate::config::{Overrides, RateLimits};
 use crate::edge::kv::{KeyValue, KvError};
-use crate::store::db::{Db, Tx};
 use crm_domain::TenantId;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const WINDOW_SECONDS: u64 = 60;
-/// How long a tenant's limit overrides are trusted before they are read again from the database.
-const OVERRIDES_TTL_SECONDS: u64 = 60;
-
-/// Tenant overrides as stored in `tenants.settings.rate_limits`; absent members keep the defaults.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Overrides {
-    pub tenant_per_minute: Option<u64>,
-    pub principal_per_minute: Option<u64>,
-    pub expensive_per_minute: Option<u64>,
-}
-
-#[derive(Clone, Copy)]
-struct CachedOverrides {
-    fetched_at: u64,
-    overrides: Overrides,
-}
-
-/// Tenants' overrides as last read, kept by the process (by the instance on Spin): no key-value
-/// round trip per request for them, and a database read per tenant at most once a minute.
-#[derive(Default)]
-pub struct OverridesCache(std::sync::Mutex<std::collections::HashMap<TenantId, CachedOverrides>>);
-
-/// How many tenants' overrides one process keeps before it starts again from empty.
-const OVERRIDES_CAPACITY: usize = 10_000;
-
-impl OverridesCache {
-    fn get(&self, tenant: TenantId, now: u64) -> Option<Overrides> {
-        let cached = self.lock().get(&tenant).copied()?;
-        (now.saturating_sub(cached.fetched_at) < OVERRIDES_TTL_SECONDS).then_some(cached.overrides)
-    }
-
-    fn put(&self, tenant: TenantId, overrides: Overrides, now: u64) {
-        let mut map = self.lock();
-        if map.len() >= OVERRIDES_CAPACITY {
-            map.clear();
-        }
-        map.insert(
-            tenant,
-            CachedOverrides {
-                fetched_at: now,
-                overrides,
-            },
-        );
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<TenantId, CachedOverrides>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-const TENANT_OVERRIDES: &str = "select settings->'rate_limits' from tenants where id = $1";
-
 /// The outcome of counting one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -90,33 +31,36 @@ struct Counter {
     limit: u64,
 }
 
-/// The limiter of one process (one instance on Spin): the configured limits and the tenants'
-/// overrides as last read.
+/// The limiter of one process (one instance on Spin): the configured limits.
 pub struct Limiter {
     defaults: RateLimits,
-    overrides: OverridesCache,
 }
 
 impl Limiter {
     pub fn new(defaults: RateLimits) -> Self {
-        Self {
-            defaults,
-            overrides: OverridesCache::default(),
-        }
+        Self { defaults }
     }
 
-    /// Counts a request of `subject` for `tenant` at `now` (Unix seconds) and decides.
+    /// Counts a request of `subject` for `tenant` at `now` (Unix seconds) under the tenant's
+    /// `overrides` of the defaults, and decides.
     pub async fn check(
         &self,
         kv: &KeyValue,
-        db: &Db,
+        overrides: Overrides,
         tenant: TenantId,
         subject: &str,
         expensive: bool,
         now: u64,
     ) -> Decision {
-        let limits = limits_for(&self.overrides, db, self.defaults, tenant, now).await;
-        decide(kv, limits, tenant, subject, expensive, now).await
+        decide(
+            kv,
+            self.defaults.with(overrides),
+            tenant,
+            subject,
+            expensive,
+            now,
+        )
+        .await
     }
 }
 
@@ -154,49 +98,6 @@ async fn decide(
         state: tightest
             .map(|(remaining, name)| format!("\"{name}\";r={remaining};t={reset_seconds}")),
         reset_seconds,
-    }
-}
-
-/// The defaults with the tenant's overrides, re-read from the database at most once a minute.
-async fn limits_for(
-    cache: &OverridesCache,
-    db: &Db,
-    defaults: RateLimits,
-    tenant: TenantId,
-    now: u64,
-) -> RateLimits {
-    let overrides = match cache.get(tenant, now) {
-        Some(overrides) => overrides,
-        None => {
-            let read = db
-                .read(tenant, async |tx: &Tx| {
-                    tx.query_opt(TENANT_OVERRIDES, &[tenant.into()]).await
-                })
-                .await;
-            let overrides = match read {
-                Ok(Some(row)) => row
-                    .get::<Option<serde_json::Value>>(0)
-                    .ok()
-                    .flatten()
-                    .and_then(|value| serde_json::from_value(value).ok())
-                    .unwrap_or_default(),
-                // The database will answer the request itself; limits fall back to the defaults.
-                _ => Overrides::default(),
-            };
-            cache.put(tenant, overrides, now);
-            overrides
-        }
-    };
-    RateLimits {
-        tenant_per_minute: overrides
-            .tenant_per_minute
-            .unwrap_or(defaults.tenant_per_minute),
-        principal_per_minute: overrides
-            .principal_per_minute
-            .unwrap_or(defaults.principal_per_minute),
-        expensive_per_minute: overrides
-            .expensive_per_minute
-            .unwrap_or(defaults.expensive_per_minute),
     }
 }
 
@@ -271,20 +172,6 @@ mod tests {
             Some(b"3".to_vec())
         );
         assert_eq!(kv.get("rl:t:tenant:1").await.unwrap(), Some(b"1".to_vec()));
-    }
-
-    #[test]
-    fn overrides_are_trusted_for_a_minute_then_read_again() {
-        let cache = OverridesCache::default();
-        let tenant = TenantId::parse("01a22b71-a08b-747f-b786-8e0de967289c").unwrap();
-        let overrides = Overrides {
-            principal_per_minute: Some(3),
-            ..Overrides::default()
-        };
-        cache.put(tenant, overrides, 1_000);
-        let read = |now| cache.get(tenant, now).and_then(|o| o.principal_per_minute);
-        assert_eq!(read(1_059), Some(3));
-        assert_eq!(read(1_000 + OVERRIDES_TTL_SECONDS), None);
     }
 
     #[test]

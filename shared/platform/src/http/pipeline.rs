@@ -199,6 +199,16 @@ impl App {
                 let span = tracing::Span::current();
                 span.record("tenant", tracing::field::display(principal.tenant_id));
                 span.record("principal", principal.subject.as_str());
+                // The token must name a tenant that exists and is active (what the process last
+                // read of it, at most `tenant_cache_seconds` old).
+                let tenant = self
+                    .tenants
+                    .get(&self.db, principal.tenant_id, unix_now())
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("the token's tenant does not exist"))?;
+                if !tenant.active {
+                    return Err(ApiError::TenantSuspended);
+                }
                 if !principal.has_scope(scope) {
                     return Err(ApiError::Forbidden { scope });
                 }
@@ -206,7 +216,7 @@ impl App {
                     let decision = limiter
                         .check(
                             &self.kv,
-                            &self.db,
+                            tenant.rate_limits,
                             principal.tenant_id,
                             &principal.subject,
                             route.expensive,

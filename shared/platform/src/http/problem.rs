@@ -12,7 +12,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::TenantSuspended => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
@@ -35,6 +35,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => ("bad-request", "The request could not be read"),
             ApiError::Unauthorized { .. } => ("unauthorized", "Authentication is required"),
             ApiError::Forbidden { .. } => ("forbidden", "The token lacks a required scope"),
+            ApiError::TenantSuspended => ("tenant-suspended", "The tenant is suspended"),
             ApiError::NotFound => ("not-found", "No such resource"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { .. } => ("conflict", "The request conflicts with existing data"),
@@ -63,6 +64,9 @@ impl ApiError {
             | ApiError::Unauthorized { detail }
             | ApiError::Conflict { detail, .. } => detail.clone(),
             ApiError::Forbidden { scope } => format!("this route needs the scope `{scope}`"),
+            ApiError::TenantSuspended => {
+                "the tenant is suspended; its operator can make it active again".into()
+            }
             ApiError::NotFound => "the resource does not exist".into(),
             ApiError::MethodNotAllowed { allowed } => format!(
                 "allowed: {}",
