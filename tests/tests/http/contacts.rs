@@ -400,3 +400,20 @@ async fn request_ids_are_echoed_or_generated() {
         problem.header("x-request-id").unwrap()
     );
 }
+
+/// A number written the British way, with its trunk prefix after the country code, is read as
+/// libphonenumber reads it, and kept as written.
+#[tokio::test]
+async fn a_trunk_prefix_after_the_country_code_is_accepted() {
+    let tenant = TestTenant::create("US").await;
+    let created = tenant
+        .client()
+        .post_contact(
+            &json!({"first_name": "Trunk", "phones": [{"number": "+44 (0)20 7946 0958"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json()["phones"][0]["e164"], "+442079460958");
+    assert_eq!(created.json()["phones"][0]["region"], "GB");
+    assert_eq!(created.json()["phones"][0]["number"], "+44 (0)20 7946 0958");
+}

@@ -42,9 +42,11 @@ impl PhoneNumber {
         };
         let parsed =
             phonenumber::parse(Some(default_region.id()), trimmed).map_err(|_| invalid())?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(invalid());
-        }
+        let parsed = if phonenumber::is_valid(&parsed) {
+            parsed
+        } else {
+            without_trunk_prefix(&parsed).ok_or_else(invalid)?
+        };
         let region = parsed
             .country()
             .id()
@@ -73,6 +75,21 @@ impl PhoneNumber {
     pub fn region(&self) -> Region {
         self.region
     }
+}
+
+/// An international number written with its national trunk prefix after the country code
+/// (`+44 (0)20 7946 0958`, `+49 (0)30 1234567`): libphonenumber drops the prefix when what is
+/// left is a valid number, and so do we. Only a number that is not valid as written is retried.
+fn without_trunk_prefix(parsed: &phonenumber::PhoneNumber) -> Option<phonenumber::PhoneNumber> {
+    if parsed.national().zeros() == 0 {
+        return None;
+    }
+    let retry = phonenumber::parse(
+        None,
+        format!("+{}{}", parsed.code().value(), parsed.national().value()),
+    )
+    .ok()?;
+    phonenumber::is_valid(&retry).then_some(retry)
 }
 
 #[cfg(test)]
@@ -104,6 +121,22 @@ mod tests {
         assert_eq!(toronto.region().code(), "CA");
         let new_york = PhoneNumber::parse("(212) 736-5000", region("US"), "/p").unwrap();
         assert_eq!(new_york.region().code(), "US");
+    }
+
+    #[test]
+    fn reads_a_trunk_prefix_after_the_country_code_as_libphonenumber_does() {
+        for (raw, e164) in [
+            ("+44 (0)20 7946 0958", "+442079460958"),
+            ("+44 020 7946 0958", "+442079460958"),
+            ("+49 (0)30 1234567", "+49301234567"),
+        ] {
+            let phone = PhoneNumber::parse(raw, region("US"), "/phones/0/number").unwrap();
+            assert_eq!(phone.e164(), e164, "{raw}");
+            assert_eq!(phone.raw(), raw, "kept as given");
+        }
+        // A number valid as written is not retried.
+        let london = PhoneNumber::parse("+44 20 7946 0958", region("US"), "/p").unwrap();
+        assert_eq!(london.e164(), "+442079460958");
     }
 
     #[test]
