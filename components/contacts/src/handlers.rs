@@ -45,22 +45,23 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     let body: Value = parse_body(&ctx.request)?;
     let draft: ContactDraft = from_value(body.clone())?;
     let key = upsert_key(&draft)?;
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
     let email_keys = email_keys(&draft);
     // A concurrent upsert may create the contact between our look-up and our insert: the unique
     // email key refuses the second insert, and the second attempt then finds and updates it.
     let mut retried = false;
     loop {
         let outcome = ctx
-            .write(
-                async |uow| match service::upsert(uow, draft.clone(), &body, &key).await? {
+            .write(async |uow| {
+                match service::upsert(uow, draft.clone(), &body, &key, if_match.as_ref()).await? {
                     Upserted::Created(contact) => {
                         contact_response(StatusCode::CREATED, &contact, Some("created"))
                     }
                     Upserted::Updated(contact) => {
                         contact_response(StatusCode::OK, &contact, Some("updated"))
                     }
-                },
-            )
+                }
+            })
             .await;
         match outcome {
             Err(ApiError::Conflict { .. }) if !retried => retried = true,
@@ -161,13 +162,14 @@ pub async fn delete_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
     .await
 }
 
-/// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete. 409 when another live contact has
-/// taken one of its emails meanwhile.
+/// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete, `If-Match` honoured. 409 when another
+/// live contact has taken one of its emails meanwhile.
 pub async fn restore_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = ctx.path_id::<ContactId>("id")?;
+    let if_match = etag::if_match_version(&ctx.request.headers)?;
     let restored = ctx
         .write(async |uow| {
-            let contact = service::restore(uow, id).await?;
+            let contact = service::restore(uow, id, if_match.as_ref()).await?;
             contact_response(StatusCode::OK, &contact, None)
         })
         .await;

@@ -31,18 +31,25 @@ pub async fn create(uow: &UnitOfWork<'_>, draft: ContactDraft) -> Result<Contact
 }
 
 /// Creates the contact `draft` describes, or, when a live contact has the email `key`, merges
-/// `patch` (the same body, as a JSON Merge Patch) into it.
+/// `patch` (the same body, as a JSON Merge Patch) into it when `expected` admits its version (the
+/// tenant's `require_if_match` applies to that update). An expected version with no contact to
+/// update fails: there is no current version to match (RFC 9110, 13.1.1).
 pub async fn upsert(
     uow: &UnitOfWork<'_>,
     draft: ContactDraft,
     patch: &Value,
     key: &str,
+    expected: Option<&ExpectedVersion>,
 ) -> Result<Upserted, ApiError> {
     let settings = uow.settings().await?;
     match repository::find_live_by_email_for_update(uow.tx(), uow.tenant(), key).await? {
-        Some(before) => Ok(Upserted::Updated(
-            apply_patch(uow, &settings, before, patch).await?,
-        )),
+        Some(before) => {
+            expected::check(expected, settings.require_if_match, before.version)?;
+            Ok(Upserted::Updated(
+                apply_patch(uow, &settings, before, patch).await?,
+            ))
+        }
+        None if expected.is_some() => Err(ApiError::PreconditionFailed),
         None => {
             let contact = NewContact::parse(draft, uow.region(&settings))?;
             Ok(Upserted::Created(insert(uow, &contact).await?))
@@ -86,11 +93,15 @@ pub async fn delete(
     Ok(())
 }
 
-/// Undoes a soft delete; a conflict when another live contact has taken one of its emails.
-pub async fn restore(uow: &UnitOfWork<'_>, id: ContactId) -> Result<Contact, ApiError> {
-    let before = repository::find_for_update(uow.tx(), uow.tenant(), id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+/// Undoes a soft delete when `expected` admits the contact's version; a conflict when another live
+/// contact has taken one of its emails.
+pub async fn restore(
+    uow: &UnitOfWork<'_>,
+    id: ContactId,
+    expected: Option<&ExpectedVersion>,
+) -> Result<Contact, ApiError> {
+    let settings = uow.settings().await?;
+    let before = locked_for_change(uow, id, &settings, expected).await?;
     if before.deleted_at.is_none() {
         return Ok(before);
     }

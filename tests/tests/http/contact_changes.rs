@@ -528,3 +528,67 @@ async fn another_tenant_cannot_change_a_contact() {
     );
     assert_eq!(owner.client().get_contact(&id).await.json()["version"], 1);
 }
+
+/// Upsert and restore change an existing contact: they honour `If-Match` and the tenant's
+/// `require_if_match` as PATCH and DELETE do.
+#[tokio::test]
+async fn upsert_and_restore_honour_preconditions() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let upsert = async |body: Value, if_match: Option<&str>| {
+        let mut request = client
+            .request(Method::POST, "/api/v1/contacts/upsert")
+            .json(&body);
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        client.send(request).await
+    };
+    let body = json!({"first_name": "Pre", "emails": [{"address": "pre@example.com"}]});
+    // Creating needs no precondition; expecting a version of a contact that does not exist fails.
+    assert_eq!(upsert(body.clone(), Some("\"v1\"")).await.status, 412);
+    let created = upsert(body.clone(), None).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let stale = upsert(
+        json!({"first_name": "Stale", "emails": [{"address": "pre@example.com"}]}),
+        Some("\"v7\""),
+    )
+    .await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+    assert_eq!(client.get_contact(&id).await.json()["first_name"], "Pre");
+
+    tenant.require_if_match(true).await;
+    let unconditional = upsert(
+        json!({"first_name": "Bare", "emails": [{"address": "pre@example.com"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(unconditional.status, 428);
+    let current = upsert(
+        json!({"first_name": "Matched", "emails": [{"address": "pre@example.com"}]}),
+        Some("\"v1\""),
+    )
+    .await;
+    assert_eq!(current.status, 200, "{}", current.text);
+    assert_eq!(current.header("upsert-result"), Some("updated"));
+
+    let deleted = client
+        .send(
+            client
+                .request(Method::DELETE, &format!("/api/v1/contacts/{id}"))
+                .header("if-match", "\"v2\""),
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let restore = async |if_match: Option<&str>| {
+        let mut request = client.request(Method::POST, &format!("/api/v1/contacts/{id}/restore"));
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        client.send(request).await.status
+    };
+    assert_eq!(restore(None).await, 428);
+    assert_eq!(restore(Some("\"v1\"")).await, 412);
+    assert_eq!(restore(Some("\"v3\"")).await, 200);
+}
