@@ -2,7 +2,6 @@
 //! pipeline the Spin components use.
 
 use bytes::Bytes;
-use crm_platform::http::pipeline::read_body;
 use crm_platform::http::router::Router;
 use crm_platform::App;
 use http_body_util::Full;
@@ -61,8 +60,6 @@ async fn handle(
     router: &Router,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
-    let limit = app.config.max_body_bytes;
     let (parts, body) = request.into_parts();
-    let body = read_body(body, limit).await;
     app.handle(router, parts, body).await.map(Full::new)
 }

@@ -3,7 +3,6 @@
 
 use crate::app::App;
 use crate::config::Config;
-use crate::http::pipeline::read_body;
 use crate::http::router::Router;
 use crate::ApiError;
 use bytes::Bytes;
@@ -38,9 +37,7 @@ pub async fn serve(router: &Router, request: Request) -> http::Response<Full<Byt
             return with_length(error.to_response(&request_id)).map(Full::new);
         }
     };
-    let limit = app.config.max_body_bytes;
     let (parts, body) = request.into_parts();
-    let body = read_body(body, limit).await;
     with_length(app.handle(router, parts, body).await).map(Full::new)
 }
 

@@ -413,3 +413,64 @@ async fn a_tenants_state_is_read_once_per_period_not_per_request() {
         statements(&second)
     );
 }
+
+/// Sends the head of a request that announces a 10 MB body and never sends it; returns the status
+/// line of the answer, or `None` when none came within 5 seconds.
+async fn answer_without_sending_the_body(
+    path: &str,
+    authorization: Option<&str>,
+) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = harness()
+        .base_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let authorization = authorization
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         {authorization}Content-Length: 10000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    let answer = String::from_utf8_lossy(&answer[..read]).to_string();
+    answer.lines().next().map(str::to_owned)
+}
+
+/// A request refused for who sent it (no token) or for how much they send (over their limit) is
+/// answered at once, without waiting for, or reading, its body.
+#[tokio::test]
+async fn refusals_do_not_read_the_body() {
+    let anonymous = answer_without_sending_the_body("/api/v1/contacts", None).await;
+    assert_eq!(anonymous.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+    let tenant = TestTenant::create("US").await;
+    tenant
+        .set(crm::tenants::TenantUpdate {
+            rate_limits: Some(r#"{"principal_per_minute": 1}"#),
+            ..Default::default()
+        })
+        .await;
+    let token = tenant.token("contacts:read contacts:write");
+    // Both requests in one rate-limit window (a minute).
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second >= 50 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - second)).await;
+    }
+    let first = TestClient::new(Some(token.clone()))
+        .get("/api/v1/contacts?limit=1")
+        .await;
+    assert_eq!(first.status, 200);
+    let limited = answer_without_sending_the_body("/api/v1/contacts", Some(&token)).await;
+    assert_eq!(limited.as_deref(), Some("HTTP/1.1 429 Too Many Requests"));
+}

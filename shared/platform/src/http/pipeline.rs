@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 /// A request body as an entry point read it: whole, cut off at the configured limit, or broken off
 /// by the client.
-pub enum Body {
+enum Body {
     Complete(Bytes),
     TooLarge,
     Incomplete,
@@ -29,7 +29,7 @@ const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Reads a request body of at most `limit` bytes. A larger one is drained (up to 16 MiB) and
 /// reported as [`Body::TooLarge`]; one the client breaks off is [`Body::Incomplete`].
-pub async fn read_body<B>(mut body: B, limit: usize) -> Body
+async fn read_body<B>(mut body: B, limit: usize) -> Body
 where
     B: http_body::Body + Unpin,
 {
@@ -117,12 +117,15 @@ impl RequestContext {
 
 impl App {
     /// Answers one request. Never fails: every error becomes problem+json carrying the request id.
-    pub async fn handle(
+    pub async fn handle<B>(
         self: Arc<Self>,
         router: &Router,
         parts: http::request::Parts,
-        body: Body,
-    ) -> ApiResponse {
+        body: B,
+    ) -> ApiResponse
+    where
+        B: http_body::Body + Unpin,
+    {
         let started = std::time::Instant::now();
         let server_timing = self.config.server_timing;
         let request_id = request_id::from_headers(&parts.headers);
@@ -175,14 +178,17 @@ impl App {
         response
     }
 
-    async fn dispatch(
+    async fn dispatch<B>(
         self: Arc<Self>,
         router: &Router,
         parts: http::request::Parts,
-        body: Body,
+        body: B,
         request_id: &str,
         limits: &mut Option<ratelimit::Decision>,
-    ) -> Result<ApiResponse, ApiError> {
+    ) -> Result<ApiResponse, ApiError>
+    where
+        B: http_body::Body + Unpin,
+    {
         let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
         tracing::Span::current().record("route", route.pattern);
         let principal = match route.access {
@@ -232,8 +238,10 @@ impl App {
                 Some(principal)
             }
         };
-        // Authentication comes first so that an anonymous client learns nothing from our limits.
-        let body = match body {
+        // The body is read only now: a request refused by authentication, its tenant's state, its
+        // scope or a rate limit is answered without reading it (and an anonymous client learns
+        // nothing from our limits).
+        let body = match read_body(body, self.config.max_body_bytes).await {
             Body::Complete(body) => body,
             Body::TooLarge => {
                 return Err(ApiError::PayloadTooLarge {
