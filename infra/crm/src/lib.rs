@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod dispatcher;
+pub mod maintain;
 pub mod migrate;
 pub mod seed;
 pub mod server;

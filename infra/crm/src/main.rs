@@ -49,6 +49,15 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Purge expired idempotency keys, and finished deliveries and fanned-out outbox events older
+    /// than the retention (run daily, e.g. from cron).
+    Maintain {
+        /// Days finished deliveries and delivered events are kept.
+        #[arg(long, default_value_t = 30)]
+        retention_days: i32,
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
     /// Maintain the audit log.
     Audit {
         #[command(subcommand)]
@@ -176,6 +185,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{} applied, {} already up to date",
                 report.applied.len(),
                 report.already
+            );
+        }
+        Command::Maintain {
+            retention_days,
+            database,
+        } => {
+            let purged = crm::maintain::purge(&database.url, retention_days).await?;
+            println!(
+                "purged {} expired idempotency key(s), {} finished deliver(ies), {} delivered event(s)",
+                purged.idempotency_keys, purged.deliveries, purged.events
             );
         }
         Command::Audit {

@@ -1,6 +1,8 @@
 //! Health, readiness, routing errors and the OpenAPI document.
 
-use crm_http_tests::{fresh_database, in_process_only, start_server, test_config, TestClient};
+use crm_http_tests::{
+    fresh_database, harness, in_process_only, start_server, test_config, TestClient, TestTenant,
+};
 use reqwest::Method;
 
 #[tokio::test]
@@ -113,4 +115,101 @@ async fn the_openapi_document_is_served() {
     let document = reply.json();
     assert_eq!(document["openapi"], "3.1.0");
     assert!(document["paths"]["/api/v1/contacts/{id}"]["get"].is_object());
+}
+
+/// `crm maintain` purges what grows without bound: expired idempotency keys, finished deliveries
+/// and delivered events past the retention; a pending delivery and the event it needs stay,
+/// whatever their age.
+#[tokio::test]
+async fn maintenance_purges_what_is_past_its_retention_and_keeps_what_is_pending() {
+    let tenant = TestTenant::create("US").await;
+    let db = crm_http_tests::owner_db().await;
+    let t = tenant.id.as_uuid();
+    let subscription: uuid::Uuid = db
+        .query_one(
+            "insert into webhook_subscriptions (tenant_id, id, url, event_types, secret)
+             values ($1, gen_random_uuid(), 'https://example.com/hook', '{*}', 'whsec_test')
+             returning id",
+            &[&t],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let event = async |name: &str, fanned_out_days_ago: i32| -> uuid::Uuid {
+        db.query_one(
+            "insert into outbox_events (tenant_id, id, event_type, entity_type, entity_id, payload,
+                                        request_id, occurred_at, fanned_out_at)
+             values ($1, gen_random_uuid(), 'contact.created', 'contact', gen_random_uuid(),
+                     jsonb_build_object('name', $2::text), 'r',
+                     now() - make_interval(days => $3), now() - make_interval(days => $3))
+             returning id",
+            &[&t, &name, &fanned_out_days_ago],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    };
+    let delivery = async |event: uuid::Uuid, status: &str, days_ago: i32| {
+        db.execute(
+            "insert into webhook_deliveries (tenant_id, id, subscription_id, event_id, event_type,
+                                             status, next_attempt_at, created_at, completed_at)
+             values ($1, gen_random_uuid(), $2, $3, 'contact.created', $4::text,
+                     case when $4::text = 'pending' then now() end,
+                     now() - make_interval(days => $5),
+                     case when $4::text <> 'pending' then now() - make_interval(days => $5) end)",
+            &[&t, &subscription, &event, &status, &days_ago],
+        )
+        .await
+        .unwrap();
+    };
+    // The last one was fanned out to no subscription: nothing refers to it.
+    let (old, pending, recent, _unsubscribed) = (
+        event("old", 40).await,
+        event("pending", 40).await,
+        event("recent", 1).await,
+        event("old, no subscriber", 40).await,
+    );
+    delivery(old, "succeeded", 40).await;
+    delivery(pending, "pending", 40).await;
+    delivery(recent, "dead", 1).await;
+    for (key, expires) in [("expired", "-1 hour"), ("live", "1 hour")] {
+        db.execute(
+            "insert into idempotency_keys (tenant_id, key, request_hash, status, locked_until, expires_at)
+             values ($1, $2, 'h', 'completed', now(), now() + $3::text::interval)",
+            &[&t, &key, &expires],
+        )
+        .await
+        .unwrap();
+    }
+
+    let purged = crm::maintain::purge(&harness().owner_url, 30)
+        .await
+        .unwrap();
+    assert!(
+        purged.idempotency_keys >= 1 && purged.deliveries >= 1 && purged.events >= 2,
+        "{purged:?}"
+    );
+    let left = async |sql: &str| -> Vec<String> {
+        let mut rows: Vec<String> = db
+            .query(sql, &[&t])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        left("select payload->>'name' from outbox_events where tenant_id = $1").await,
+        ["pending", "recent"]
+    );
+    assert_eq!(
+        left("select status from webhook_deliveries where tenant_id = $1").await,
+        ["dead", "pending"]
+    );
+    assert_eq!(
+        left("select key from idempotency_keys where tenant_id = $1").await,
+        ["live"]
+    );
 }
