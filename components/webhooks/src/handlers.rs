@@ -4,7 +4,7 @@ use crate::repository::{self, Delivery, DeliveryFilter, Subscription};
 use crate::service;
 use crm_delivery::{signing, Dispatcher, PASS_BUDGET};
 use crm_domain::webhook::{SubscriptionDraft, DELIVERY_STATUSES, SECRET_OVERLAP};
-use crm_domain::{DeliveryId, FieldError, TenantId, ValidationErrors, WebhookId};
+use crm_domain::{DeliveryId, TenantId, ValidationErrors, WebhookId};
 use crm_platform::document::{from_value, merge_patch};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
@@ -234,11 +234,10 @@ struct RedeliverRange {
 pub async fn redeliver_dead(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = ctx.path_id::<WebhookId>("id")?;
     let range: RedeliverRange = parse_body(&ctx.request)?;
-    let from = parse_time(&range.from, "/from");
-    let to = range
-        .to
-        .as_deref()
-        .map_or(Ok(chrono::Utc::now()), |raw| parse_time(raw, "/to"));
+    let from = crm_domain::time::parse(&range.from, "/from");
+    let to = range.to.as_deref().map_or(Ok(chrono::Utc::now()), |raw| {
+        crm_domain::time::parse(raw, "/to")
+    });
     let (from, to) = match (from, to) {
         (Ok(from), Ok(to)) if from < to => (rfc3339(from), rfc3339(to)),
         (Ok(_), Ok(_)) => {
@@ -269,12 +268,6 @@ pub async fn dispatch(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let dispatcher = Dispatcher::new(&ctx.app.config.webhooks)?;
     let summary = dispatcher.run(&ctx.app.db, PASS_BUDGET).await?;
     json(StatusCode::OK, &summary)
-}
-
-fn parse_time(raw: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, FieldError> {
-    chrono::DateTime::parse_from_rfc3339(raw.trim())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| FieldError::new(field, "invalid_time", "must be an RFC 3339 time"))
 }
 
 /// The tenant's subscription `id` (404 when it has none).

@@ -160,7 +160,7 @@ impl NewCall {
         let to = required(&draft.to, "/to", &mut errors)
             .and_then(|raw| errors.take(PhoneNumber::parse(raw, region, "/to")));
         let started_at = required(&draft.started_at, "/started_at", &mut errors)
-            .and_then(|raw| errors.take(time(raw, "/started_at")));
+            .and_then(|raw| errors.take(crate::time::parse(raw, "/started_at")));
         let status = required(&draft.status, "/status", &mut errors).and_then(|raw| {
             errors.take(parse_choice(
                 raw,
@@ -172,7 +172,7 @@ impl NewCall {
         let ended_at = draft
             .ended_at
             .as_deref()
-            .and_then(|raw| errors.take(time(raw, "/ended_at")));
+            .and_then(|raw| errors.take(crate::time::parse(raw, "/ended_at")));
         let duration_seconds = match (draft.duration_seconds, ended_at, started_at) {
             (Some(seconds), _, _) if !(0..=MAX_DURATION_SECONDS).contains(&seconds) => {
                 errors.push(FieldError::new(
@@ -280,18 +280,6 @@ fn required<'a>(raw: &'a str, field: &str, errors: &mut ValidationErrors) -> Opt
     } else {
         Some(trimmed)
     }
-}
-
-fn time(raw: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|t| t.to_utc())
-        .map_err(|_| {
-            FieldError::new(
-                field,
-                "invalid_time",
-                "must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z",
-            )
-        })
 }
 
 fn text(

@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod region;
+pub mod time;
 pub mod webhook;
 
 pub use actor::Actor;

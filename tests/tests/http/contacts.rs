@@ -417,3 +417,29 @@ async fn a_trunk_prefix_after_the_country_code_is_accepted() {
     assert_eq!(created.json()["phones"][0]["region"], "GB");
     assert_eq!(created.json()["phones"][0]["number"], "+44 (0)20 7946 0958");
 }
+
+/// Times PostgreSQL cannot store (year 0) are the client's mistake, named, never a 500: in query
+/// strings and in bodies alike.
+#[tokio::test]
+async fn times_outside_what_can_be_stored_are_refused_with_the_field() {
+    let tenant = TestTenant::create("US").await;
+    let client = TestClient::new(Some(tenant.token("contacts:read calls:write")));
+    let listed = client
+        .get("/api/v1/contacts?created_after=0000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(listed.status, 400, "{}", listed.text);
+    assert!(listed.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("created_after"));
+    let logged = client
+        .send_json(
+            Method::POST,
+            "/api/v1/calls",
+            &json!({"direction": "inbound", "from": "+1 212 736 5000", "to": "+1 415 555 2671",
+                    "started_at": "0000-06-01T10:00:00Z", "status": "completed", "duration_seconds": 60}),
+        )
+        .await;
+    assert_eq!(logged.status, 422, "{}", logged.text);
+    assert_eq!(logged.error_fields(), vec!["/started_at"]);
+}

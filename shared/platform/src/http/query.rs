@@ -56,17 +56,12 @@ impl Query {
     /// The RFC 3339 time in `name`, if given.
     ///
     /// # Errors
-    /// 400 naming the parameter when it is not an RFC 3339 time.
+    /// 400 naming the parameter when it is not an RFC 3339 time from year 1 to 9999.
     pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         self.get(name)
             .map(|raw| {
-                DateTime::parse_from_rfc3339(raw.trim())
-                    .map(|t| t.to_utc())
-                    .map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "{name} must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z"
-                        ))
-                    })
+                crm_domain::time::parse(raw, name)
+                    .map_err(|e| ApiError::bad_request(format!("{name} {}", e.message)))
             })
             .transpose()
     }
