@@ -227,7 +227,8 @@ pub async fn start_server(config: Config) -> String {
     start_server_with(config, KeyValue::memory()).await
 }
 
-fn app_for(config: Config) -> std::sync::Arc<App> {
+/// An app for `config` with an in-process key-value store, as a server or a worker process builds it.
+pub fn app_for(config: Config) -> std::sync::Arc<App> {
     std::sync::Arc::new(App::new(config, KeyValue::memory()).expect("a valid app"))
 }
 
@@ -416,9 +417,14 @@ impl TestTenant {
     }
 
     pub fn token(&self, scopes: &str) -> String {
+        self.token_as("user-test", scopes)
+    }
+
+    /// A token of this tenant for the principal `subject`.
+    pub fn token_as(&self, subject: &str, scopes: &str) -> String {
         crm_platform::auth::issue_hs256_token(
             &harness().jwt,
-            "user-test",
+            subject,
             self.id,
             scopes,
             Duration::from_secs(600),

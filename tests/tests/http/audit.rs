@@ -1,11 +1,10 @@
 //! The audit trail as an API: events, reports (JSON and CSV), partitions and retention.
 
 use crm_http_tests::{
-    app_session, fresh_database, harness, in_process_only, owner_db, TestClient, TestTenant,
+    app_session, fresh_database, in_process_only, owner_db, TestClient, TestTenant,
 };
 use reqwest::Method;
 use serde_json::json;
-use std::time::Duration;
 
 fn auditor(tenant: &TestTenant) -> TestClient {
     TestClient::new(Some(tenant.token("audit:read")))
@@ -179,14 +178,7 @@ async fn reports_count_per_group_as_json_and_csv() {
 async fn csv_reports_neutralise_formula_injection() {
     let tenant = TestTenant::create("US").await;
     let evil = "=HYPERLINK(\"http://evil.example\",\"click\")";
-    let token = crm_platform::auth::issue_hs256_token(
-        &harness().jwt,
-        evil,
-        tenant.id,
-        "contacts:write",
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let token = tenant.token_as(evil, "contacts:write");
     let writer = TestClient::new(Some(token));
     assert_eq!(
         writer

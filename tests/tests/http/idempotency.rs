@@ -1,6 +1,6 @@
 //! `Idempotency-Key`: replays, conflicts and keys in flight.
 
-use crm_http_tests::{count_rows, harness, owner_db, TestClient, TestTenant};
+use crm_http_tests::{count_rows, owner_db, TestClient, TestTenant};
 use crm_platform::http::idempotency::principal_key;
 use reqwest::Method;
 use serde_json::json;
@@ -72,15 +72,9 @@ async fn keys_are_per_tenant() {
 async fn keys_are_per_principal() {
     let tenant = TestTenant::create("US").await;
     let as_user = |subject: &str| {
-        let token = crm_platform::auth::issue_hs256_token(
-            &harness().jwt,
-            subject,
-            tenant.id,
-            "contacts:read contacts:write",
-            std::time::Duration::from_secs(600),
-        )
-        .unwrap();
-        TestClient::new(Some(token))
+        TestClient::new(Some(
+            tenant.token_as(subject, "contacts:read contacts:write"),
+        ))
     };
     let post = async |client: &TestClient, name: &str| {
         client

@@ -85,19 +85,6 @@ async fn limited_tenant(overrides: &str) -> TestTenant {
     tenant
 }
 
-/// A token for `subject` of `tenant`: a principal of its own, counted apart from the one that
-/// prepares the test's data.
-fn principal(tenant: &TestTenant, subject: &str, scopes: &str) -> String {
-    crm_platform::auth::issue_hs256_token(
-        &harness().jwt,
-        subject,
-        tenant.id,
-        scopes,
-        Duration::from_secs(60),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_burst_above_the_limit_admits_exactly_the_limit() {
     let tenant = limited_tenant(r#"{"tenant_per_minute": 1000, "principal_per_minute": 5}"#).await;
@@ -105,7 +92,7 @@ async fn a_burst_above_the_limit_admits_exactly_the_limit() {
         .client()
         .create_contact(&json!({"first_name": "Limited"}))
         .await;
-    let token = principal(&tenant, "burst", "contacts:read");
+    let token = tenant.token_as("burst", "contacts:read");
     away_from_a_window_edge().await;
     let replies = burst(base(), &token, &format!("/api/v1/contacts/{id}"), 20).await;
     assert_eq!(statuses(&replies), (5, 15));
@@ -135,7 +122,7 @@ async fn a_burst_above_the_limit_admits_exactly_the_limit() {
 #[tokio::test]
 async fn a_refused_request_does_no_work() {
     let tenant = limited_tenant(r#"{"principal_per_minute": 2}"#).await;
-    let token = principal(&tenant, "writer", "contacts:read contacts:write");
+    let token = tenant.token_as("writer", "contacts:read contacts:write");
     away_from_a_window_edge().await;
     let mut created = 0;
     for n in 0..5 {
@@ -161,7 +148,7 @@ async fn expensive_routes_have_their_own_stricter_limit() {
         .client()
         .create_contact(&json!({"first_name": "Searchable"}))
         .await;
-    let token = principal(&tenant, "searcher", "contacts:read");
+    let token = tenant.token_as("searcher", "contacts:read");
     away_from_a_window_edge().await;
     let searches = burst(base(), &token, "/api/v1/contacts?limit=5", 6).await;
     assert_eq!(statuses(&searches), (3, 3));
@@ -191,7 +178,7 @@ async fn a_tenant_override_replaces_the_default() {
         .client()
         .create_contact(&json!({"first_name": "Override"}))
         .await;
-    let token = principal(&tenant, "reader", "contacts:read");
+    let token = tenant.token_as("reader", "contacts:read");
     away_from_a_window_edge().await;
     let replies = burst(base(), &token, &format!("/api/v1/contacts/{id}"), 10).await;
     assert_eq!(statuses(&replies), (3, 7));
@@ -202,7 +189,7 @@ async fn a_tenant_override_replaces_the_default() {
         .await;
     let replies = burst(
         base(),
-        &principal(&other, "reader", "contacts:read"),
+        &other.token_as("reader", "contacts:read"),
         &format!("/api/v1/contacts/{other_id}"),
         10,
     )
@@ -223,8 +210,8 @@ async fn principals_are_counted_apart() {
         .await;
     away_from_a_window_edge().await;
     let path = format!("/api/v1/contacts/{id}");
-    let alice = principal(&tenant, "alice", "contacts:read");
-    let bob = principal(&tenant, "bob", "contacts:read");
+    let alice = tenant.token_as("alice", "contacts:read");
+    let bob = tenant.token_as("bob", "contacts:read");
     assert_eq!(statuses(&burst(base(), &alice, &path, 4).await), (2, 2));
     assert_eq!(statuses(&burst(base(), &bob, &path, 4).await), (2, 2));
 }
@@ -241,7 +228,7 @@ async fn every_component_limits_its_routes() {
         ("/api/v1/webhooks", "webhooks:manage"),
     ] {
         // A principal per route: each route's component is limited on its own count.
-        let token = principal(&tenant, path, scope);
+        let token = tenant.token_as(path, scope);
         away_from_a_window_edge().await;
         let replies = burst(base(), &token, path, 3).await;
         assert_eq!(statuses(&replies), (2, 1), "{path}: {:?}", replies[0].text);
@@ -262,7 +249,7 @@ async fn redis_counters_are_namespaced_and_expire() {
     let tenant = limited_tenant(r#"{"principal_per_minute": 2}"#).await;
     away_from_a_window_edge().await;
     for subject in ["alice", "bob"] {
-        let token = principal(&tenant, subject, "contacts:read");
+        let token = tenant.token_as(subject, "contacts:read");
         let reply = send(&base, &token, Method::GET, "/api/v1/contacts?limit=1", None).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
@@ -422,14 +409,7 @@ async fn redis_shares_counters_and_cache_between_servers() {
         "two replicas on one Redis store share one limit"
     );
     // One server's fill is the other's hit (another principal: the first one's limit is spent).
-    let reader = crm_platform::auth::issue_hs256_token(
-        &harness().jwt,
-        "reader",
-        tenant.id,
-        "contacts:read",
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let reader = tenant.token_as("reader", "contacts:read");
     let filled = send(&one, &reader, Method::GET, &path, None).await;
     assert_eq!(filled.status, 200);
     let shared = send(&two, &reader, Method::GET, &path, None).await;

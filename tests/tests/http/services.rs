@@ -6,14 +6,13 @@
 use crm_contacts::service;
 use crm_domain::contact::ContactDraft;
 use crm_domain::Actor;
-use crm_http_tests::{harness, owner_db, test_config, TestClient, TestTenant};
-use crm_platform::edge::kv::KeyValue;
+use crm_http_tests::{app_for, harness, owner_db, test_config, TestClient, TestTenant};
 use crm_platform::{ApiError, App};
 use serde_json::{json, Value};
 
 /// An app of the test's own on the suite's database, as a worker process would build it.
-fn worker() -> App {
-    App::new(test_config(harness().app_url.clone()), KeyValue::memory()).expect("a valid app")
+fn worker() -> std::sync::Arc<App> {
+    app_for(test_config(harness().app_url.clone()))
 }
 
 fn draft(body: Value) -> ContactDraft {
