@@ -32,7 +32,7 @@ pub async fn log(uow: &UnitOfWork<'_>, draft: CallDraft) -> Result<Call, ApiErro
         .await
         .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
     touch_contacts(uow, &[contact]).await?;
-    uow.record_change(CallAction::Logged, logged.id, None, Some(&logged))
+    uow.record_change(CallAction::Logged, logged.id, None, &logged)
         .await?;
     Ok(logged)
 }
@@ -54,7 +54,7 @@ pub async fn update(
         .map_err(on_constraint(UNKNOWN_CONTACT, unknown_contact))?;
     touch_contacts(uow, &[before.contact_id, call.contact_id]).await?;
     uow.invalidate(cache::CALL, id);
-    uow.record_change(CallAction::Updated, id, Some(&before), Some(&after))
+    uow.record_change(CallAction::Updated, id, Some(&before), &after)
         .await?;
     Ok(after)
 }
@@ -69,8 +69,7 @@ pub async fn delete(
     repository::delete(uow.tx(), uow.tenant(), id).await?;
     touch_contacts(uow, &[before.contact_id]).await?;
     uow.invalidate(cache::CALL, id);
-    uow.record_change::<_, Call>(CallAction::Deleted, id, Some(&before), None)
-        .await
+    uow.record_removal(CallAction::Deleted, id, &before).await
 }
 
 /// The tenant's settings and the call, locked for a change whose `expected` version it has.

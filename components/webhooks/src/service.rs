@@ -44,7 +44,7 @@ pub async fn create(
         ));
     }
     let created = repository::insert(tx, tenant, subscription, secret).await?;
-    uow.record_change(WebhookAction::Created, created.id, None, Some(&created))
+    uow.record_change(WebhookAction::Created, created.id, None, &created)
         .await?;
     Ok(created)
 }
@@ -58,7 +58,7 @@ pub async fn update(
 ) -> Result<Subscription, ApiError> {
     let before = locked(uow, id, expected).await?;
     let after = repository::update(uow.tx(), uow.tenant(), id, subscription).await?;
-    uow.record_change(WebhookAction::Updated, id, Some(&before), Some(&after))
+    uow.record_change(WebhookAction::Updated, id, Some(&before), &after)
         .await?;
     Ok(after)
 }
@@ -74,13 +74,8 @@ pub async fn rotate_secret(
     let before = locked(uow, id, expected).await?;
     let after =
         repository::rotate_secret(uow.tx(), uow.tenant(), id, secret, overlap_seconds).await?;
-    uow.record_change(
-        WebhookAction::SecretRotated,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
+    uow.record_change(WebhookAction::SecretRotated, id, Some(&before), &after)
+        .await?;
     Ok(after)
 }
 
@@ -92,7 +87,7 @@ pub async fn delete(
 ) -> Result<(), ApiError> {
     let before = locked(uow, id, expected).await?;
     repository::delete(uow.tx(), uow.tenant(), id).await?;
-    uow.record_change::<_, Subscription>(WebhookAction::Deleted, id, Some(&before), None)
+    uow.record_removal(WebhookAction::Deleted, id, &before)
         .await
 }
 

@@ -123,23 +123,30 @@ impl<'a> UnitOfWork<'a> {
     }
 
     /// Records `action` on the entity `entity_id`: its audit record (the field-level diff from
-    /// `before` to `after`) and its event, carrying the entity as the API returns it (`after`, or
-    /// `before` when the action removed it).
+    /// `before`, none for a creation) and its event, carrying `after` as the API returns it.
     pub async fn record_change<A: Action, T: serde::Serialize>(
         &self,
         action: A,
         entity_id: impl EntityId,
         before: Option<&T>,
-        after: Option<&T>,
+        after: &T,
     ) -> Result<(), ApiError> {
-        let audit = AuditRecord::of(action, entity_id, before, after);
-        let shown = after.or(before).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "a change records the entity before or after"
-            ))
-        })?;
-        let event = DomainEvent::of(action, entity_id, shown);
-        self.record(&audit, &event).await
+        let audit = AuditRecord::of(action, entity_id, before, Some(after));
+        self.record(&audit, &DomainEvent::of(action, entity_id, after))
+            .await
+    }
+
+    /// Records the removal `action` of the entity `entity_id`, which was `before`: its audit record
+    /// and its event, carrying the entity as it was.
+    pub async fn record_removal<A: Action, T: serde::Serialize>(
+        &self,
+        action: A,
+        entity_id: impl EntityId,
+        before: &T,
+    ) -> Result<(), ApiError> {
+        let audit = AuditRecord::of(action, entity_id, Some(before), None);
+        self.record(&audit, &DomainEvent::of(action, entity_id, before))
+            .await
     }
 
     /// Makes the cached copies of `kind` `id` unreachable once the change commits.
