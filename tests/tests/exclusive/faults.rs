@@ -70,6 +70,12 @@ async fn create_with_retries(client: &TestClient, email: &str) -> (String, Vec<u
 async fn killed_connections_answer_503_and_retried_writes_land_exactly_once() {
     let _alone = crate::alone().await;
     let tenant = TestTenant::create("US").await;
+    // A request first, so that the application holds a connection when the killing starts: the
+    // writers can finish within the killer's first interval, before any connection was made.
+    assert_eq!(
+        tenant.client().get("/api/v1/contacts?limit=1").await.status,
+        200
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
     let killer = {
