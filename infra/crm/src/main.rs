@@ -50,7 +50,7 @@ enum Command {
         command: TenantCommand,
     },
     /// Purge expired idempotency keys, and finished deliveries and fanned-out outbox events older
-    /// than the retention (run daily, e.g. from cron).
+    /// than the retention, and create the audit partitions ahead (run daily, e.g. from cron).
     Maintain {
         /// Days finished deliveries and delivered events are kept.
         #[arg(long, default_value_t = 30)]
@@ -196,6 +196,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "purged {} expired idempotency key(s), {} finished deliver(ies), {} delivered event(s)",
                 purged.idempotency_keys, purged.deliveries, purged.events
             );
+            let created = crm::audit::maintain(&database.url, crm::audit::MONTHS_AHEAD).await?;
+            println!("{created} audit partition(s) created");
         }
         Command::Audit {
             command: AuditCommand::Maintain { months, database },

@@ -302,3 +302,55 @@ async fn purge_applies_each_tenants_retention_and_drops_expired_partitions() {
         "{oldest}"
     );
 }
+
+#[tokio::test]
+async fn an_audited_write_succeeds_in_a_month_without_a_partition() {
+    if in_process_only("drops a partition of a database of its own") {
+        return;
+    }
+    let (owner_url, app_url) = crm_http_tests::fresh_migrated_database().await;
+    let owner = crm::connect(&owner_url).await.unwrap();
+    let this_month = format!("audit_log_{}", chrono::Utc::now().format("%Y_%m"));
+    owner
+        .batch_execute(&format!("drop table {this_month}"))
+        .await
+        .unwrap();
+    let base = crm_http_tests::start_server(crm_http_tests::test_config(app_url)).await;
+    let tenant = TestTenant::create_in(&owner_url, "US").await;
+    let client = TestClient::at(&base, Some(tenant.token("contacts:read contacts:write")));
+    let created = client
+        .post_contact(&json!({"first_name": "Unpartitioned"}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    async fn in_default(owner: &tokio_postgres::Client) -> i64 {
+        owner
+            .query_one("select count(*) from audit_log_default", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+    assert_eq!(
+        in_default(&owner).await,
+        1,
+        "the record waits in the default partition"
+    );
+
+    let created = crm::audit::maintain(&owner_url, 1).await.unwrap();
+    assert!(created >= 1, "this month's partition is made again");
+    assert_eq!(in_default(&owner).await, 0, "and the record moved into it");
+    let moved: i64 = owner
+        .query_one(&format!("select count(*) from {this_month}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(moved, 1);
+    let auditor = TestClient::at(&base, Some(tenant.token("audit:read")));
+    let history = auditor
+        .get(&format!(
+            "/api/v1/audit/events?entity_type=contact&entity_id={id}"
+        ))
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    assert_eq!(history.json()["data"].as_array().unwrap().len(), 1);
+}
