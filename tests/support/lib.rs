@@ -272,7 +272,12 @@ async fn serve_app(app: std::sync::Arc<App>) -> String {
         .await
         .expect("a loopback port");
     let address = listener.local_addr().expect("a bound address");
-    tokio::spawn(crm::server::serve(listener, app, std::future::pending()));
+    tokio::spawn(crm::server::serve(
+        listener,
+        app,
+        crm::server::ClientTimeouts::default(),
+        std::future::pending(),
+    ));
     format!("http://{address}")
 }
 

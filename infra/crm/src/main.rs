@@ -99,6 +99,12 @@ enum Command {
         /// Seconds between periodic webhook dispatch passes (retries); wake-ups start one at once.
         #[arg(long, default_value_t = 1)]
         dispatch_interval: u64,
+        /// Seconds a client has to send a request's head; a connection past it is closed.
+        #[arg(long, default_value_t = 10)]
+        header_read_timeout: u64,
+        /// Seconds a client has to send a request's body after its head; past it: 400.
+        #[arg(long, default_value_t = 30)]
+        body_read_timeout: u64,
     },
 }
 
@@ -285,6 +291,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             kv,
             dispatch_interval,
+            header_read_timeout,
+            body_read_timeout,
         } => {
             let kv = match kv.as_str() {
                 "memory" => KeyValue::memory(),
@@ -306,7 +314,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 app.clone(),
                 Duration::from_secs(dispatch_interval.max(1)),
             ));
-            crm::server::serve(listener, app, async {
+            let timeouts = crm::server::ClientTimeouts {
+                header_read: Duration::from_secs(header_read_timeout.max(1)),
+                body_read: Duration::from_secs(body_read_timeout.max(1)),
+            };
+            crm::server::serve(listener, app, timeouts, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;

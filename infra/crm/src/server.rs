@@ -8,9 +8,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Every route the application has: the operational ones and each component's.
@@ -22,10 +26,30 @@ pub fn router() -> Router {
         .merge(crm_webhooks::routes())
 }
 
+/// How long the native server waits on a client: a connection that holds a worker while sending
+/// nothing (slowloris) is dropped. Spin hosts bound this themselves.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientTimeouts {
+    /// From a connection's first byte (or the end of its last request) to the end of a request head.
+    pub header_read: Duration,
+    /// From the head to the end of the body; a request past it is answered 400.
+    pub body_read: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Accepts connections on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    timeouts: ClientTimeouts,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let router = Arc::new(router());
@@ -41,13 +65,17 @@ pub async fn serve(
             let service = service_fn(move |request| {
                 let app = app.clone();
                 let router = router.clone();
-                async move { Ok::<_, Infallible>(handle(app, &router, request).await) }
+                async move {
+                    Ok::<_, Infallible>(handle(app, &router, request, timeouts.body_read).await)
+                }
             });
             if let Err(error) = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.header_read)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
-                if !error.is_incomplete_message() {
+                if !error.is_incomplete_message() && !error.is_timeout() {
                     tracing::warn!(error = %error, "connection error");
                 }
             }
@@ -59,7 +87,49 @@ async fn handle(
     app: Arc<App>,
     router: &Router,
     request: hyper::Request<Incoming>,
+    body_read: Duration,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
+    let body = Deadline {
+        body,
+        deadline: Box::pin(tokio::time::sleep(body_read)),
+    };
     app.handle(router, parts, body).await.map(Full::new)
+}
+
+/// A request body that fails once its deadline passes, so that a client trickling its body cannot
+/// hold the request (and whatever it holds) open.
+struct Deadline<B> {
+    body: B,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> http_body::Body for Deadline<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err("the request body took too long".into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -213,3 +213,176 @@ async fn maintenance_purges_what_is_past_its_retention_and_keeps_what_is_pending
         ["live"]
     );
 }
+
+/// The application role's connections to `database`, as PostgreSQL counts them.
+async fn app_connections(database: &str) -> i64 {
+    crm_http_tests::owner_db()
+        .await
+        .query_one(
+            "select count(*) from pg_stat_activity where datname = $1 and usename = 'crm_app'",
+            &[&database],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn database_name(url: &str) -> String {
+    url.split_whitespace()
+        .find_map(|part| part.strip_prefix("dbname="))
+        .expect("a dbname")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_flood_of_readiness_probes_holds_one_connection() {
+    if in_process_only("counts the connections of a server of its own") {
+        return;
+    }
+    let (_, app_url) = crm_http_tests::fresh_migrated_database().await;
+    let database = database_name(&app_url);
+    let base = start_server(test_config(app_url)).await;
+    let http = reqwest::Client::new();
+    let probes = (0..200).map(|_| {
+        let http = http.clone();
+        let url = format!("{base}/readyz");
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(probes).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        app_connections(&database).await,
+        1,
+        "probes share one check: they never take the connections requests need"
+    );
+}
+
+#[tokio::test]
+async fn a_request_waits_for_a_database_connection_a_bounded_time() {
+    if in_process_only("stalls the database of a server of its own") {
+        return;
+    }
+    let (owner_url, app_url) = crm_http_tests::fresh_migrated_database().await;
+    let config = test_config(app_url);
+    let pool_size = crm_http_tests::app_for(config.clone()).db.max_connections();
+    let base = start_server(config).await;
+    let tenant = TestTenant::create_in(&owner_url, "US").await;
+    let client = TestClient::at(&base, Some(tenant.token("contacts:read")));
+    assert_eq!(client.get("/api/v1/contacts?limit=1").await.status, 200);
+
+    // Every pooled connection ends up waiting on this lock, and the requests after them on the pool.
+    let mut owner = crm::connect(&owner_url).await.unwrap();
+    let lock = owner.transaction().await.unwrap();
+    lock.batch_execute("lock table contacts in access exclusive mode")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let requests = (0..pool_size + 8).map(|_| {
+        let client = &client;
+        async move {
+            let reply = client.get("/api/v1/contacts?limit=1").await;
+            (
+                reply.status,
+                reply.header("retry-after").map(str::to_owned),
+                started.elapsed(),
+            )
+        }
+    });
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+        lock.rollback().await.unwrap();
+    };
+    let (replies, ()) = tokio::join!(futures::future::join_all(requests), release);
+    let refused: Vec<_> = replies
+        .iter()
+        .filter(|(status, ..)| *status == 503)
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "the requests beyond the pool were refused, not queued: {replies:?}"
+    );
+    for (_, retry_after, elapsed) in &refused {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert!(
+            *elapsed < std::time::Duration::from_secs(8),
+            "refused after the pool wait, before the lock went: {elapsed:?}"
+        );
+    }
+    assert!(
+        replies
+            .iter()
+            .all(|(status, ..)| *status == 200 || *status == 503),
+        "{replies:?}"
+    );
+    assert_eq!(client.get("/api/v1/contacts?limit=1").await.status, 200);
+}
+
+/// A connection to a native server that allows a client one second for a head and one for a body.
+async fn impatient_server() -> tokio::net::TcpStream {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = crm_http_tests::app_for(test_config(harness().app_url.clone()));
+    let timeouts = crm::server::ClientTimeouts {
+        header_read: std::time::Duration::from_secs(1),
+        body_read: std::time::Duration::from_secs(1),
+    };
+    tokio::spawn(crm::server::serve(
+        listener,
+        app,
+        timeouts,
+        std::future::pending(),
+    ));
+    tokio::net::TcpStream::connect(address).await.unwrap()
+}
+
+/// What the server sends before it closes the connection, or `None` if it is still open after 5 s.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_its_head_is_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    if in_process_only("the native server's own timeouts") {
+        return;
+    }
+    let mut stream = impatient_server().await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut stream).await.is_some(),
+        "the connection is closed"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_its_body_is_answered_400() {
+    use tokio::io::AsyncWriteExt;
+    if in_process_only("the native server's own timeouts") {
+        return;
+    }
+    let tenant = TestTenant::create("US").await;
+    let token = tenant.token("contacts:write");
+    let mut stream = impatient_server().await;
+    let head = format!(
+        "POST /api/v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream)
+        .await
+        .expect("an answer in time");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("not sent in time"), "{answer}");
+}

@@ -249,7 +249,9 @@ impl App {
                 })
             }
             Body::Incomplete => {
-                return Err(ApiError::bad_request("the request body could not be read"))
+                return Err(ApiError::bad_request(
+                    "the request body could not be read: broken off, or not sent in time",
+                ))
             }
         };
         let request = ApiRequest {

@@ -323,7 +323,7 @@ impl FromSql for DateTime<Utc> {
 }
 
 /// What went wrong in the database, in terms the HTTP layer can map.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     /// A constraint rejected the statement; `constraint` is its name.
     #[error("{kind:?} constraint {constraint} violated")]
@@ -409,13 +409,26 @@ pub fn on_constraint(
 
 /// The application's database: a pool natively, the Spin host's pooled connections on wasm32.
 #[derive(Clone)]
-pub struct Db(backend::Pool);
+pub struct Db {
+    pool: backend::Pool,
+    readiness: Arc<Readiness>,
+}
+
+/// The last readiness check and when it ran (Unix milliseconds): probes within
+/// [`READINESS_TTL_MS`] of it share its answer, and only one probe at a time asks the database.
+type Readiness = futures::lock::Mutex<Option<(i64, Result<(), DbError>)>>;
+
+/// How long a readiness answer is reused.
+const READINESS_TTL_MS: i64 = 1_000;
 
 impl Db {
     /// # Errors
     /// When the URL cannot be parsed (natively). No connection is made until the first request.
     pub fn connect(url: &str) -> anyhow::Result<Self> {
-        backend::Pool::new(url).map(Self)
+        Ok(Self {
+            pool: backend::Pool::new(url)?,
+            readiness: Arc::default(),
+        })
     }
 
     /// Runs `work` in one transaction for `tenant`: committed when it returns `Ok`, rolled back
@@ -442,7 +455,7 @@ impl Db {
     where
         E: From<DbError>,
     {
-        let connection = Tx(self.0.session(tenant).await?);
+        let connection = Tx(self.pool.session(tenant).await?);
         let outcome = work(&connection).await;
         connection.0.release();
         outcome
@@ -469,7 +482,7 @@ impl Db {
     where
         E: From<DbError>,
     {
-        let tx = Tx(self.0.begin(tenant).await?);
+        let tx = Tx(self.pool.begin(tenant).await?);
         match work(&tx).await {
             Ok(value) => {
                 tx.0.commit().await?;
@@ -482,9 +495,31 @@ impl Db {
         }
     }
 
-    /// Checks that the database answers (`/readyz`). Runs no migration and touches no table.
+    /// How many connections this process holds at most (natively; the Spin host pools its own).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn max_connections(&self) -> usize {
+        self.pool.max_size()
+    }
+
+    /// Checks that the database answers. Runs no migration and touches no table.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.0.ping().await
+        self.pool.ping().await
+    }
+
+    /// Whether the database answers, for `/readyz`: however many probes arrive at once, at most one
+    /// holds a connection, and an answer is reused for a second, so probes cannot exhaust the pool
+    /// that requests need.
+    pub async fn ready(&self) -> Result<(), DbError> {
+        let mut last = self.readiness.lock().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Some((checked, answer)) = last.as_ref() {
+            if (0..READINESS_TTL_MS).contains(&(now - checked)) {
+                return answer.clone();
+            }
+        }
+        let answer = self.ping().await;
+        *last = Some((chrono::Utc::now().timestamp_millis(), answer.clone()));
+        answer
     }
 }
 

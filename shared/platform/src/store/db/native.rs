@@ -9,6 +9,10 @@ use std::sync::Arc;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
 
+/// How long a request waits for a pooled connection (and for a new one to open) before it is
+/// answered 503 with `Retry-After`, instead of queueing without bound behind a stalled database.
+pub const POOL_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Pool(deadpool_postgres::Pool);
 
@@ -26,8 +30,17 @@ impl Pool {
         let size = std::thread::available_parallelism().map_or(4, |n| n.get()) * 8;
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(POOL_WAIT_TIMEOUT))
+            .recycle_timeout(Some(POOL_WAIT_TIMEOUT))
             .build()?;
         Ok(Self(pool))
+    }
+
+    /// How many connections the pool holds at most.
+    pub fn max_size(&self) -> usize {
+        self.0.status().max_size
     }
 
     async fn client(&self) -> Result<Object, DbError> {
