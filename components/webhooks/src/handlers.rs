@@ -25,6 +25,9 @@ struct WithSecret<'a> {
     secret: &'a str,
 }
 
+/// The field of [`WithSecret`] that is shown once: an `Idempotency-Key` replay answers it `null`.
+const SECRET: &[&str] = &["secret"];
+
 /// `POST /api/v1/webhooks`: creates a subscription; the response carries its secret, once.
 pub async fn create(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let draft: SubscriptionDraft = parse_body(&ctx.request)?;
@@ -38,6 +41,7 @@ pub async fn create(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         };
         let location = format!("/api/v1/webhooks/{}", created.id);
         response::entity(StatusCode::CREATED, &body, created.version, Some(&location))
+            .map(|created| response::shown_once(created, SECRET))
     })
     .await
 }
@@ -126,6 +130,7 @@ pub async fn rotate_secret(ctx: RequestContext) -> Result<ApiResponse, ApiError>
             secret: &secret,
         };
         response::entity(StatusCode::OK, &body, after.version, None)
+            .map(|rotated| response::shown_once(rotated, SECRET))
     })
     .await
 }

@@ -22,6 +22,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("rate_limit_principal_per_minute", "1200", "Requests per minute per principal (token `sub`) within a tenant."),
     Variable::optional("rate_limit_expensive_per_minute", "300", "Requests per minute per principal to expensive routes (search, imports, exports, batch)."),
     Variable::optional("tenant_cache_seconds", "60", "How long an instance trusts what it read of a tenant (exists, suspended, rate-limit overrides) before reading it again; a suspension applies within this time. `0` reads it on every request."),
+    Variable::optional("idempotency_lease_seconds", "60", "How long a claimed `Idempotency-Key` stays locked without its request renewing it (a running request renews it every third of this): a retry after a crash waits at most this long. At least 3."),
     Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),
     Variable::optional("cache_enabled", "false", "`true` turns the read cache on: worth it with Redis as the store and reads that repeat (docs/adr/0009-fast-on-spin.md); a miss costs more than no cache, and Spin's built-in store costs more than the database."),
     Variable::optional("server_timing", "false", "`true` adds a `Server-Timing` header to every response: database calls and checkouts, key-value operations, and the time in each (benchmarks, diagnosis)."),
@@ -73,6 +74,8 @@ pub struct Config {
     pub cache_enabled: bool,
     /// How long an instance trusts what it read of a tenant.
     pub tenant_cache_seconds: u64,
+    /// How long an `Idempotency-Key` claim holds without renewal.
+    pub idempotency_lease: std::time::Duration,
     /// Report each request's database and key-value cost in `Server-Timing`.
     pub server_timing: bool,
     /// The bearer token of operator routes; `None` disables them.
@@ -139,6 +142,10 @@ impl Config {
             .then_some(rate_limits);
         let cache_enabled = values.flag("cache_enabled", &mut problems);
         let tenant_cache_seconds = values.number("tenant_cache_seconds", &mut problems);
+        let idempotency_lease_seconds = values.number("idempotency_lease_seconds", &mut problems);
+        if idempotency_lease_seconds < 3 {
+            problems.push("idempotency_lease_seconds must be at least 3".into());
+        }
         let server_timing = values.flag("server_timing", &mut problems);
         let operator_token = values.get("operator_token");
         if operator_token.as_ref().is_some_and(|t| t.len() < 32) {
@@ -167,6 +174,7 @@ impl Config {
             rate_limits,
             cache_enabled,
             tenant_cache_seconds,
+            idempotency_lease: std::time::Duration::from_secs(idempotency_lease_seconds),
             server_timing,
             operator_token,
             redis_url: values.get("redis_url").filter(|url| url.trim() != "none"),

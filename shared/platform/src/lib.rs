@@ -12,7 +12,7 @@
 //! - [`edge`]: key-value store, read cache, rate limiting, dispatcher wake-ups;
 //! - [`store`]: the database, tenant settings, the unit of work;
 //! - [`auth`], [`config`], [`document`] (JSON decoding and merge patches), [`logging`],
-//!   [`metering`], and the error type ([`ApiError`]).
+//!   [`metering`], [`timer`], and the error type ([`ApiError`]).
 
 pub mod app;
 pub mod auth;
@@ -24,6 +24,7 @@ pub mod http;
 pub mod logging;
 pub mod metering;
 pub mod store;
+pub mod timer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;

@@ -224,6 +224,7 @@ fn the_platform_layers_depend_one_way() {
         ("base", "metering.rs"),
         ("base", "error.rs"),
         ("base", "document.rs"),
+        ("base", "timer.rs"),
     ] {
         files.push((layer, root.join(path)));
     }

@@ -196,3 +196,102 @@ async fn a_malformed_key_is_refused() {
     assert_eq!(reply.status, 422);
     assert_eq!(reply.error_fields(), vec!["Idempotency-Key"]);
 }
+
+/// A server of its own on a database of its own, with 3-second Idempotency-Key leases, whose
+/// contact inserts the returned transaction holds up until it ends.
+async fn server_with_inserts_held() -> (
+    String,
+    TestTenant,
+    tokio_postgres::Client,
+    tokio_postgres::Client,
+) {
+    let (owner_url, app_url) = crm_http_tests::fresh_migrated_database().await;
+    let base = crm_http_tests::start_server(crm_http_tests::test_config_with(
+        app_url,
+        &[("idempotency_lease_seconds", "3")],
+    ))
+    .await;
+    let tenant = TestTenant::create_in(&owner_url, "US").await;
+    let holder = crm::connect(&owner_url).await.unwrap();
+    holder
+        .batch_execute("begin; lock table contacts in share mode")
+        .await
+        .unwrap();
+    (
+        base,
+        tenant,
+        holder,
+        crm::connect(&owner_url).await.unwrap(),
+    )
+}
+
+async fn post_at(base: &str, tenant: &TestTenant, key: &str) -> crm_http_tests::Reply {
+    let client = TestClient::at(base, Some(tenant.token("contacts:write")));
+    client
+        .send(
+            client
+                .request(Method::POST, "/api/v1/contacts")
+                .header("idempotency-key", key)
+                .json(&json!({"first_name": "Slow"})),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_claim_never_lapses_while_its_request_runs() {
+    if crm_http_tests::in_process_only("holds up the inserts of a database of its own") {
+        return;
+    }
+    let (base, tenant, holder, owner) = server_with_inserts_held().await;
+    let first = post_at(&base, &tenant, "slow-key");
+    let retry = async {
+        // Past the lease: had the running request not renewed it, the retry would take the key.
+        tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+        let reply = post_at(&base, &tenant, "slow-key").await;
+        holder.batch_execute("commit").await.unwrap();
+        reply
+    };
+    let (first, retry) = tokio::join!(first, retry);
+    assert_eq!(retry.status, 409, "still in flight: {}", retry.text);
+    assert_eq!(first.status, 201, "{}", first.text);
+    let contacts: i64 = owner
+        .query_one("select count(*) from contacts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(contacts, 1);
+    let replay = post_at(&base, &tenant, "slow-key").await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
+async fn a_request_whose_claim_was_taken_over_commits_nothing() {
+    if crm_http_tests::in_process_only("holds up the inserts of a database of its own") {
+        return;
+    }
+    let (base, tenant, holder, owner) = server_with_inserts_held().await;
+    let first = post_at(&base, &tenant, "taken-key");
+    let take_over = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // What a process that found the claim lapsed would have done.
+        let taken = owner
+            .execute(
+                "update idempotency_keys set claim_token = gen_random_uuid()
+                 where tenant_id = $1 and status = 'in_flight'",
+                &[&tenant.id.as_uuid()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(taken, 1);
+        holder.batch_execute("commit").await.unwrap();
+    };
+    let (first, ()) = tokio::join!(first, take_over);
+    assert_eq!(first.status, 409, "{}", first.text);
+    let contacts: i64 = owner
+        .query_one("select count(*) from contacts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(contacts, 0, "the request that lost its claim wrote nothing");
+}

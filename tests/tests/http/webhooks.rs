@@ -860,3 +860,65 @@ async fn turning_a_subscription_off_dead_letters_what_it_had_pending() {
         "nothing is sent once it is off"
     );
 }
+
+#[tokio::test]
+async fn a_replayed_creation_or_rotation_does_not_repeat_the_secret() {
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant, None);
+    let post = |path: String, key: &'static str, body: Value| {
+        let client = &client;
+        async move {
+            client
+                .send(
+                    client
+                        .request(Method::POST, &path)
+                        .header("idempotency-key", key)
+                        .json(&body),
+                )
+                .await
+        }
+    };
+    let body = json!({"url": "https://hooks.example.com/crm", "event_types": ["contact.created"]});
+    let created = post("/api/v1/webhooks".into(), "new-hook", body.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let secret = created.json()["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let replay = post("/api/v1/webhooks".into(), "new-hook", body).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        replay.json()["id"],
+        created.json()["id"],
+        "the same subscription"
+    );
+    assert_eq!(replay.json()["secret"], Value::Null, "{}", replay.text);
+
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/webhooks/{id}/rotate-secret");
+    let rotated = post(path.clone(), "rotate-hook", json!({})).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new_secret = rotated.json()["secret"].as_str().unwrap().to_owned();
+    let replay = post(path.clone(), "rotate-hook", json!({})).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json()["secret"], Value::Null, "{}", replay.text);
+
+    let stored: Vec<Vec<u8>> = crm_http_tests::owner_db()
+        .await
+        .query(
+            "select response_body from idempotency_keys where tenant_id = $1",
+            &[&tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(stored.len(), 2);
+    for body in stored {
+        let body = String::from_utf8(body).unwrap();
+        assert!(
+            !body.contains(&secret) && !body.contains(&new_secret),
+            "{body}"
+        );
+    }
+}

@@ -4,10 +4,14 @@
 //!
 //! The key is claimed in its own short transaction (so a concurrent duplicate sees it in flight), and
 //! the response is recorded in the *mutation's* transaction: a change is never committed without
-//! the response that a replay will return. A failed request releases its claim, so a retry runs anew;
-//! a claim abandoned by a crashed process is retaken once its lock lapses.
+//! the response that a replay will return. A failed request releases its claim, so a retry runs anew.
+//! A claim is leased (`idempotency_lease_seconds`) and its request renews the lease while it runs, so
+//! it never lapses under a running request; a claim abandoned by a crashed process is retaken once
+//! its lease lapses. Only the claim's owner records or releases it: a request whose claim was
+//! retaken cannot commit.
 
 use crate::auth::Principal;
+use crate::http::response::ShownOnce;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::db::{Db, DbError, SqlValue, Tx};
 use crate::ApiError;
@@ -17,6 +21,7 @@ use http::{header, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -26,7 +31,7 @@ const STORED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION,
 
 const CLAIM: &str = "
     insert into idempotency_keys as k (tenant_id, key, request_hash, status, locked_until, claim_token)
-    values ($1, $2, $3, 'in_flight', now() + interval '60 seconds', $4)
+    values ($1, $2, $3, 'in_flight', now() + $5::int8 * interval '1 second', $4)
     on conflict (tenant_id, key) do update
         set request_hash = excluded.request_hash, status = 'in_flight',
             claim_token = excluded.claim_token,
@@ -43,6 +48,9 @@ const RECORD: &str = "
     update idempotency_keys
     set status = 'completed', response_status = $4::int8::int2, response_headers = $5, response_body = $6
     where tenant_id = $1 and key = $2 and claim_token = $3";
+const RENEW: &str = "
+    update idempotency_keys set locked_until = now() + $4::int8 * interval '1 second'
+    where tenant_id = $1 and key = $2 and claim_token = $3 and status = 'in_flight'";
 const RELEASE: &str = "delete from idempotency_keys
     where tenant_id = $1 and key = $2 and claim_token = $3 and status = 'in_flight'";
 
@@ -55,6 +63,8 @@ pub struct IdempotencyClaim {
     key: String,
     /// This request's mark on the claim: only its owner records or releases it.
     token: uuid::Uuid,
+    /// How long the claim holds without renewal.
+    lease: Duration,
     recorded: AtomicBool,
 }
 
@@ -115,6 +125,7 @@ pub async fn claim(
     principal: &Principal,
     key: &str,
     request: &ApiRequest,
+    lease: Duration,
 ) -> Result<ClaimOutcome, ApiError> {
     let tenant = principal.tenant_id;
     let key = principal_key(&principal.subject, key);
@@ -123,6 +134,7 @@ pub async fn claim(
         tenant,
         key,
         token: uuid::Uuid::now_v7(),
+        lease,
         recorded: AtomicBool::new(false),
     };
     // `None`: claimed; `Some`: the stored response to replay.
@@ -133,6 +145,7 @@ pub async fn claim(
                 SqlValue::from(claim.key.as_str()),
                 hash.as_str().into(),
                 claim.token.into(),
+                claim.lease_seconds().into(),
             ];
             if tx.query_opt(CLAIM, &params).await?.is_some() {
                 return Ok(None);
@@ -186,9 +199,59 @@ fn stored_response(status: i64, headers: Value, body: Vec<u8>) -> Result<ApiResp
     Ok(response)
 }
 
+/// What a replay of `response` shows: its body, with the fields shown once set to `null`.
+fn replayable_body(response: &ApiResponse) -> Vec<u8> {
+    let Some(ShownOnce(fields)) = response.extensions().get::<ShownOnce>() else {
+        return response.body().to_vec();
+    };
+    match serde_json::from_slice::<Value>(response.body()) {
+        Ok(Value::Object(mut body)) => {
+            for field in *fields {
+                if let Some(value) = body.get_mut(*field) {
+                    *value = Value::Null;
+                }
+            }
+            serde_json::to_vec(&body).unwrap_or_default()
+        }
+        // Only JSON objects have fields shown once; anything else is not kept at all.
+        _ => Vec::new(),
+    }
+}
+
 impl IdempotencyClaim {
+    /// Keeps the claim from lapsing for as long as it is awaited: renews the lease every third of
+    /// it. Run it alongside the request ([`crate::timer::while_running`]). A renewal that fails is
+    /// tried again at the next; the record checks ownership whatever happened to the lease.
+    pub async fn hold(&self, db: &Db) -> std::convert::Infallible {
+        loop {
+            crate::timer::sleep(self.lease / 3).await;
+            let renewed = db
+                .transaction(self.tenant, async |tx: &Tx| {
+                    let params = [
+                        self.tenant.into(),
+                        self.key.as_str().into(),
+                        self.token.into(),
+                        self.lease_seconds().into(),
+                    ];
+                    tx.execute(RENEW, &params).await
+                })
+                .await;
+            if let Err(error) = renewed {
+                tracing::warn!(error = %error, "renewing an Idempotency-Key claim failed");
+            }
+        }
+    }
+
+    fn lease_seconds(&self) -> i64 {
+        i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX)
+    }
+
     /// Stores `response` as the answer to every replay, inside the caller's transaction.
-    pub async fn record(&self, tx: &Tx, response: &ApiResponse) -> Result<(), DbError> {
+    ///
+    /// # Errors
+    /// 409 when this request no longer owns the claim (its lease lapsed and another request took
+    /// the key): the caller's transaction must not commit, or the change would be made twice.
+    pub async fn record(&self, tx: &Tx, response: &ApiResponse) -> Result<(), ApiError> {
         let headers: Map<String, Value> = STORED_HEADERS
             .iter()
             .filter_map(|name| {
@@ -196,18 +259,22 @@ impl IdempotencyClaim {
                 Some((name.as_str().to_owned(), Value::from(value)))
             })
             .collect();
-        tx.execute(
-            RECORD,
-            &[
-                self.tenant.into(),
-                self.key.as_str().into(),
-                self.token.into(),
-                i64::from(response.status().as_u16()).into(),
-                Value::Object(headers).into(),
-                response.body().to_vec().into(),
-            ],
-        )
-        .await?;
+        let recorded = tx
+            .execute(
+                RECORD,
+                &[
+                    self.tenant.into(),
+                    self.key.as_str().into(),
+                    self.token.into(),
+                    i64::from(response.status().as_u16()).into(),
+                    Value::Object(headers).into(),
+                    replayable_body(response).into(),
+                ],
+            )
+            .await?;
+        if recorded == 0 {
+            return Err(ApiError::IdempotencyKeyInFlight);
+        }
         self.recorded.store(true, Ordering::Release);
         Ok(())
     }
@@ -224,9 +291,10 @@ impl IdempotencyClaim {
     ) -> Result<(), ApiError> {
         match outcome {
             Ok(_) if self.recorded.load(Ordering::Acquire) => Ok(()),
-            Ok(response) => Ok(db
-                .transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await)
-                .await?),
+            Ok(response) => {
+                db.transaction(self.tenant, async |tx: &Tx| self.record(tx, response).await)
+                    .await
+            }
             Err(_) => Ok(self.release(db).await?),
         }
     }

@@ -263,7 +263,15 @@ impl App {
         };
         let claim = match (&principal, request.method == Method::POST) {
             (Some(principal), true) => match idempotency::key_of(&request)? {
-                Some(key) => match idempotency::claim(&self.db, principal, &key, &request).await? {
+                Some(key) => match idempotency::claim(
+                    &self.db,
+                    principal,
+                    &key,
+                    &request,
+                    self.config.idempotency_lease,
+                )
+                .await?
+                {
                     ClaimOutcome::Replay(response) => return Ok(response),
                     ClaimOutcome::Claimed(claim) => Some(Arc::new(claim)),
                 },
@@ -279,7 +287,12 @@ impl App {
             principal,
             idempotency: claim.clone(),
         };
-        let outcome = (route.handler)(context).await;
+        let outcome = match &claim {
+            Some(claim) => {
+                crate::timer::while_running((route.handler)(context), claim.hold(&self.db)).await
+            }
+            None => (route.handler)(context).await,
+        };
         if let Some(claim) = claim {
             claim.settle(&self.db, &outcome).await?;
         }

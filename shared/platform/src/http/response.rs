@@ -67,7 +67,6 @@ pub fn versioned<T: Serialize>(
     Ok(response)
 }
 
-/// Sets a header from a value we built ourselves (an id, an ETag); such values are always valid.
 /// An empty `204 No Content`.
 pub fn no_content() -> ApiResponse {
     let mut response = ApiResponse::new(Default::default());
@@ -75,6 +74,19 @@ pub fn no_content() -> ApiResponse {
     response
 }
 
+/// Top-level fields of a response's JSON body that are shown once, such as a signing secret: the
+/// response stored for `Idempotency-Key` replays holds `null` in their place, so they are never
+/// kept at rest outside their own table.
+#[derive(Clone, Copy, Debug)]
+pub struct ShownOnce(pub &'static [&'static str]);
+
+/// `response`, whose JSON `fields` are shown once ([`ShownOnce`]).
+pub fn shown_once(mut response: ApiResponse, fields: &'static [&'static str]) -> ApiResponse {
+    response.extensions_mut().insert(ShownOnce(fields));
+    response
+}
+
+/// Sets a header from a value we built ourselves (an id, an ETag); such values are always valid.
 pub fn set_header(response: &mut ApiResponse, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
