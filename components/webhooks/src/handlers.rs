@@ -5,7 +5,6 @@ use crate::service;
 use crm_delivery::{signing, Dispatcher, PASS_BUDGET};
 use crm_domain::webhook::{SubscriptionDraft, DELIVERY_STATUSES, SECRET_OVERLAP};
 use crm_domain::{DeliveryId, TenantId, ValidationErrors, WebhookId};
-use crm_platform::document::{from_value, merge_patch};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
@@ -88,18 +87,20 @@ pub async fn update(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = ctx.path_id::<WebhookId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
-    // The URL is validated (and resolved) before the change: no lock waits on DNS.
-    let current = ctx
-        .app
-        .db
-        .read(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
-        .await?;
-    let mut view = current.writable_view();
-    merge_patch(&mut view, &patch);
-    let draft: SubscriptionDraft = from_value(view)?;
-    let subscription = service::validate(&ctx.app.config.webhooks.url_policy(), draft).await?;
+    // The URL the patch sets is resolved before the change, so that no lock waits on DNS; the
+    // patch is applied again to the locked subscription.
+    let policy = ctx.app.config.webhooks.url_policy();
+    if patch.get("url").is_some() {
+        let current = ctx
+            .app
+            .db
+            .read(tenant, async |tx: &Tx| existing(tx, tenant, id).await)
+            .await?;
+        let subscription = service::patched(&current, &patch, &policy)?;
+        service::resolve(&policy, &subscription.url).await?;
+    }
     ctx.write(async |uow| {
-        let after = service::update(uow, id, &subscription, if_match.as_ref()).await?;
+        let after = service::update(uow, id, &patch, &policy, if_match.as_ref()).await?;
         response::entity(StatusCode::OK, &after, after.version, None)
     })
     .await

@@ -8,6 +8,7 @@ use crm_delivery::send;
 use crm_domain::event::WebhookAction;
 use crm_domain::webhook::{NewSubscription, SubscriptionDraft, UrlPolicy, MAX_SUBSCRIPTIONS};
 use crm_domain::{DeliveryId, ValidationErrors, WebhookId};
+use crm_platform::document::{from_value, merge_patch};
 use crm_platform::store::expected::{self, ExpectedVersion};
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
@@ -19,13 +20,19 @@ pub async fn validate(
     draft: SubscriptionDraft,
 ) -> Result<NewSubscription, ApiError> {
     let subscription = NewSubscription::parse(draft, policy)?;
+    resolve(policy, &subscription.url).await?;
+    Ok(subscription)
+}
+
+/// Checks what the host of `url` resolves to (natively; on Spin, its network blocking does), with
+/// the problem at `/url`.
+pub async fn resolve(policy: &UrlPolicy, url: &str) -> Result<(), ApiError> {
     let endpoint = policy
-        .check(&subscription.url)
+        .check(url)
         .map_err(|p| ApiError::Validation(ValidationErrors(vec![p.at("/url")])))?;
     send::check_resolution(policy, &endpoint)
         .await
-        .map_err(|p| ApiError::Validation(ValidationErrors(vec![p.at("/url")])))?;
-    Ok(subscription)
+        .map_err(|p| ApiError::Validation(ValidationErrors(vec![p.at("/url")])))
 }
 
 /// Creates a subscription signing with `secret`; a tenant has at most [`MAX_SUBSCRIPTIONS`].
@@ -49,15 +56,33 @@ pub async fn create(
     Ok(created)
 }
 
-/// Replaces the subscription's writable fields when `expected` admits its version.
+/// The subscription `current` would become under the JSON Merge Patch `patch` of its writable fields
+/// (`url`, `event_types`, `description`, `active`), checked against `policy` without resolving.
+pub fn patched(
+    current: &Subscription,
+    patch: &serde_json::Value,
+    policy: &UrlPolicy,
+) -> Result<NewSubscription, ApiError> {
+    let mut view = current.writable_view();
+    merge_patch(&mut view, patch);
+    let draft: SubscriptionDraft = from_value(view)?;
+    Ok(NewSubscription::parse(draft, policy)?)
+}
+
+/// Applies the JSON Merge Patch `patch` to the subscription as it is once locked, when `expected`
+/// admits its version: a field the patch leaves out keeps its stored value, so a patch never undoes
+/// what changed since the caller read it (the dispatcher disabling the subscription). The caller
+/// resolved the URL the patch sets ([`validate`]) before the unit of work.
 pub async fn update(
     uow: &UnitOfWork<'_>,
     id: WebhookId,
-    subscription: &NewSubscription,
+    patch: &serde_json::Value,
+    policy: &UrlPolicy,
     expected: Option<&ExpectedVersion>,
 ) -> Result<Subscription, ApiError> {
     let before = locked(uow, id, expected).await?;
-    let after = repository::update(uow.tx(), uow.tenant(), id, subscription).await?;
+    let subscription = patched(&before, patch, policy)?;
+    let after = repository::update(uow.tx(), uow.tenant(), id, &subscription).await?;
     uow.record_change(WebhookAction::Updated, id, Some(&before), &after)
         .await?;
     Ok(after)

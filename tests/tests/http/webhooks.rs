@@ -922,3 +922,52 @@ async fn a_replayed_creation_or_rotation_does_not_repeat_the_secret() {
         );
     }
 }
+
+/// The dispatcher disables a subscription while a PATCH of another field is on its way: the PATCH
+/// keeps the disable, since it applies to the subscription as it is once locked.
+#[tokio::test]
+async fn a_patch_does_not_undo_a_concurrent_disable() {
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant, None);
+    let (id, _) = subscribe(
+        &client,
+        "https://hooks.example.com/race",
+        &["contact.created"],
+    )
+    .await;
+    let mut owner = crm_http_tests::owner_db().await;
+    let holder = owner.transaction().await.unwrap();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    holder
+        .execute(
+            "select 1 from webhook_subscriptions where id = $1 for update",
+            &[&uuid],
+        )
+        .await
+        .unwrap();
+    let (path, body) = (
+        format!("/api/v1/webhooks/{id}"),
+        json!({"description": "renamed"}),
+    );
+    let patch = client.send_json(Method::PATCH, &path, &body);
+    let disable = async {
+        // The PATCH has read the subscription and waits for the lock.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        holder
+            .execute(
+                "update webhook_subscriptions
+                 set active = false, disabled_reason = 'failing', version = version + 1
+                 where id = $1",
+                &[&uuid],
+            )
+            .await
+            .unwrap();
+        holder.commit().await.unwrap();
+    };
+    let (patched, ()) = tokio::join!(patch, disable);
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let subscription = patched.json();
+    assert_eq!(subscription["description"], "renamed");
+    assert_eq!(subscription["active"], false, "{subscription}");
+    assert_eq!(subscription["disabled_reason"], "failing");
+}
