@@ -15,7 +15,7 @@ use crm_domain::webhook::{next_retry, Retry, UrlPolicy};
 use crm_platform::config::WebhookConfig;
 use crm_platform::store::db::{Db, DbError};
 use futures::StreamExt;
-use send::{Reply, Sender};
+use send::{Failure, Reply, Sender, HTTP_STATUS};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use store::{AttemptRecord, Claimed, Outcome};
@@ -28,8 +28,8 @@ const FAN_OUT_BATCH: i64 = 500;
 /// sending before it returns; what is left is the next pass's.
 pub const PASS_BUDGET: Duration = Duration::from_secs(20);
 
-/// A claim holds this many rounds of `webhook_concurrency` deliveries.
-const CLAIM_ROUNDS: usize = 4;
+/// How long recording a round's attempts may take, beyond the attempts themselves, within a lease.
+const RECORD_MARGIN_SECONDS: u64 = 30;
 
 /// What one dispatch pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,15 +57,17 @@ impl Dispatcher {
         })
     }
 
-    /// Deliveries claimed at once: a few rounds of the concurrency, recorded in one transaction.
+    /// Deliveries claimed at once: one round of `webhook_concurrency`, sent together and recorded in
+    /// one transaction. A claim is shared fairly between tenants (`webhook_claim`), so another
+    /// tenant's delivery waits at most one round behind a backlog of slow receivers.
     fn batch_size(&self) -> usize {
-        self.config.concurrency * CLAIM_ROUNDS
+        self.config.concurrency
     }
 
-    /// A claim outlives its batch's worst case (every round timing out) by a wide margin.
+    /// A claim outlives its round: every attempt ends within the timeout (it is cut off there), and
+    /// the record has a margin on top.
     fn lease_seconds(&self) -> i64 {
-        let rounds = CLAIM_ROUNDS as u64 + 1;
-        i64::try_from(self.config.timeout.as_secs() * rounds + 30).unwrap_or(i64::MAX)
+        i64::try_from(self.config.timeout.as_secs() + 1 + RECORD_MARGIN_SECONDS).unwrap_or(i64::MAX)
     }
 
     /// Fans out and sends until nothing is due or `budget` has passed: one dispatch pass, in a
@@ -137,29 +139,36 @@ impl Dispatcher {
     }
 
     async fn send(&self, claimed: &Claimed) -> AttemptRecord {
-        let dead = |error: String| AttemptRecord {
+        let dead = |error: &'static str| AttemptRecord {
             outcome: Outcome::Dead,
             status_code: None,
-            error: Some(error),
+            error: Some(error.to_owned()),
             duration_ms: 0,
             disable: None,
         };
         if !claimed.active {
-            return dead("the subscription is disabled".into());
+            return dead("subscription_disabled");
         }
         let endpoint = match self.policy.check(&claimed.url) {
             Ok(endpoint) => endpoint,
-            Err(problem) => return dead(problem.message),
+            Err(_) => return dead(Failure::Blocked.code()),
         };
         let message = match Message::of(claimed) {
             Ok(message) => message,
-            Err(error) => return dead(format!("{error:#}")),
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "signing a webhook message failed");
+                return dead("internal_error");
+            }
         };
         let started = Instant::now();
-        let result = self
-            .sender
-            .post(&endpoint, message.headers, message.body)
-            .await;
+        // The senders bound connecting and each wait for bytes; this bounds the whole attempt, so
+        // that a receiver trickling its answer cannot outlast the claim's lease.
+        let result = crm_platform::timer::within(
+            self.config.timeout,
+            self.sender.post(&endpoint, message.headers, message.body),
+        )
+        .await
+        .unwrap_or(Err(Failure::Timeout));
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         judge(
             result,
@@ -203,9 +212,10 @@ impl Message {
 
 /// What an attempt's result means: 2xx succeeded; 410 ends the subscription; anything else
 /// (another status, a redirect, which is never followed, a timeout, a refused connection) is retried
-/// on the schedule (429 and 503 no sooner than their `Retry-After`) until it runs out.
+/// on the schedule (429 and 503 no sooner than their `Retry-After`) until it runs out. The recorded
+/// error is a category: the [`Failure`]'s, or [`HTTP_STATUS`] beside the status.
 pub fn judge(
-    result: Result<Reply, String>,
+    result: Result<Reply, Failure>,
     attempts: u32,
     schedule: &[u64],
     jitter: f64,
@@ -213,7 +223,7 @@ pub fn judge(
 ) -> AttemptRecord {
     let (status_code, retry_after, error) = match result {
         Ok(reply) => (Some(reply.status), reply.retry_after, None),
-        Err(error) => (None, None, Some(error)),
+        Err(failure) => (None, None, Some(failure.code().to_owned())),
     };
     let base = AttemptRecord {
         outcome: Outcome::Dead,
@@ -228,7 +238,7 @@ pub fn judge(
             ..base
         },
         Some(410) => AttemptRecord {
-            error: Some("the receiver answered 410 Gone: subscription disabled".into()),
+            error: Some(HTTP_STATUS.into()),
             disable: Some("gone"),
             ..base
         },
@@ -236,7 +246,7 @@ pub fn judge(
             let honoured = matches!(status, Some(429 | 503))
                 .then_some(retry_after)
                 .flatten();
-            let error = error.or_else(|| status.map(|s| format!("the receiver answered {s}")));
+            let error = error.or_else(|| status.map(|_| HTTP_STATUS.to_owned()));
             match next_retry(schedule, attempts, honoured, jitter) {
                 Retry::After(delay) => AttemptRecord {
                     outcome: Outcome::Retry {
@@ -267,7 +277,7 @@ fn jitter() -> f64 {
 mod tests {
     use super::*;
 
-    fn reply(status: u16, retry_after: Option<u64>) -> Result<Reply, String> {
+    fn reply(status: u16, retry_after: Option<u64>) -> Result<Reply, Failure> {
         Ok(Reply {
             status,
             retry_after: retry_after.map(Duration::from_secs),
@@ -286,10 +296,13 @@ mod tests {
         assert_eq!((gone.outcome, gone.disable), (Outcome::Dead, Some("gone")));
         let failed = judge(reply(500, None), 1, SCHEDULE, 0.0, 3);
         assert!(matches!(failed.outcome, Outcome::Retry { .. }));
-        assert_eq!(failed.error.as_deref(), Some("the receiver answered 500"));
+        assert_eq!(
+            (failed.status_code, failed.error.as_deref()),
+            (Some(500), Some(HTTP_STATUS))
+        );
         let redirected = judge(reply(301, None), 1, SCHEDULE, 0.0, 3);
         assert!(matches!(redirected.outcome, Outcome::Retry { .. }));
-        let timed_out = judge(Err("timed out".into()), 3, SCHEDULE, 0.0, 3);
+        let timed_out = judge(Err(Failure::Timeout), 3, SCHEDULE, 0.0, 3);
         assert_eq!(
             (timed_out.outcome, timed_out.status_code),
             (Outcome::Dead, None)

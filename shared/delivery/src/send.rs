@@ -14,6 +14,42 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
 }
 
+/// Why an attempt got no HTTP answer, as an attempt records it: a category, never the network's own
+/// words, so that the delivery log cannot serve to map networks (which hosts exist, which ports
+/// answer). A receiver that answered is recorded by its status instead ([`HTTP_STATUS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer within `webhook_timeout_seconds` (connecting, or waiting for the response).
+    Timeout,
+    /// The receiver's host refused the connection.
+    Refused,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The address is not one webhooks may reach (the URL policy, or the host's network blocking).
+    Blocked,
+    /// The host name did not resolve.
+    Dns,
+    /// The connection failed or broke off otherwise, or the answer was not HTTP.
+    Connection,
+}
+
+/// The recorded error of an attempt the receiver answered with a status other than 2xx.
+pub const HTTP_STATUS: &str = "http_status";
+
+impl Failure {
+    /// The category as recorded and shown (`error` of an attempt).
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Refused => "connection_refused",
+            Failure::Tls => "tls_error",
+            Failure::Blocked => "blocked_address",
+            Failure::Dns => "dns_error",
+            Failure::Connection => "connection_error",
+        }
+    }
+}
+
 /// The parts of a receiver's answer a delivery acts on.
 fn reply(status: u16, headers: &http::HeaderMap) -> Reply {
     Reply {
@@ -56,6 +92,18 @@ mod native {
         policy: Arc<UrlPolicy>,
     }
 
+    /// Why the resolver gave a connection no address: the category an attempt records.
+    #[derive(Debug)]
+    struct Unresolved(Failure);
+
+    impl std::fmt::Display for Unresolved {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0.code())
+        }
+    }
+
+    impl std::error::Error for Unresolved {}
+
     impl reqwest::dns::Resolve for GuardedResolver {
         fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
             let policy = self.policy.clone();
@@ -72,7 +120,10 @@ mod native {
         policy: &UrlPolicy,
         host: &str,
     ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
-        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|_| Unresolved(Failure::Dns))?
+            .collect();
         if policy.is_local(host) {
             return Ok(resolved);
         }
@@ -82,10 +133,7 @@ mod native {
             .filter(|a| !crm_domain::webhook::is_forbidden_address(a.ip()))
             .collect();
         if allowed.is_empty() {
-            return Err(format!(
-                "{host} resolves only to loopback, private, link-local, multicast or metadata addresses"
-            )
-            .into());
+            return Err(Unresolved(Failure::Blocked).into());
         }
         Ok(allowed)
     }
@@ -109,29 +157,55 @@ mod native {
             endpoint: &Endpoint,
             headers: Vec<(&'static str, String)>,
             body: bytes::Bytes,
-        ) -> Result<Reply, String> {
+        ) -> Result<Reply, Failure> {
             let mut request = self.client.post(&endpoint.url).body(body);
             for (name, value) in headers {
                 request = request.header(name, value);
             }
-            let response = request.send().await.map_err(describe)?;
+            let response = request.send().await.map_err(|error| {
+                let failure = classify(&error);
+                tracing::debug!(error = %error, category = failure.code(), "webhook attempt failed");
+                failure
+            })?;
             Ok(reply(response.status().as_u16(), response.headers()))
         }
     }
 
-    fn describe(error: reqwest::Error) -> String {
-        use std::error::Error;
+    /// The category of a failed attempt, from the causes reqwest chains together.
+    fn classify(error: &reqwest::Error) -> Failure {
         if error.is_timeout() {
-            return "timed out".to_owned();
+            return Failure::Timeout;
         }
-        let mut text = error.to_string();
-        let mut source = error.source();
+        let tls_possible = error.is_connect();
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
+            if let Some(failure) = category_of(cause, tls_possible) {
+                return failure;
+            }
             source = cause.source();
         }
-        text
+        Failure::Connection
+    }
+
+    /// The category one cause names, if any. An I/O error wrapping another (as the TLS connector
+    /// wraps rustls's) is looked into: its `source` skips the wrapped error.
+    fn category_of(
+        cause: &(dyn std::error::Error + 'static),
+        tls_possible: bool,
+    ) -> Option<Failure> {
+        if let Some(Unresolved(failure)) = cause.downcast_ref::<Unresolved>() {
+            return Some(*failure);
+        }
+        let io = cause.downcast_ref::<std::io::Error>()?;
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => Some(Failure::Refused),
+            std::io::ErrorKind::TimedOut => Some(Failure::Timeout),
+            // rustls reports a failed handshake as invalid data.
+            std::io::ErrorKind::InvalidData if tls_possible => Some(Failure::Tls),
+            _ => io
+                .get_ref()
+                .and_then(|inner| category_of(inner, tls_possible)),
+        }
     }
 
     /// Checks what a subscription's host name resolves to now: every address must be allowed. A
@@ -175,7 +249,7 @@ mod spin {
             endpoint: &Endpoint,
             headers: Vec<(&'static str, String)>,
             body: bytes::Bytes,
-        ) -> Result<Reply, String> {
+        ) -> Result<Reply, Failure> {
             // Spin sends a body without a declared length chunked; receivers that read only
             // `content-length` would see it empty and fail the signature check.
             let mut builder = http::Request::post(endpoint.url.as_str())
@@ -185,7 +259,7 @@ mod spin {
             }
             let mut request = builder
                 .body(spin_sdk::http::FullBody::new(body))
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| Failure::Connection)?;
             let options = RequestOptions::new();
             let nanos = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
             let _ = options.set_connect_timeout(Some(nanos));
@@ -199,16 +273,27 @@ mod spin {
         }
     }
 
-    /// An attempt's error as the native sender words it: every timeout is "timed out".
-    fn describe(error: ErrorCode) -> String {
-        match error {
+    /// The category of a failed attempt, as the native sender records it.
+    fn describe(error: ErrorCode) -> Failure {
+        let failure = match error {
             ErrorCode::DnsTimeout
             | ErrorCode::ConnectionTimeout
             | ErrorCode::ConnectionReadTimeout
             | ErrorCode::ConnectionWriteTimeout
-            | ErrorCode::HttpResponseTimeout => "timed out".to_owned(),
-            other => format!("{other:?}"),
-        }
+            | ErrorCode::HttpResponseTimeout => Failure::Timeout,
+            ErrorCode::ConnectionRefused => Failure::Refused,
+            ErrorCode::TlsProtocolError
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_) => Failure::Tls,
+            // Spin's `block_networks` and `allowed_outbound_hosts`.
+            ErrorCode::DestinationIpProhibited | ErrorCode::HttpRequestDenied => Failure::Blocked,
+            ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => Failure::Dns,
+            ref other => {
+                tracing::debug!(error = ?other, "webhook attempt failed");
+                Failure::Connection
+            }
+        };
+        failure
     }
 
     /// Spin offers components no DNS lookups: resolved addresses are policed by the runtime

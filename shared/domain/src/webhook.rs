@@ -189,12 +189,41 @@ impl UrlProblem {
 /// Host names that name the machine itself or a cloud metadata service, whatever DNS says.
 const FORBIDDEN_NAMES: &[&str] = &[
     "localhost",
+    "localhost.localdomain",
+    "ip6-localhost",
+    "ip6-loopback",
     "metadata",
     "metadata.google.internal",
     "metadata.azure.com",
     "instance-data",
     "instance-data.ec2.internal",
 ];
+
+/// Domains that are never public (RFC 6761, RFC 6762, RFC 8375 and common private practice): any
+/// name under them is refused, whatever DNS says.
+const PRIVATE_DOMAINS: &[&str] = &[
+    "localhost",
+    "localdomain",
+    "local",
+    "internal",
+    "intranet",
+    "lan",
+    "home.arpa",
+    "corp",
+    "private",
+];
+
+/// Whether `host` (lower-case, no trailing dot) can only name something off the public internet: a
+/// name of the machine or a metadata service, a name under a private domain, or a single label
+/// (which resolves through the machine's search domains, if at all).
+fn is_private_name(host: &str) -> bool {
+    FORBIDDEN_NAMES.contains(&host)
+        || !host.contains('.')
+        || PRIVATE_DOMAINS.iter().any(|domain| {
+            host.strip_suffix(domain)
+                .is_some_and(|rest| rest.ends_with('.'))
+        })
+}
 
 impl UrlPolicy {
     /// `local_hosts`: host names or IP literals (lower-case, no port) exempt from the https and
@@ -264,10 +293,7 @@ impl UrlPolicy {
         if !local {
             if let Ok(ip) = host.parse::<IpAddr>() {
                 check_address(ip)?;
-            } else if FORBIDDEN_NAMES.contains(&host.as_str())
-                || host.ends_with(".localhost")
-                || host.ends_with(".internal")
-            {
+            } else if is_private_name(&host) {
                 return Err(forbidden(&host));
             }
         }
@@ -321,10 +347,17 @@ pub fn is_forbidden_address(ip: IpAddr) -> bool {
                 return is_forbidden_v4(v4);
             }
             let segments = v6.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address in the last 32 bits.
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let o = v6.octets();
-                return is_forbidden_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+            let o = v6.octets();
+            // NAT64 (64:ff9b::/96) embeds an IPv4 address in the last 32 bits; so did the
+            // deprecated IPv4-compatible form (::/96).
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..6] == [0; 6] {
+                return v6.is_loopback()
+                    || v6.is_unspecified()
+                    || is_forbidden_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+            }
+            // 6to4 (2002::/16) embeds one in bits 16-48.
+            if segments[0] == 0x2002 && is_forbidden_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5])) {
+                return true;
             }
             v6.is_loopback()
                 || v6.is_unspecified()
@@ -333,6 +366,9 @@ pub fn is_forbidden_address(ip: IpAddr) -> bool {
                 || (segments[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (segments[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
                 || segments[0] == 0x2001 && segments[1] == 0x0db8 // documentation
+                || segments[0] == 0x3fff && segments[1] < 0x1000 // documentation 3fff::/20
+                || segments[..4] == [0x100, 0, 0, 0] // discard-only 100::/64
+                || segments[0] == 0x64 && segments[1] == 0xff9b && segments[2] == 1 // local NAT64
                 || v6 == Ipv6Addr::from([0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254])
         }
     }
@@ -441,6 +477,19 @@ mod tests {
             "https://api.localhost/",
             "https://metadata.google.internal/",
             "https://2130706433/",
+            "https://198.18.0.1/",
+            "https://240.0.0.1/",
+            "https://255.255.255.255/",
+            "https://[::a00:1]/",
+            "https://[2002:a00:1::1]/",
+            "https://[64:ff9b:1::1]/",
+            "https://[100::1]/",
+            "https://localhost.localdomain/",
+            "https://db.localdomain/",
+            "https://printer.local/",
+            "https://router.home.arpa/",
+            "https://intranet/",
+            "https://ip6-localhost/",
         ] {
             let error = UrlPolicy::default().check(url).unwrap_err();
             assert_eq!(error.code, "forbidden_address", "{url}");
@@ -449,7 +498,13 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -23,3 +23,13 @@ pub async fn while_running<T>(
         futures::future::Either::Right((never, _)) => match never {},
     }
 }
+
+/// What `work` returns if it finishes within `limit`; `None` (and `work` dropped) if not.
+pub async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let work = std::pin::pin!(work);
+    let timer = std::pin::pin!(sleep(limit));
+    match futures::future::select(work, timer).await {
+        futures::future::Either::Left((value, _)) => Some(value),
+        futures::future::Either::Right(_) => None,
+    }
+}

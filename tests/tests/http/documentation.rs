@@ -287,3 +287,83 @@ fn resource_services_know_nothing_of_http() {
         }
     }
 }
+
+/// Whether `ip` lies in `cidr` ("10.0.0.0/8", "::ffff:0:0/96").
+fn in_range(cidr: &str, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let (network, prefix) = cidr.split_once('/').expect("a CIDR");
+    let prefix: u32 = prefix.parse().expect("a prefix length");
+    match (network.parse::<IpAddr>().expect("an address"), ip) {
+        (IpAddr::V4(network), IpAddr::V4(ip)) => {
+            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+            u32::from(network) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(network), IpAddr::V6(ip)) => {
+            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+            u128::from(network) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn the_production_runtime_config_blocks_every_non_public_network_but_the_data_subnet() {
+    let text = read("infra/runtime-config/production.toml");
+    let config: toml::Value = text.parse().expect("valid TOML");
+    let blocked: Vec<&str> = config["outbound_networking"]["block_networks"]
+        .as_array()
+        .expect("a block list")
+        .iter()
+        .map(|v| v.as_str().expect("a CIDR"))
+        .collect();
+    let kept = text
+        .split("(keeping ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the generated list says what it keeps");
+    let is_blocked = |ip: std::net::IpAddr| blocked.iter().any(|cidr| in_range(cidr, ip));
+    for probe in [
+        "10.0.0.1",
+        "10.0.2.0",
+        "10.255.255.255",
+        "127.0.0.1",
+        "169.254.169.254",
+        "172.31.255.255",
+        "192.168.1.1",
+        "100.64.0.1",
+        "100.127.255.255",
+        "198.18.0.1",
+        "198.19.255.255",
+        "240.0.0.1",
+        "255.255.255.255",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fd00:ec2::254",
+        "64:ff9b::a00:1",
+        "64:ff9b::808:808",
+        "::ffff:a00:1",
+        "2002:a00:1::1",
+    ] {
+        let ip = probe.parse().unwrap();
+        assert!(is_blocked(ip), "{probe} must be blocked");
+    }
+    for reachable in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+        assert!(
+            !is_blocked(reachable.parse().unwrap()),
+            "{reachable} is public"
+        );
+    }
+    let data_subnet_host = kept.split('/').next().unwrap().parse().unwrap();
+    assert!(
+        in_range(kept, data_subnet_host) && !is_blocked(data_subnet_host),
+        "the database and Redis subnet {kept} stays reachable"
+    );
+    let manifest = read("infra/deploy/spinkube/spinapp.yaml");
+    assert!(
+        manifest.contains("loadFromSecret: crm-runtime-config"),
+        "SpinKube loads the same runtime config, blocking included"
+    );
+}
