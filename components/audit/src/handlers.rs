@@ -3,7 +3,7 @@
 use crate::csv;
 use crate::repository::{self, EventFilter};
 use crm_domain::AuditRecordId;
-use crm_platform::http::pagination::{Page, PageRequest};
+use crm_platform::http::pagination::{CursorTime, Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::http::response::json;
 use crm_platform::http::ApiResponse;
@@ -29,7 +29,7 @@ pub async fn list_events(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             "to",
         ],
     )?;
-    let page: PageRequest<(String, AuditRecordId)> = PageRequest::from_query(&query)?;
+    let page: PageRequest<(CursorTime, AuditRecordId)> = PageRequest::from_query(&query)?;
     let filter = EventFilter {
         entity_type: query.get("entity_type").map(str::to_owned),
         entity_id: query

@@ -1,6 +1,7 @@
 //! Audit queries. The log is append-only: nothing here writes.
 
 use crm_domain::{AuditRecordId, TenantId};
+use crm_platform::http::pagination::CursorTime;
 use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
@@ -52,7 +53,7 @@ pub async fn list(
     tx: &Tx,
     tenant: TenantId,
     filter: &EventFilter,
-    after: Option<&(String, AuditRecordId)>,
+    after: Option<&(CursorTime, AuditRecordId)>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, DbError> {
     let mut query = SqlBuilder::new(

@@ -7,7 +7,7 @@ use crm_domain::{CallId, ContactId};
 use crm_platform::edge::cache;
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
-use crm_platform::http::pagination::{Page, PageRequest};
+use crm_platform::http::pagination::{CursorTime, Page, PageRequest};
 use crm_platform::http::query::rfc3339;
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{self, json};
@@ -116,7 +116,7 @@ async fn list(
     filter: CallFilter,
 ) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let page: PageRequest<(String, CallId)> = PageRequest::from_query(query)?;
+    let page: PageRequest<(CursorTime, CallId)> = PageRequest::from_query(query)?;
     let calls = ctx
         .app
         .db

@@ -2,6 +2,7 @@
 
 use crm_domain::call::{Call, CallNumber, CallStatus, Direction, NewCall};
 use crm_domain::{CallId, ContactId, TenantId};
+use crm_platform::http::pagination::CursorTime;
 use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 
 /// The foreign key that refuses a `contact_id` the tenant does not have.
@@ -193,7 +194,7 @@ pub async fn list(
     tx: &Tx,
     tenant: TenantId,
     filter: &CallFilter,
-    after: Option<&(String, CallId)>,
+    after: Option<&(CursorTime, CallId)>,
     limit: i64,
 ) -> Result<Vec<Call>, DbError> {
     let mut query = SqlBuilder::new(

@@ -156,12 +156,23 @@ impl ContactFilter {
         .filter_map(|(column, operator, time)| time.clone().map(|t| (column, operator, t)))
     }
 
-    /// Checks that a cursor was issued for this sort (a cursor is only meaningful under its own).
+    /// Checks that a cursor was issued for this sort (a cursor is only meaningful under its own),
+    /// and that its key is one the sort's column can hold: a time PostgreSQL can store for the time
+    /// sorts. A tampered cursor is a 400, never a failed query.
     pub fn check_cursor(&self, cursor: &ListCursor) -> Result<(), ApiError> {
         if cursor.sort != self.sort {
             return Err(ApiError::bad_request(
                 "this cursor belongs to another sort; start again without it",
             ));
+        }
+        let holds = match self.sort.key {
+            SortKey::CreatedAt | SortKey::UpdatedAt => {
+                crm_domain::time::parse(&cursor.key, "cursor").is_ok()
+            }
+            SortKey::LastName => !cursor.key.contains('\0'),
+        };
+        if !holds {
+            return Err(ApiError::bad_request("cursor is not one this API issued"));
         }
         Ok(())
     }

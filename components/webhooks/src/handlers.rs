@@ -7,7 +7,7 @@ use crm_domain::webhook::{SubscriptionDraft, DELIVERY_STATUSES, SECRET_OVERLAP};
 use crm_domain::{DeliveryId, TenantId, ValidationErrors, WebhookId};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
-use crm_platform::http::pagination::{Page, PageRequest};
+use crm_platform::http::pagination::{CursorTime, Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
@@ -157,7 +157,7 @@ pub async fn deliveries(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<WebhookId>("id")?;
     let query = Query::parse(ctx.request.query.as_deref(), DELIVERY_PARAMETERS)?;
-    let page: PageRequest<(String, DeliveryId)> = PageRequest::from_query(&query)?;
+    let page: PageRequest<(CursorTime, DeliveryId)> = PageRequest::from_query(&query)?;
     let status = query.get("status").map(str::to_owned);
     if status
         .as_deref()

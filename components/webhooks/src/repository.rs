@@ -2,6 +2,7 @@
 
 use crm_domain::webhook::NewSubscription;
 use crm_domain::{DeliveryId, EventId, TenantId, WebhookId};
+use crm_platform::http::pagination::CursorTime;
 use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, Tx};
 use serde::Serialize;
 use serde_json::Value;
@@ -273,7 +274,7 @@ pub async fn deliveries(
     tenant: TenantId,
     subscription: WebhookId,
     filter: &DeliveryFilter,
-    after: Option<&(String, DeliveryId)>,
+    after: Option<&(CursorTime, DeliveryId)>,
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
     let mut query = SqlBuilder::new(

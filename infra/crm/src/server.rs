@@ -90,33 +90,46 @@ async fn handle(
     body_read: Duration,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = Deadline {
-        body,
-        deadline: Box::pin(tokio::time::sleep(body_read)),
-    };
+    let body = Deadline::new(body, body_read);
     app.handle(router, parts, body).await.map(Full::new)
 }
 
 /// A request body that fails once its deadline passes, so that a client trickling its body cannot
 /// hold the request (and whatever it holds) open.
-struct Deadline<B> {
-    body: B,
+///
+/// A request refused before its body is read (no token, over a limit) is answered at once; the
+/// body is then drained in the background (up to [`DRAIN_LIMIT`] bytes, until the deadline) instead
+/// of the connection being closed under the client, whose kernel would answer the rest of its
+/// upload with a reset that can destroy the response before the client reads it.
+struct Deadline {
+    body: Option<Incoming>,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
-impl<B> http_body::Body for Deadline<B>
-where
-    B: http_body::Body + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Data = B::Data;
+/// The most of an unread body drained after its request was answered.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+impl Deadline {
+    fn new(body: Incoming, within: Duration) -> Self {
+        Self {
+            body: Some(body),
+            deadline: Box::pin(tokio::time::sleep(within)),
+        }
+    }
+}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+        let Some(body) = self.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) {
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
         match self.deadline.as_mut().poll(cx) {
@@ -126,10 +139,41 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.body
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        self.body
+            .as_ref()
+            .map(http_body::Body::size_hint)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        let Some(body) = self.body.take() else {
+            return;
+        };
+        if http_body::Body::is_end_stream(&body) {
+            return;
+        }
+        let deadline = self.deadline.deadline();
+        tokio::spawn(async move {
+            use http_body_util::BodyExt;
+            let mut body = body;
+            let mut drained = 0usize;
+            let drain = async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    drained += frame.data_ref().map_or(0, Bytes::len);
+                    if drained > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout_at(deadline, drain).await;
+        });
     }
 }

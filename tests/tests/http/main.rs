@@ -9,6 +9,7 @@ mod contact_changes;
 mod contact_lists;
 mod contacts;
 mod documentation;
+mod hostile_input;
 mod idempotency;
 mod limits_and_cache;
 mod migrations;

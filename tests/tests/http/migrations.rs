@@ -61,3 +61,43 @@ async fn concurrent_runners_apply_each_migration_once() {
     let applied: usize = runs.into_iter().map(|r| r.unwrap().applied.len()).sum();
     assert_eq!(applied, crm::migrate::MIGRATIONS.len());
 }
+
+#[tokio::test]
+async fn stored_emails_are_normalised_to_nfc() {
+    let url = url(&fresh_database().await);
+    let before_nfc = crm::migrate::MIGRATIONS
+        .iter()
+        .position(|(name, _)| *name == "0014_emails_in_nfc.sql")
+        .expect("the migration that normalises emails");
+    crm::migrate::run_migrations(&url, &crm::migrate::MIGRATIONS[..before_nfc])
+        .await
+        .unwrap();
+    let tenant = crm::tenants::create(&url, "Unicode", "US").await.unwrap();
+    let db = crm::connect(&url).await.unwrap();
+    let decomposed = "jose\u{301}@example.com";
+    let first = uuid::Uuid::now_v7();
+    db.execute(
+        "insert into contacts (tenant_id, id, display_name) values ($1, $2, 'José')",
+        &[&tenant.as_uuid(), &first],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "insert into contact_emails (tenant_id, contact_id, position, address, address_key)
+         values ($1, $2, 0, $3, $3)",
+        &[&tenant.as_uuid(), &first, &decomposed],
+    )
+    .await
+    .unwrap();
+    crm::migrate::run(&url).await.unwrap();
+    let (address, key): (String, String) = db
+        .query_one(
+            "select address, address_key from contact_emails where contact_id = $1",
+            &[&first],
+        )
+        .await
+        .map(|row| (row.get(0), row.get(1)))
+        .unwrap();
+    assert_eq!(address, "jos\u{e9}@example.com");
+    assert_eq!(key, "jos\u{e9}@example.com");
+}

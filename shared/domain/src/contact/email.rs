@@ -1,11 +1,13 @@
 //! Email addresses: trimmed, domain lower-cased, checked for a plausible shape.
 
 use crate::error::FieldError;
+use unicode_normalization::UnicodeNormalization;
 
-/// A syntactically valid email address with its domain lower-cased.
+/// A syntactically valid email address in Unicode NFC, with its domain lower-cased.
 ///
 /// Uniqueness within a tenant compares [`EmailAddress::key`], the whole address lower-cased:
-/// mailbox providers treat local parts case-insensitively, and so do our users.
+/// mailbox providers treat local parts case-insensitively, and so do our users. Both are NFC, so
+/// that `josé@` typed with a combining accent and with a precomposed `é` are one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailAddress(String);
 
@@ -15,7 +17,8 @@ impl EmailAddress {
 
     pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
         let invalid = |message: &str| FieldError::new(field, "invalid_email", message);
-        let trimmed = raw.trim();
+        let normalised: String = raw.trim().nfc().collect();
+        let trimmed = normalised.as_str();
         if trimmed.is_empty() {
             return Err(FieldError::new(field, "required", "must not be empty"));
         }
@@ -57,7 +60,7 @@ impl EmailAddress {
 
     /// The form duplicates are detected on.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_lowercase().nfc().collect()
     }
 }
 
@@ -70,6 +73,14 @@ mod tests {
         let email = EmailAddress::parse("  Ada.Lovelace@Example.COM ", "/e").unwrap();
         assert_eq!(email.as_str(), "Ada.Lovelace@example.com");
         assert_eq!(email.key(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_are_one_address() {
+        let composed = EmailAddress::parse("jos\u{e9}@example.com", "/e").unwrap();
+        let decomposed = EmailAddress::parse("jose\u{301}@example.com", "/e").unwrap();
+        assert_eq!(decomposed.as_str(), composed.as_str());
+        assert_eq!(decomposed.key(), composed.key());
     }
 
     #[test]

@@ -72,12 +72,38 @@ fn encode_cursor<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
+/// Reads a cursor back. Anything that does not decode into the resource's sort key, or whose
+/// parts no column could hold (U+0000, a time PostgreSQL cannot store: [`CursorTime`]), is refused
+/// as not one this API issued: a forged or tampered cursor is a 400, never a failed query.
 fn decode_cursor<K: DeserializeOwned>(raw: &str) -> Result<K, ApiError> {
     URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
+        .filter(|bytes| !bytes.windows(6).any(|w| w == b"\\u0000"))
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))
+}
+
+/// The time part of a cursor (RFC 3339, as a page wrote it), decoded only when it is a time
+/// PostgreSQL can store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct CursorTime(String);
+
+impl TryFrom<String> for CursorTime {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        crm_domain::time::parse(&raw, "cursor")
+            .map(|_| Self(raw))
+            .map_err(|error| error.message)
+    }
+}
+
+impl CursorTime {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +135,24 @@ mod tests {
             PageRequest::<i32>::from_query(&query).unwrap().limit,
             DEFAULT_LIMIT
         );
+    }
+
+    #[test]
+    fn cursors_with_what_no_column_holds_are_refused() {
+        for forged in [
+            serde_json::json!(["0000-01-01T00:00:00Z", 1]),
+            serde_json::json!(["yesterday", 1]),
+            serde_json::json!(["2026-01-01T00:00:00Z\u{0}", 1]),
+        ] {
+            let cursor = encode_cursor(&forged);
+            assert!(
+                decode_cursor::<(CursorTime, i32)>(&cursor).is_err(),
+                "{forged}"
+            );
+        }
+        let issued = encode_cursor(&("2026-01-01T00:00:00Z", 1));
+        let (time, id) = decode_cursor::<(CursorTime, i32)>(&issued).unwrap();
+        assert_eq!((time.as_str(), id), ("2026-01-01T00:00:00Z", 1));
     }
 
     #[test]
