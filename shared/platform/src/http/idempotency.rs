@@ -219,27 +219,38 @@ fn replayable_body(response: &ApiResponse) -> Vec<u8> {
 }
 
 impl IdempotencyClaim {
-    /// Keeps the claim from lapsing for as long as it is awaited: renews the lease every third of
-    /// it. Run it alongside the request ([`crate::timer::while_running`]). A renewal that fails is
-    /// tried again at the next; the record checks ownership whatever happened to the lease.
+    /// Keeps the claim from lapsing for as long as it is awaited (natively): renews the lease
+    /// every third of it. Run it alongside the request ([`crate::timer::while_running`], which on
+    /// Spin does not run it: there the write renews the claim as it begins, [`Self::renew`]). A
+    /// renewal that fails is tried again at the next; the record checks ownership whatever happened.
     pub async fn hold(&self, db: &Db) -> std::convert::Infallible {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = db;
+            std::future::pending().await
+        }
+        #[cfg(not(target_arch = "wasm32"))]
         loop {
             crate::timer::sleep(self.lease / 3).await;
-            let renewed = db
-                .transaction(self.tenant, async |tx: &Tx| {
-                    let params = [
-                        self.tenant.into(),
-                        self.key.as_str().into(),
-                        self.token.into(),
-                        self.lease_seconds().into(),
-                    ];
-                    tx.execute(RENEW, &params).await
-                })
-                .await;
-            if let Err(error) = renewed {
+            if let Err(error) = self.renew(db).await {
                 tracing::warn!(error = %error, "renewing an Idempotency-Key claim failed");
             }
         }
+    }
+
+    /// Extends the lease from now, if this request still owns the claim. The write of a keyed
+    /// request does so as it begins.
+    pub async fn renew(&self, db: &Db) -> Result<u64, DbError> {
+        db.transaction(self.tenant, async |tx: &Tx| {
+            let params = [
+                self.tenant.into(),
+                self.key.as_str().into(),
+                self.token.into(),
+                self.lease_seconds().into(),
+            ];
+            tx.execute(RENEW, &params).await
+        })
+        .await
     }
 
     fn lease_seconds(&self) -> i64 {

@@ -98,6 +98,11 @@ impl RequestContext {
     ) -> Result<ApiResponse, ApiError> {
         let principal = self.principal()?;
         let claim = self.idempotency.as_deref();
+        if let Some(claim) = claim {
+            // In a transaction of its own: inside the write's, the claim's row would stay locked
+            // until the write commits, and a concurrent duplicate would wait instead of hearing 409.
+            claim.renew(&self.app.db).await?;
+        }
         self.app
             .unit_of_work(
                 principal.tenant_id,
