@@ -77,14 +77,7 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = ctx.path_id::<ContactId>("id")?;
     let query = Query::parse(ctx.request.query.as_deref(), &["include_deleted"])?;
     let include_deleted = query.flag("include_deleted")?;
-    let load = async || {
-        let db = &ctx.app.db;
-        Ok(db
-            .read(tenant, async |tx: &Tx| {
-                repository::find(tx, tenant, id).await
-            })
-            .await?)
-    };
+    let load = async || Ok(repository::find_alone(&ctx.app.db, tenant, id).await?);
     let (contact, status) =
         cache::read_through(ctx.app.cache(tenant, CACHE_KIND), &id.to_string(), load)
             .await?

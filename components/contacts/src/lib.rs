@@ -6,8 +6,9 @@ mod listing;
 mod repository;
 pub mod service;
 
-/// The statement a read by id runs, for benchmarks that measure the database floor beneath it.
-pub use repository::FIND as FIND_CONTACT_SQL;
+/// The statement a read by id runs inside a transaction, for benchmarks that measure the database
+/// floor beneath it; and the one call `GET /api/v1/contacts/{id}` makes, which sets the tenant too.
+pub use repository::{FIND as FIND_CONTACT_SQL, FIND_ALONE as FIND_CONTACT_IN_ONE_CALL_SQL};
 
 use crm_platform::http::router::{Access, Router};
 use http::Method;

@@ -3,7 +3,7 @@
 use crate::listing::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::{AuditRecordId, CallId, ContactId, TenantId};
-use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::store::db::{Db, DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
 pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
@@ -99,6 +99,8 @@ macro_rules! select_contact {
 }
 
 pub const FIND: &str = select_contact!("", "where c.tenant_id = $1 and c.id = $2");
+/// [`FIND`] as one call that sets the tenant too (migration 0015 restates its columns).
+pub const FIND_ALONE: &str = "select * from contact_by_id($1, $2)";
 const FIND_FOR_UPDATE: &str =
     select_contact!("", "where c.tenant_id = $1 and c.id = $2 for update of c");
 const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
@@ -264,6 +266,20 @@ pub async fn calls_of(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Vec<Ca
 
 fn found(contact: Option<Contact>) -> Result<Contact, DbError> {
     contact.ok_or_else(|| DbError::Query("the contact vanished inside its own transaction".into()))
+}
+
+/// The contact, read in one call that also sets the tenant (`contact_by_id`, migration 0015): the
+/// read by id of `GET /contacts/{id}`, outside any transaction.
+pub async fn find_alone(
+    db: &Db,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<Option<Contact>, DbError> {
+    db.call(FIND_ALONE, &[tenant.into(), id.as_uuid().into()])
+        .await?
+        .first()
+        .map(contact_from_row)
+        .transpose()
 }
 
 pub async fn find(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, DbError> {

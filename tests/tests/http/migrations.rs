@@ -1,6 +1,6 @@
 //! The migration runner, on databases of its own.
 
-use crm_http_tests::{fresh_database, public_tables};
+use crm_http_tests::{fresh_database, public_tables, TestTenant};
 
 fn url(database: &str) -> String {
     let cluster = std::env::var("CRM_TEST_PG")
@@ -100,4 +100,50 @@ async fn stored_emails_are_normalised_to_nfc() {
         .unwrap();
     assert_eq!(address, "jos\u{e9}@example.com");
     assert_eq!(key, "jos\u{e9}@example.com");
+}
+
+/// `contact_by_id` (migration 0015) restates the contacts repository's `FIND` as one call: the
+/// same columns, of the same types, in the same order, so that one decoder reads both.
+#[tokio::test]
+async fn the_one_call_read_answers_the_columns_of_find() {
+    let db = crm_http_tests::owner_db().await;
+    let columns = |statement: tokio_postgres::Statement| -> Vec<(String, String)> {
+        statement
+            .columns()
+            .iter()
+            .map(|c| (c.name().to_owned(), c.type_().name().to_owned()))
+            .collect()
+    };
+    let find = columns(db.prepare(crm_contacts::FIND_CONTACT_SQL).await.unwrap());
+    let alone = columns(
+        db.prepare(crm_contacts::FIND_CONTACT_IN_ONE_CALL_SQL)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(alone, find);
+}
+
+/// Inside a transaction that wrote something (what a trapped request leaves on a pooled Spin
+/// connection), the one-call read refuses to run, so that it never reads that request's
+/// uncommitted writes; the caller rolls back and calls again (`Db::call`).
+#[tokio::test]
+async fn the_one_call_read_refuses_to_run_inside_a_leftover_transaction() {
+    let tenant = TestTenant::create("US").await;
+    let mut db = crm_http_tests::app_session(tenant.id).await;
+    let leftover = db.transaction().await.unwrap();
+    leftover
+        .execute(
+            "insert into contacts (tenant_id, id, display_name) values ($1, $2, 'Uncommitted')",
+            &[&tenant.id.as_uuid(), &uuid::Uuid::now_v7()],
+        )
+        .await
+        .unwrap();
+    let refused = leftover
+        .query(
+            crm_contacts::FIND_CONTACT_IN_ONE_CALL_SQL,
+            &[&tenant.id.as_uuid(), &uuid::Uuid::now_v7()],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code().map(|c| c.code()), Some("CR001"), "{refused}");
 }

@@ -336,6 +336,10 @@ pub enum DbError {
     Unavailable(String),
     #[error("database error: {0}")]
     Query(String),
+    /// A call that sets the tenant itself ran on a connection still inside a transaction left open
+    /// by an earlier user (SQLSTATE `CR001`): roll that back and call again.
+    #[error("the connection was inside a transaction left open")]
+    LeftoverTransaction,
     #[error("column {column}: expected {expected}, found {found}")]
     Decode {
         column: String,
@@ -373,6 +377,7 @@ impl DbError {
             None if code.starts_with("08") || code.starts_with("57P0") => {
                 DbError::Unavailable(message.to_owned())
             }
+            None if code == "CR001" => DbError::LeftoverTransaction,
             None => DbError::Query(format!("{code}: {message}")),
         }
     }
@@ -459,6 +464,15 @@ impl Db {
         let outcome = work(&connection).await;
         connection.0.release();
         outcome
+    }
+
+    /// Runs `sql`, one call to a function of the schema that sets the tenant for row-level security
+    /// itself before it reads (`contact_by_id`), on a connection of its own outside any
+    /// transaction: one statement, where [`Db::read`] spends one on the tenant setting first. For
+    /// the hottest single-statement reads. A connection still inside a transaction left open by an
+    /// earlier user (the function refuses those) has it rolled back, and the call runs again.
+    pub async fn call(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        self.pool.call(sql, params).await
     }
 
     /// Runs `work` in one transaction bound to no tenant: row-level security then shows it no

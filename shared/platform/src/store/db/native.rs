@@ -82,6 +82,17 @@ impl Pool {
         })
     }
 
+    /// `sql` on a pooled connection as it comes: the call sets the tenant itself. A native
+    /// connection is never returned to the pool inside a transaction.
+    pub async fn call(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        let connection = Connection {
+            client: Some(self.client().await?),
+        };
+        let rows = connection.query(sql, params).await;
+        connection.release();
+        rows
+    }
+
     pub async fn ping(&self) -> Result<(), DbError> {
         let client = self.client().await?;
         crate::metering::db(client.simple_query("select 1"))

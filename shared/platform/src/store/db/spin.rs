@@ -63,6 +63,20 @@ impl Pool {
         Ok(connection)
     }
 
+    /// `sql` on a pooled connection as it comes: the call sets the tenant itself, and refuses to
+    /// run inside a leftover transaction, which is then rolled back before a second try.
+    pub async fn call(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        let connection = Connection(self.open().await?);
+        match connection.query(sql, params).await {
+            Err(DbError::LeftoverTransaction) => {
+                tracing::warn!("rolled back a transaction left open on a pooled connection");
+                connection.execute("rollback", &[]).await?;
+                connection.query(sql, params).await
+            }
+            other => other,
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), DbError> {
         Connection(self.open().await?)
             .query("select 1", &[])
