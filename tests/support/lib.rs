@@ -111,7 +111,8 @@ pub fn test_config_with(database_url: String, overrides: &[(&str, &str)]) -> Con
         "jwt_issuer" => Some(jwt.issuer.clone()),
         "jwt_audience" => Some(jwt.audience.clone()),
         "jwt_hs256_secret" => jwt.hs256_secret.clone(),
-        "max_body_bytes" => Some("65536".into()),
+        // Room for a note of the largest size (64 KiB) in its JSON body.
+        "max_body_bytes" => Some("131072".into()),
         "default_phone_region" => Some("US".into()),
         // Every request is counted, as in production; the defaults are far above what the suite
         // sends, and tests of the limits give their tenants limits of their own (overrides).

@@ -22,6 +22,7 @@ pub fn router() -> Router {
     crm_platform::http::ops::routes()
         .merge(crm_contacts::routes())
         .merge(crm_calls::routes())
+        .merge(crm_notes::routes())
         .merge(crm_audit::routes())
         .merge(crm_webhooks::routes())
 }

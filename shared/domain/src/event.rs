@@ -78,6 +78,34 @@ impl Action for CallAction {
     }
 }
 
+/// What can happen to a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteAction {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Action for NoteAction {
+    const ENTITY: &'static str = "note";
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Created => "create",
+            Self::Updated => "update",
+            Self::Deleted => "delete",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Created => "note.created",
+            Self::Updated => "note.updated",
+            Self::Deleted => "note.deleted",
+        }
+    }
+}
+
 /// What can happen to a webhook subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookAction {

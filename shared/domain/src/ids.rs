@@ -79,6 +79,10 @@ uuid_id!(
     WebhookId
 );
 uuid_id!(
+    /// A note on a contact.
+    NoteId
+);
+uuid_id!(
     /// One event's delivery to one webhook subscription.
     DeliveryId
 );

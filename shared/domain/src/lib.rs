@@ -9,6 +9,7 @@ pub mod contact;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod note;
 pub mod region;
 pub mod time;
 pub mod webhook;
@@ -16,6 +17,6 @@ pub mod webhook;
 pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, TenantId, WebhookId,
+    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, NoteId, TenantId, WebhookId,
 };
 pub use region::Region;

@@ -217,7 +217,7 @@ async fn a_body_that_is_not_json_is_a_415() {
 async fn an_oversized_body_is_a_413_and_stores_nothing() {
     let tenant = TestTenant::create("US").await;
     let client = tenant.client();
-    // The in-process server allows 64 KiB; a live one its own max_body_bytes (1 MiB by default).
+    // The suite's servers allow 128 KiB; a deployment its own max_body_bytes (1 MiB by default).
     let padding = "x".repeat(2 * 1024 * 1024);
     let reply = client
         .post_contact(&json!({"first_name": "Big", "last_name": padding}))

@@ -68,6 +68,7 @@ fn every_variable_is_declared_in_spin_toml_for_every_component() {
             "audit",
             "calls",
             "contacts",
+            "notes",
             "webhook-dispatcher",
             "webhooks"
         ]
@@ -146,6 +147,7 @@ fn spin_routes_every_path_to_the_component_that_serves_it() {
     let components = [
         ("contacts", crm_contacts::component_routes()),
         ("calls", crm_calls::routes()),
+        ("notes", crm_notes::routes()),
         ("audit", crm_audit::routes()),
         ("webhooks", crm_webhooks::routes()),
     ];

@@ -13,6 +13,7 @@ mod hostile_input;
 mod idempotency;
 mod limits_and_cache;
 mod migrations;
+mod notes;
 mod ops;
 mod seed;
 mod services;

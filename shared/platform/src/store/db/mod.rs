@@ -18,7 +18,9 @@ use spin as backend;
 
 use crate::ApiError;
 use chrono::{DateTime, Utc};
-use crm_domain::{AuditRecordId, CallId, ContactId, DeliveryId, EventId, TenantId, WebhookId};
+use crm_domain::{
+    AuditRecordId, CallId, ContactId, DeliveryId, EventId, NoteId, TenantId, WebhookId,
+};
 use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -81,6 +83,7 @@ id_columns!(
     TenantId,
     ContactId,
     CallId,
+    NoteId,
     WebhookId,
     DeliveryId,
     EventId,
