@@ -1,7 +1,7 @@
 //! What a contact list request asks for: filters, a sort, and the keyset cursor of its next page.
 
 use crm_domain::contact::{EmailAddress, LifecycleStage, PhoneNumber};
-use crm_domain::{ContactId, Region};
+use crm_domain::{ContactId, Region, TagId};
 use crm_platform::http::query::{rfc3339, Query};
 use crm_platform::ApiError;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,9 @@ pub const PARAMETERS: &[&str] = &[
     "updated_before",
     "updated_since",
     "include_deleted",
+    "tags_any",
+    "tags_all",
+    "tags_none",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +79,11 @@ pub struct ContactFilter {
     pub email_key: Option<String>,
     /// The phone asked for, in E.164.
     pub phone_e164: Option<String>,
+    /// Contacts carrying at least one of these tags (`tags_any`), all of them (`tags_all`), none
+    /// of them (`tags_none`): tag ids.
+    pub tags_any: Vec<TagId>,
+    pub tags_all: Vec<TagId>,
+    pub tags_none: Vec<TagId>,
     created_after: Option<String>,
     created_before: Option<String>,
     updated_after: Option<String>,
@@ -127,7 +135,23 @@ impl ContactFilter {
                     .map_err(|e| ApiError::bad_request(format!("phone {}", e.message)))
             })
             .transpose()?;
+        let tags = |name: &str| -> Result<Vec<TagId>, ApiError> {
+            let Some(raw) = query.get(name) else {
+                return Ok(Vec::new());
+            };
+            let raw: Vec<String> = raw.split(',').map(str::to_owned).collect();
+            crm_domain::tag::parse_tag_ids(&raw, name).map_err(|errors| {
+                ApiError::bad_request(format!(
+                    "{name} must be comma-separated tag ids, at most {}: {}",
+                    crm_domain::tag::MAX_TAGS_PER_CONTACT,
+                    errors.0[0].message
+                ))
+            })
+        };
         Ok(Self {
+            tags_any: tags("tags_any")?,
+            tags_all: tags("tags_all")?,
+            tags_none: tags("tags_none")?,
             sort: Sort::parse(query.get("sort"))?,
             include_deleted,
             lifecycle_stage,

@@ -357,6 +357,34 @@ pub async fn list(
             [e164.as_str().into()],
         );
     }
+    let tag_ids = |ids: &[crm_domain::TagId]| {
+        SqlValue::TextArray(ids.iter().map(ToString::to_string).collect())
+    };
+    const CARRIES: &str =
+        "select 1 from contact_tags t where t.tenant_id = c.tenant_id and t.contact_id = c.id";
+    if !filter.tags_any.is_empty() {
+        query.push(
+            &format!(" and exists ({CARRIES} and t.tag_id = any(?::text[]::uuid[]))"),
+            [tag_ids(&filter.tags_any)],
+        );
+    }
+    if !filter.tags_all.is_empty() {
+        query.push(
+            &format!(
+                " and (select count(*) from ({CARRIES} and t.tag_id = any(?::text[]::uuid[])) carried) = ?"
+            ),
+            [
+                tag_ids(&filter.tags_all),
+                SqlValue::Int(filter.tags_all.len() as i64),
+            ],
+        );
+    }
+    if !filter.tags_none.is_empty() {
+        query.push(
+            &format!(" and not exists ({CARRIES} and t.tag_id = any(?::text[]::uuid[]))"),
+            [tag_ids(&filter.tags_none)],
+        );
+    }
     for (column, operator, time) in filter.time_bounds() {
         query.push(
             &format!(" and c.{column} {operator} ?::text::timestamptz"),

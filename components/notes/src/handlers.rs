@@ -10,6 +10,7 @@ use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
+use crm_platform::store::contacts::{self, Hold};
 use crm_platform::store::db::Tx;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
@@ -36,7 +37,7 @@ pub async fn list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            if !repository::live_contact(tx, tenant, contact, false).await? {
+            if !contacts::is_live(tx, tenant, contact, Hold::Nothing).await? {
                 return Err(ApiError::NotFound);
             }
             Ok(
@@ -62,7 +63,7 @@ pub async fn get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            if !repository::live_contact(tx, tenant, contact, false).await? {
+            if !contacts::is_live(tx, tenant, contact, Hold::Nothing).await? {
                 return Ok(None);
             }
             repository::find(tx, tenant, contact, id, false).await

@@ -30,33 +30,8 @@ const LIST: &str = "
            or (n.pinned::int4, n.created_at, n.id) < ($3::bool::int4, $4::text::timestamptz, $5::uuid))
     order by n.pinned desc, n.created_at desc, n.id desc
     limit $6";
-/// The contact, if it is live; held (key share) until the transaction ends, so that it cannot be
-/// erased under a note being written.
-const LIVE_CONTACT: &str = "
-    select 1 from contacts where tenant_id = $1 and id = $2 and deleted_at is null for key share";
-const LIVE_CONTACT_READ: &str =
-    "select 1 from contacts where tenant_id = $1 and id = $2 and deleted_at is null";
-
 fn sql(template: &str) -> String {
     template.replace("{columns}", COLUMNS)
-}
-
-/// Whether the contact exists and is not deleted; with `lock`, held until the transaction ends.
-pub async fn live_contact(
-    tx: &Tx,
-    tenant: TenantId,
-    contact: ContactId,
-    lock: bool,
-) -> Result<bool, DbError> {
-    let statement = if lock {
-        LIVE_CONTACT
-    } else {
-        LIVE_CONTACT_READ
-    };
-    Ok(tx
-        .query_opt(statement, &[tenant.into(), contact.into()])
-        .await?
-        .is_some())
 }
 
 pub async fn insert(

@@ -8,6 +8,7 @@ use crm_domain::event::NoteAction;
 use crm_domain::note::{NewNote, Note, NoteDraft};
 use crm_domain::{ContactId, NoteId};
 use crm_platform::document::{from_value, merge_patch};
+use crm_platform::store::contacts::{self, Hold};
 use crm_platform::store::expected::{self, ExpectedVersion};
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
@@ -60,7 +61,7 @@ pub async fn delete(
 }
 
 async fn live_contact(uow: &UnitOfWork<'_>, contact: ContactId) -> Result<(), ApiError> {
-    if repository::live_contact(uow.tx(), uow.tenant(), contact, true).await? {
+    if contacts::is_live(uow.tx(), uow.tenant(), contact, Hold::KeyShare).await? {
         Ok(())
     } else {
         Err(ApiError::NotFound)

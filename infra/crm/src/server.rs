@@ -23,6 +23,7 @@ pub fn router() -> Router {
         .merge(crm_contacts::routes())
         .merge(crm_calls::routes())
         .merge(crm_notes::routes())
+        .merge(crm_segments::routes())
         .merge(crm_audit::routes())
         .merge(crm_webhooks::routes())
 }

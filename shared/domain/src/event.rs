@@ -78,31 +78,64 @@ impl Action for CallAction {
     }
 }
 
-/// What can happen to a note.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoteAction {
-    Created,
-    Updated,
-    Deleted,
+/// An entity's create/update/delete actions: `$name::{Created, Updated, Deleted}`, audited as
+/// `create`/`update`/`delete` of `$entity`, evented as `$entity.created` and so on.
+macro_rules! lifecycle_action {
+    ($(#[$doc:meta])* $name:ident, $entity:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            Created,
+            Updated,
+            Deleted,
+        }
+
+        impl Action for $name {
+            const ENTITY: &'static str = $entity;
+
+            fn audit_action(self) -> &'static str {
+                match self {
+                    Self::Created => "create",
+                    Self::Updated => "update",
+                    Self::Deleted => "delete",
+                }
+            }
+
+            fn event_type(self) -> &'static str {
+                match self {
+                    Self::Created => concat!($entity, ".created"),
+                    Self::Updated => concat!($entity, ".updated"),
+                    Self::Deleted => concat!($entity, ".deleted"),
+                }
+            }
+        }
+    };
 }
 
-impl Action for NoteAction {
-    const ENTITY: &'static str = "note";
+lifecycle_action!(
+    /// What can happen to a note.
+    NoteAction,
+    "note"
+);
+lifecycle_action!(
+    /// What can happen to a tag of the vocabulary.
+    TagAction,
+    "tag"
+);
+
+/// A contact's set of tags changed (tags attached, detached or replaced): a change of the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactTagsChanged;
+
+impl Action for ContactTagsChanged {
+    const ENTITY: &'static str = "contact";
 
     fn audit_action(self) -> &'static str {
-        match self {
-            Self::Created => "create",
-            Self::Updated => "update",
-            Self::Deleted => "delete",
-        }
+        "tag"
     }
 
     fn event_type(self) -> &'static str {
-        match self {
-            Self::Created => "note.created",
-            Self::Updated => "note.updated",
-            Self::Deleted => "note.deleted",
-        }
+        "contact.tags_changed"
     }
 }
 
@@ -173,6 +206,25 @@ impl DomainEvent {
             entity_type: ContactAction::ENTITY,
             entity_id: contact.id.as_uuid(),
             data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_actions_name_their_entity() {
+        assert_eq!(NoteAction::Created.event_type(), "note.created");
+        assert_eq!(TagAction::Deleted.event_type(), "tag.deleted");
+        assert_eq!(TagAction::Updated.audit_action(), "update");
+        assert_eq!(<NoteAction as Action>::ENTITY, "note");
+        for event in [
+            NoteAction::Created.event_type(),
+            TagAction::Updated.event_type(),
+        ] {
+            assert!(crate::webhook::EVENT_TYPES.contains(&event), "{event}");
         }
     }
 }

@@ -83,6 +83,10 @@ uuid_id!(
     NoteId
 );
 uuid_id!(
+    /// A tag of a tenant's vocabulary.
+    TagId
+);
+uuid_id!(
     /// One event's delivery to one webhook subscription.
     DeliveryId
 );

@@ -11,12 +11,14 @@ pub mod event;
 pub mod ids;
 pub mod note;
 pub mod region;
+pub mod tag;
 pub mod time;
 pub mod webhook;
 
 pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, NoteId, TenantId, WebhookId,
+    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, NoteId, TagId, TenantId,
+    WebhookId,
 };
 pub use region::Region;

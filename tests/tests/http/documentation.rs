@@ -69,6 +69,7 @@ fn every_variable_is_declared_in_spin_toml_for_every_component() {
             "calls",
             "contacts",
             "notes",
+            "segments",
             "webhook-dispatcher",
             "webhooks"
         ]
@@ -148,6 +149,7 @@ fn spin_routes_every_path_to_the_component_that_serves_it() {
         ("contacts", crm_contacts::component_routes()),
         ("calls", crm_calls::routes()),
         ("notes", crm_notes::routes()),
+        ("segments", crm_segments::routes()),
         ("audit", crm_audit::routes()),
         ("webhooks", crm_webhooks::routes()),
     ];

@@ -17,5 +17,6 @@ mod notes;
 mod ops;
 mod seed;
 mod services;
+mod tags;
 mod tenancy;
 mod webhooks;

@@ -1,6 +1,7 @@
 //! The database: tenant-scoped transactions and reads, tenant settings, and the unit of work every
 //! change goes through.
 
+pub mod contacts;
 pub mod db;
 pub mod expected;
 pub mod tenants;

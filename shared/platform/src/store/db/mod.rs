@@ -19,7 +19,7 @@ use spin as backend;
 use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EventId, NoteId, TenantId, WebhookId,
+    AuditRecordId, CallId, ContactId, DeliveryId, EventId, NoteId, TagId, TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -84,6 +84,7 @@ id_columns!(
     ContactId,
     CallId,
     NoteId,
+    TagId,
     WebhookId,
     DeliveryId,
     EventId,
