@@ -3,6 +3,7 @@
 
 mod handlers;
 mod listing;
+pub mod relationships;
 mod repository;
 pub mod service;
 
@@ -76,6 +77,7 @@ pub fn routes() -> Router {
             Access::Scope(READ),
             |ctx| Box::pin(handlers::contact_history(ctx)),
         )
+        .merge(relationships::routes())
 }
 
 /// What the contacts component serves on Spin: its routes and the operational ones.

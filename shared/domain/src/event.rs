@@ -122,6 +122,12 @@ lifecycle_action!(
     TagAction,
     "tag"
 );
+lifecycle_action!(
+    /// What can happen to a link between two contacts (it is never updated: a changed link is
+    /// another link).
+    RelationshipAction,
+    "relationship"
+);
 
 /// A contact's set of tags changed (tags attached, detached or replaced): a change of the contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

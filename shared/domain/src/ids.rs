@@ -87,6 +87,10 @@ uuid_id!(
     TagId
 );
 uuid_id!(
+    /// A link between two contacts.
+    RelationshipId
+);
+uuid_id!(
     /// One event's delivery to one webhook subscription.
     DeliveryId
 );

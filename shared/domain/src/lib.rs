@@ -11,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod note;
 pub mod region;
+pub mod relationship;
 pub mod tag;
 pub mod time;
 pub mod webhook;
@@ -18,7 +19,7 @@ pub mod webhook;
 pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, NoteId, TagId, TenantId,
-    WebhookId,
+    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, NoteId, RelationshipId, TagId,
+    TenantId, WebhookId,
 };
 pub use region::Region;

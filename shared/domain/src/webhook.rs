@@ -23,6 +23,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "tag.created",
     "tag.updated",
     "tag.deleted",
+    "relationship.created",
+    "relationship.deleted",
     "webhook.created",
     "webhook.updated",
     "webhook.deleted",

@@ -15,6 +15,7 @@ mod limits_and_cache;
 mod migrations;
 mod notes;
 mod ops;
+mod relationships;
 mod seed;
 mod services;
 mod tags;
