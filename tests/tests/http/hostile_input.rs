@@ -74,6 +74,8 @@ async fn forged_cursors_are_400_on_every_list() {
         "/api/v1/audit/events".to_owned(),
         "/api/v1/webhooks".to_owned(),
         format!("/api/v1/webhooks/{}/deliveries", world.webhook),
+        format!("/api/v1/contacts/{}/notes", world.contact),
+        "/api/v1/tags".to_owned(),
     ];
     let id = uuid::Uuid::now_v7().to_string();
     let forged = [
@@ -84,6 +86,9 @@ async fn forged_cursors_are_400_on_every_list() {
         json!({"sort": {"key": "updated_at", "descending": true}, "key": "yesterday", "id": id}),
         json!({"sort": {"key": "last_name", "descending": false}, "key": "a\u{0}", "id": id}),
         json!([id, 99_999_999_999_i64]),
+        json!([true, "0000-01-01T00:00:00Z", id]),
+        json!([false, "2026-01-01T00:00:00Z\u{0}", id]),
+        json!(["name\u{0}", id]),
         json!(id),
         json!({"unexpected": true}),
     ];
