@@ -147,3 +147,33 @@ async fn the_one_call_read_refuses_to_run_inside_a_leftover_transaction() {
         .unwrap_err();
     assert_eq!(refused.code().map(|c| c.code()), Some("CR001"), "{refused}");
 }
+
+/// Every table whose rows belong to a contact and have ids of their own (so audit records and
+/// events name them) is registered for erasure (migration 0019); the contact's own parts (emails,
+/// phones, tag attachments) go with it by cascade and are audited as the contact.
+#[tokio::test]
+async fn erasure_knows_every_kind_of_row_a_contact_owns() {
+    let db = crm_http_tests::owner_db().await;
+    let owners: Vec<String> = db
+        .query(
+            "select distinct c.conrelid::regclass::text from pg_constraint c
+             where c.contype = 'f' and c.confrelid = 'contacts'::regclass
+               and exists (select 1 from pg_attribute a
+                           where a.attrelid = c.conrelid and a.attname = 'id' and not a.attisdropped)
+             order by 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let registered: Vec<String> = db
+        .query("select table_name from contact_owned_rows order by 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(owners, registered);
+}
