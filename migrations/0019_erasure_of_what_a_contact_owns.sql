@@ -1,8 +1,8 @@
 -- Erasure reads what a contact owns from a table instead of naming it: each kind of row that
 -- belongs to a contact (its calls, notes, links) is registered once, with the columns that name the
 -- contact, and `erase_contact` deletes those rows and scrubs their audit diffs and events. Adding a
--- kind of owned row is one insert here, not a restatement of the whole function (migrations 0009,
--- 0016 and 0018 each restated it). The table belongs to the schema owner; the application role
+-- kind of owned row is one insert here, not a restatement of the whole function (migrations 0003
+-- and 0009 each restated it for calls). The table belongs to the schema owner; the application role
 -- cannot change it.
 
 create table contact_owned_rows (
