@@ -30,16 +30,23 @@ const FIND_FOR_DELETE: &str = "
 const DELETE: &str = "delete from contact_relationships where tenant_id = $1 and id = $2";
 const COUNT: &str = "select count(*)::int8 from contact_relationships
     where tenant_id = $1 and (from_contact = $2 or to_contact = $2)";
-/// The contact's links with the other contact's name, from whichever side the contact is on; links
-/// to a deleted contact are not shown (they come back with it).
+/// The contact's links with the other contact's name and, for a tenant type, its names, from
+/// whichever side the contact is on; links to a deleted contact are not shown (they come back with
+/// it).
 const OF_CONTACT: &str = "
     select r.id, r.type, rfc3339(r.created_at) as created_at, r.from_contact = $2 as outgoing,
-           k.id as other_id, k.display_name as other_name
+           k.id as other_id, k.display_name as other_name,
+           t.forward_name, t.reverse_name
     from contact_relationships r
     join contacts k on k.tenant_id = r.tenant_id
      and k.id = case when r.from_contact = $2 then r.to_contact else r.from_contact end
+    left join relationship_types t on t.tenant_id = r.tenant_id and t.id::text = r.type
     where r.tenant_id = $1 and (r.from_contact = $2 or r.to_contact = $2) and k.deleted_at is null
     order by r.created_at desc, r.id desc";
+/// The live contact's display name, held (key share) so that it cannot be erased under a new link.
+const LIVE_NAME: &str = "
+    select display_name from contacts where tenant_id = $1 and id = $2 and deleted_at is null
+    for key share";
 
 /// The tenant's own link types.
 pub async fn types(tx: &Tx, tenant: TenantId) -> Result<Vec<RelationshipType>, DbError> {
@@ -130,13 +137,26 @@ pub async fn count(tx: &Tx, tenant: TenantId, contact: ContactId) -> Result<i64,
 }
 
 /// One of the contact's links as stored: its id, type key, creation time, whether the contact is
-/// its first contact, and the other contact.
+/// its first contact, the other contact, and a tenant type's names (none for a built-in).
 pub struct LinkOfContact {
     pub id: RelationshipId,
     pub kind: String,
     pub created_at: String,
     pub outgoing: bool,
     pub other: RelatedContact,
+    pub names: Option<(String, String)>,
+}
+
+/// The display name of a live contact of the tenant, held until the transaction ends.
+pub async fn live_name(
+    tx: &Tx,
+    tenant: TenantId,
+    contact: ContactId,
+) -> Result<Option<String>, DbError> {
+    tx.query_opt(LIVE_NAME, &[tenant.into(), contact.into()])
+        .await?
+        .map(|row| row.get(0))
+        .transpose()
 }
 
 pub async fn of_contact(
@@ -156,6 +176,10 @@ pub async fn of_contact(
                 other: RelatedContact {
                     id: row.get("other_id")?,
                     display_name: row.get("other_name")?,
+                },
+                names: match row.get::<Option<String>>("forward_name")? {
+                    Some(forward) => Some((forward, row.get("reverse_name")?)),
+                    None => None,
                 },
             })
         })

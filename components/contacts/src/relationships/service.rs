@@ -7,7 +7,7 @@
 use super::repository::{self, LinkOfContact, LINKED_ALREADY, TYPE_TAKEN};
 use crm_domain::event::RelationshipAction;
 use crm_domain::relationship::{
-    Link, NewRelationshipType, Relationship, RelationshipDraft, RelationshipType,
+    Link, NewRelationshipType, RelatedContact, Relationship, RelationshipDraft, RelationshipType,
     RelationshipTypeDraft, BUILT_INS, MAX_PER_CONTACT,
 };
 use crm_domain::ContactId;
@@ -69,13 +69,13 @@ pub async fn create(
     if !contacts::is_live(tx, tenant, contact, Hold::NoKeyUpdate).await? {
         return Err(ApiError::NotFound);
     }
-    if !contacts::is_live(tx, tenant, other, Hold::KeyShare).await? {
+    let Some(other_name) = repository::live_name(tx, tenant, other).await? else {
         return Err(ApiError::invalid_field(
             "/contact_id",
             "not_found",
             "no live contact of this tenant has this id",
         ));
-    }
+    };
     if repository::count(tx, tenant, contact).await? >= MAX_PER_CONTACT {
         return Err(ApiError::invalid_field(
             "/contact_id",
@@ -101,12 +101,18 @@ pub async fn create(
         }))?;
     uow.record_change(RelationshipAction::Created, link.id, None, &link)
         .await?;
-    let mine = of_contact(tx, tenant, contact).await?;
-    // The link as this contact sees it, with the other contact's name (read in the same
-    // transaction, so it is there).
-    mine.into_iter()
-        .find(|r| r.id == link.id)
-        .ok_or(ApiError::NotFound)
+    // The link as this contact sees it: its first contact unless a symmetric link was stored the
+    // other way round, when both names are the same.
+    Ok(Relationship {
+        id: link.id,
+        name: kind.forward_name,
+        kind: link.kind,
+        contact: RelatedContact {
+            id: other,
+            display_name: other_name,
+        },
+        created_at: link.created_at,
+    })
 }
 
 /// Removes a link the contact is on (either side).
@@ -130,38 +136,23 @@ pub async fn of_contact(
     contact: ContactId,
 ) -> Result<Vec<Relationship>, ApiError> {
     let links = repository::of_contact(tx, tenant, contact).await?;
-    let mut seen: Vec<RelationshipType> = Vec::new();
-    let mut shown = Vec::with_capacity(links.len());
-    for LinkOfContact {
-        id,
-        kind,
-        created_at,
-        outgoing,
-        other,
-    } in links
-    {
-        let named = match seen.iter().find(|t| t.id == kind) {
-            Some(known) => known.clone(),
-            None => {
-                let found = resolve_type(tx, tenant, &kind).await?;
-                seen.push(found.clone());
-                found
+    Ok(links
+        .into_iter()
+        .map(|link: LinkOfContact| {
+            let (forward, reverse) = link.names.unwrap_or_else(|| {
+                RelationshipType::built_in(&link.kind)
+                    .map(|b| (b.forward_name, b.reverse_name))
+                    .unwrap_or_else(|| (link.kind.clone(), link.kind.clone()))
+            });
+            Relationship {
+                id: link.id,
+                name: if link.outgoing { forward } else { reverse },
+                kind: link.kind,
+                contact: link.other,
+                created_at: link.created_at,
             }
-        };
-        let name = if outgoing {
-            named.forward_name
-        } else {
-            named.reverse_name
-        };
-        shown.push(Relationship {
-            id,
-            kind,
-            name,
-            contact: other,
-            created_at,
-        });
-    }
-    Ok(shown)
+        })
+        .collect())
 }
 
 async fn resolve_type(
