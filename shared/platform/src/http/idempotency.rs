@@ -238,8 +238,8 @@ impl IdempotencyClaim {
         }
     }
 
-    /// Extends the lease from now, if this request still owns the claim. The write of a keyed
-    /// request does so as it begins.
+    /// Extends the lease from now, if this request still owns the claim: every third of the lease
+    /// natively ([`Self::hold`]), as a keyed write begins on Spin.
     pub async fn renew(&self, db: &Db) -> Result<u64, DbError> {
         db.transaction(self.tenant, async |tx: &Tx| {
             let params = [

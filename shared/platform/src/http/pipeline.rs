@@ -98,9 +98,12 @@ impl RequestContext {
     ) -> Result<ApiResponse, ApiError> {
         let principal = self.principal()?;
         let claim = self.idempotency.as_deref();
+        // On Spin nothing renews the claim beside the request (`IdempotencyClaim::hold` runs only
+        // natively), so the write renews it as it begins; in a transaction of its own, since inside
+        // the write's the claim's row would stay locked until the commit and a concurrent duplicate
+        // would wait instead of hearing 409.
+        #[cfg(target_arch = "wasm32")]
         if let Some(claim) = claim {
-            // In a transaction of its own: inside the write's, the claim's row would stay locked
-            // until the write commits, and a concurrent duplicate would wait instead of hearing 409.
             claim.renew(&self.app.db).await?;
         }
         self.app
