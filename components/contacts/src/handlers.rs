@@ -1,11 +1,12 @@
 //! Contact handlers: HTTP in (body, path id, `If-Match`, query), one service call or read, HTTP
 //! out. Changes go through [`crate::service`] in the request's unit of work.
 
-use crate::listing::{ContactFilter, ListCursor, PARAMETERS};
-use crate::repository;
+use crate::repository::{self, Within};
 use crate::service::{self, Upserted};
+use crm_domain::contact::filter::{ContactFilter, ListCursor, PARAMETERS};
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress};
-use crm_domain::{AuditRecordId, ContactId};
+use crm_domain::list::ContactLists;
+use crm_domain::{AuditRecordId, ContactId, ListId, ValidationErrors};
 use crm_platform::document::from_value;
 use crm_platform::edge::cache;
 use crm_platform::http::etag;
@@ -14,7 +15,9 @@ use crm_platform::http::pagination::{Page, PageRequest};
 use crm_platform::http::query::Query;
 use crm_platform::http::response::{self, json, set_header};
 use crm_platform::http::ApiResponse;
+use crm_platform::store::contacts::{self, Hold};
 use crm_platform::store::db::Tx;
+use crm_platform::store::lists as store_lists;
 use crm_platform::store::tenants::{self, TenantSettings};
 use crm_platform::{ApiError, RequestContext};
 use http::{header, StatusCode};
@@ -88,6 +91,57 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `GET /api/v1/contacts`: filtered, sorted, keyset-paginated.
 pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    contacts_page(&ctx, None).await
+}
+
+/// `GET /api/v1/lists/{id}/contacts`: a list's contacts (a static list's members, a smart list's
+/// matches, computed now), with the filters, sorts and pages of the contacts list.
+pub async fn list_contacts_of_list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let list = ctx.path_id::<ListId>("id")?;
+    contacts_page(&ctx, Some(list)).await
+}
+
+/// `GET /api/v1/contacts/{id}/lists`: the static lists that hold the contact and the smart lists
+/// whose filter matches it, by name.
+pub async fn contact_lists(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let contact = ctx.path_id::<ContactId>("id")?;
+    let lists = ctx
+        .app
+        .db
+        .read(tenant, async |tx: &Tx| {
+            if !contacts::is_live(tx, tenant, contact, Hold::Nothing).await? {
+                return Err(ApiError::NotFound);
+            }
+            let region = region(&ctx, &tenants::settings(tx, tenant).await?);
+            // A saved filter that no longer reads (the tenant's region changed under a phone)
+            // matches no one; reading the list itself says why.
+            let smart: Vec<(ListId, ContactFilter)> = store_lists::smart_lists(tx, tenant)
+                .await?
+                .into_iter()
+                .filter_map(|list| {
+                    let filter =
+                        ContactFilter::from_saved(list.filter.as_ref()?, region, "").ok()?;
+                    Some((list.summary.id, filter))
+                })
+                .collect();
+            Ok(repository::lists_of(tx, tenant, contact, &smart).await?)
+        })
+        .await?;
+    json(
+        StatusCode::OK,
+        &ContactLists {
+            contact_id: contact,
+            lists,
+        },
+    )
+}
+
+/// A page of contacts, of the tenant or of `list`, as the query asks.
+async fn contacts_page(
+    ctx: &RequestContext,
+    list: Option<ListId>,
+) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let query = Query::parse(ctx.request.query.as_deref(), PARAMETERS)?;
     let page: PageRequest<ListCursor> = PageRequest::from_query(&query)?;
@@ -97,13 +151,37 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
         .read(tenant, async |tx: &Tx| {
             // The tenant's region reads `?phone=` the way its contacts' phones were read.
             let settings = tenants::settings(tx, tenant).await?;
-            let filter = ContactFilter::from_query(&query, region(&ctx, &settings))?;
+            let region = region(ctx, &settings);
+            let filter = ContactFilter::from_params(|name| query.get(name), region)?;
             if let Some(cursor) = &page.after {
                 filter.check_cursor(cursor)?;
             }
-            let rows =
-                repository::list(tx, tenant, &filter, page.after.as_ref(), page.fetch_limit())
-                    .await?;
+            let saved;
+            let within = match list {
+                None => Within::Everyone,
+                Some(id) => {
+                    let list = store_lists::definition(tx, tenant, id)
+                        .await?
+                        .ok_or(ApiError::NotFound)?;
+                    match &list.filter {
+                        None => Within::Members(id),
+                        Some(filter) => {
+                            saved = ContactFilter::from_saved(filter, region, "/filter")
+                                .map_err(|errors| stale_filter(id, &errors))?;
+                            Within::Matching(&saved)
+                        }
+                    }
+                }
+            };
+            let rows = repository::list(
+                tx,
+                tenant,
+                &filter,
+                within,
+                page.after.as_ref(),
+                page.fetch_limit(),
+            )
+            .await?;
             Ok::<_, ApiError>((filter, rows))
         })
         .await?;
@@ -120,6 +198,18 @@ pub async fn list_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
         next_cursor: page.next_cursor,
     };
     json(StatusCode::OK, &page)
+}
+
+/// A smart list whose saved filter no longer reads (a phone written for a region the tenant no
+/// longer has): the list's owner must correct it.
+fn stale_filter(list: ListId, errors: &ValidationErrors) -> ApiError {
+    let reason = errors.0.first().map_or("", |e| e.message.as_str());
+    ApiError::conflict(
+        format!("the list's saved filter no longer reads: {reason}"),
+        "/filter",
+        "stale_filter",
+        &format!("correct it with PATCH /api/v1/lists/{list}"),
+    )
 }
 
 /// `PATCH /api/v1/contacts/{id}`: a JSON Merge Patch (RFC 7396) of the writable fields, honouring

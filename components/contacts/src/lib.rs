@@ -1,8 +1,9 @@
-//! The contacts component: `/api/v1/contacts/**`. On Spin it also serves `/healthz`, `/readyz` and
-//! the OpenAPI document.
+//! The contacts component: `/api/v1/contacts/**` and a list's contacts, `/api/v1/lists/{id}/contacts`
+//! (Spin routes `/api/v1/lists/:id/contacts` here: reading contacts through a filter is this
+//! component's, the lists themselves are the segments component's). On Spin it also serves
+//! `/healthz`, `/readyz` and the OpenAPI document.
 
 mod handlers;
-mod listing;
 pub mod relationships;
 mod repository;
 pub mod service;
@@ -77,6 +78,19 @@ pub fn routes() -> Router {
             Access::Scope(READ),
             |ctx| Box::pin(handlers::contact_history(ctx)),
         )
+        .route(
+            Method::GET,
+            "/api/v1/contacts/{id}/lists",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::contact_lists(ctx)),
+        )
+        .route(
+            Method::GET,
+            "/api/v1/lists/{id}/contacts",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::list_contacts_of_list(ctx)),
+        )
+        .expensive()
         .merge(relationships::routes())
 }
 

@@ -1,8 +1,9 @@
 //! Contact storage. SQL lives here as constants; rows decode into domain types.
 
-use crate::listing::{ContactFilter, ListCursor, SortKey};
+use crm_domain::contact::filter::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
-use crm_domain::{AuditRecordId, CallId, ContactId, TenantId};
+use crm_domain::list::{ListKind, ListSummary};
+use crm_domain::{AuditRecordId, CallId, ContactId, ListId, TenantId};
 use crm_platform::store::db::{Db, DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
@@ -316,23 +317,101 @@ pub async fn find_live_by_email_for_update(
     .transpose()
 }
 
-/// Up to `limit` contacts matching `filter`, after `after`, in the filter's sort order, each with
-/// its sort key (for the next cursor).
+/// Which contacts a list of contacts is taken from.
+#[derive(Debug, Clone, Copy)]
+pub enum Within<'a> {
+    /// All of the tenant's.
+    Everyone,
+    /// A static list's members.
+    Members(ListId),
+    /// Those a smart list's saved filter matches (live ones: a list's members are).
+    Matching(&'a ContactFilter),
+}
+
+/// Up to `limit` contacts `within` that match `filter`, after `after`, in the filter's sort
+/// order, each with its sort key (for the next cursor).
 pub async fn list(
     tx: &Tx,
     tenant: TenantId,
     filter: &ContactFilter,
+    within: Within<'_>,
     after: Option<&ListCursor>,
     limit: i64,
 ) -> Result<Vec<(Contact, String)>, DbError> {
     let sort = filter.sort;
     let mut query = SqlBuilder::new(
-        LIST_HEAD.replace("{sort_key}", sort.key.key_sql()),
+        LIST_HEAD.replace("{sort_key}", key_sql(sort.key)),
         vec![tenant.into()],
     );
     if !filter.include_deleted {
         query.raw(" and c.deleted_at is null");
     }
+    match within {
+        Within::Everyone => {}
+        Within::Members(list) => {
+            query.push(
+                " and exists (select 1 from list_members m where m.tenant_id = c.tenant_id and m.list_id = ? and m.contact_id = c.id)",
+                [list.into()],
+            );
+        }
+        Within::Matching(saved) => {
+            query.raw(" and c.deleted_at is null");
+            push_conditions(&mut query, saved);
+        }
+    }
+    push_conditions(&mut query, filter);
+    let order = Keyset {
+        key: Some((expression(sort.key), placeholder(sort.key))),
+        id: "c.id",
+        descending: sort.descending,
+    };
+    query.page(
+        &order,
+        after.map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
+        limit,
+    );
+    tx.query(&query.sql, &query.params)
+        .await?
+        .iter()
+        .map(|row| Ok((contact_from_row(row)?, row.get::<String>("sort_key")?)))
+        .collect()
+}
+
+/// The lists the contact is on, by name: the static lists that hold it and those of `smart` whose
+/// saved filter matches it (if it is live); one statement however many lists there are.
+pub async fn lists_of(
+    tx: &Tx,
+    tenant: TenantId,
+    contact: ContactId,
+    smart: &[(ListId, ContactFilter)],
+) -> Result<Vec<ListSummary>, DbError> {
+    let mut query = SqlBuilder::new(
+        "select l.id, l.name, l.kind from lists l where l.tenant_id = $1 and l.id in (
+            select m.list_id from list_members m where m.tenant_id = $1 and m.contact_id = $2",
+        vec![tenant.into(), contact.into()],
+    );
+    for (list, filter) in smart {
+        query.push(" union all select ?::uuid where exists (select 1 from contacts c where c.tenant_id = $1 and c.id = $2 and c.deleted_at is null", [(*list).into()]);
+        push_conditions(&mut query, filter);
+        query.raw(")");
+    }
+    query.raw(") order by lower(l.name), l.id");
+    tx.query(&query.sql, &query.params)
+        .await?
+        .iter()
+        .map(|row| {
+            let kind: String = row.get("kind")?;
+            Ok(ListSummary {
+                id: row.get("id")?,
+                name: row.get("name")?,
+                kind: ListKind::parse(&kind).unwrap_or(ListKind::Static),
+            })
+        })
+        .collect()
+}
+
+/// Appends the conditions of `filter` (not its sort, not `include_deleted`) on the contact `c`.
+fn push_conditions(query: &mut SqlBuilder, filter: &ContactFilter) {
     if let Some(stage) = filter.lifecycle_stage {
         query.push(" and c.lifecycle_stage = ?", [stage.as_str().into()]);
     }
@@ -391,21 +470,6 @@ pub async fn list(
             [time.into()],
         );
     }
-    let order = Keyset {
-        key: Some((sort.key.expression(), sort.key.placeholder())),
-        id: "c.id",
-        descending: sort.descending,
-    };
-    query.page(
-        &order,
-        after.map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
-        limit,
-    );
-    tx.query(&query.sql, &query.params)
-        .await?
-        .iter()
-        .map(|row| Ok((contact_from_row(row)?, row.get::<String>("sort_key")?)))
-        .collect()
 }
 
 /// The live contact that already holds one of `email_keys`.
@@ -525,30 +589,28 @@ fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
     })
 }
 
-impl SortKey {
-    /// The SQL the rows are ordered by.
-    fn expression(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt => "c.created_at",
-            SortKey::UpdatedAt => "c.updated_at",
-            SortKey::LastName => "lower(coalesce(c.last_name, ''))",
-        }
+/// The SQL the rows are ordered by.
+fn expression(key: SortKey) -> &'static str {
+    match key {
+        SortKey::CreatedAt => "c.created_at",
+        SortKey::UpdatedAt => "c.updated_at",
+        SortKey::LastName => "lower(coalesce(c.last_name, ''))",
     }
+}
 
-    /// The sort key as text, selected for the next cursor.
-    fn key_sql(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt => "rfc3339(c.created_at)",
-            SortKey::UpdatedAt => "rfc3339(c.updated_at)",
-            SortKey::LastName => "lower(coalesce(c.last_name, ''))",
-        }
+/// The sort key as text, selected for the next cursor.
+fn key_sql(key: SortKey) -> &'static str {
+    match key {
+        SortKey::CreatedAt => "rfc3339(c.created_at)",
+        SortKey::UpdatedAt => "rfc3339(c.updated_at)",
+        SortKey::LastName => "lower(coalesce(c.last_name, ''))",
     }
+}
 
-    /// A cursor's text key as a value comparable with [`SortKey::expression`].
-    fn placeholder(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt | SortKey::UpdatedAt => "?::text::timestamptz",
-            SortKey::LastName => "?::text",
-        }
+/// A cursor's text key as a value comparable with [`expression`].
+fn placeholder(key: SortKey) -> &'static str {
+    match key {
+        SortKey::CreatedAt | SortKey::UpdatedAt => "?::text::timestamptz",
+        SortKey::LastName => "?::text",
     }
 }

@@ -1,69 +1,21 @@
 //! The segments component: the tag vocabulary, `/api/v1/tags/**`, and the tags a contact carries,
 //! `/api/v1/contacts/{id}/tags/**` (Spin routes `/api/v1/contacts/:id/tags` and
-//! `/api/v1/contacts/:id/tags/...` here). Lists will join them (ADR 0011). Tags are contact data:
-//! the contacts scopes govern them.
+//! `/api/v1/contacts/:id/tags/...` here), and static and smart lists, `/api/v1/lists/**` (ADR 0011;
+//! a list's contacts are read by the contacts component, which Spin routes
+//! `/api/v1/lists/:id/contacts` to). Tags and lists are contact data: the contacts scopes govern
+//! them.
 
-mod handlers;
-mod repository;
-pub mod service;
+pub mod lists;
+pub mod tags;
 
-use crm_platform::http::router::{Access, Router};
-use http::Method;
+use crm_platform::http::router::Router;
 
 pub const READ: &str = "contacts:read";
 pub const WRITE: &str = "contacts:write";
 
 /// The component's route table.
 pub fn routes() -> Router {
-    Router::new()
-        .route(Method::POST, "/api/v1/tags", Access::Scope(WRITE), |ctx| {
-            Box::pin(handlers::create_tag(ctx))
-        })
-        .route(Method::GET, "/api/v1/tags", Access::Scope(READ), |ctx| {
-            Box::pin(handlers::list_tags(ctx))
-        })
-        .route(
-            Method::GET,
-            "/api/v1/tags/{id}",
-            Access::Scope(READ),
-            |ctx| Box::pin(handlers::get_tag(ctx)),
-        )
-        .route(
-            Method::PATCH,
-            "/api/v1/tags/{id}",
-            Access::Scope(WRITE),
-            |ctx| Box::pin(handlers::update_tag(ctx)),
-        )
-        .route(
-            Method::DELETE,
-            "/api/v1/tags/{id}",
-            Access::Scope(WRITE),
-            |ctx| Box::pin(handlers::delete_tag(ctx)),
-        )
-        .route(
-            Method::GET,
-            "/api/v1/contacts/{id}/tags",
-            Access::Scope(READ),
-            |ctx| Box::pin(handlers::contact_tags(ctx)),
-        )
-        .route(
-            Method::POST,
-            "/api/v1/contacts/{id}/tags",
-            Access::Scope(WRITE),
-            |ctx| Box::pin(handlers::attach(ctx)),
-        )
-        .route(
-            Method::PUT,
-            "/api/v1/contacts/{id}/tags",
-            Access::Scope(WRITE),
-            |ctx| Box::pin(handlers::replace(ctx)),
-        )
-        .route(
-            Method::DELETE,
-            "/api/v1/contacts/{id}/tags/{tag_id}",
-            Access::Scope(WRITE),
-            |ctx| Box::pin(handlers::detach(ctx)),
-        )
+    tags::routes().merge(lists::routes())
 }
 
 crm_platform::spin_component!(routes);

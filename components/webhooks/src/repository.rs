@@ -77,23 +77,6 @@ fn sql(template: &str) -> String {
         .replace("{delivery}", DELIVERY_COLUMNS)
 }
 
-/// How many subscriptions the tenant has, holding a per-tenant lock until the transaction ends so
-/// that concurrent creations count one another.
-pub async fn count_locked(tx: &Tx, tenant: TenantId) -> Result<i64, DbError> {
-    // Two statements: the count's snapshot must be taken after the lock is granted.
-    tx.execute(
-        "select pg_advisory_xact_lock(hashtextextended('webhook_subscriptions:' || $1::uuid::text, 0))",
-        &[tenant.into()],
-    )
-    .await?;
-    tx.query_one(
-        "select count(*)::int8 from webhook_subscriptions where tenant_id = $1",
-        &[tenant.into()],
-    )
-    .await?
-    .get(0)
-}
-
 pub async fn insert(
     tx: &Tx,
     tenant: TenantId,

@@ -10,6 +10,7 @@ use crm_domain::webhook::{NewSubscription, SubscriptionDraft, UrlPolicy, MAX_SUB
 use crm_domain::{DeliveryId, ValidationErrors, WebhookId};
 use crm_platform::document::{from_value, merge_patch};
 use crm_platform::store::expected::{self, ExpectedVersion};
+use crm_platform::store::limits;
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
 
@@ -42,7 +43,7 @@ pub async fn create(
     secret: &str,
 ) -> Result<Subscription, ApiError> {
     let (tx, tenant) = (uow.tx(), uow.tenant());
-    if repository::count_locked(tx, tenant).await? >= MAX_SUBSCRIPTIONS {
+    if limits::count_locked(tx, tenant, "webhook_subscriptions").await? >= MAX_SUBSCRIPTIONS {
         return Err(ApiError::conflict(
             format!("a tenant has at most {MAX_SUBSCRIPTIONS} subscriptions"),
             "",

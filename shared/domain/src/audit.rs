@@ -23,6 +23,8 @@ pub struct AuditRecord {
     pub entity_type: &'static str,
     pub entity_id: Uuid,
     pub changes: Vec<FieldChange>,
+    /// The contacts the change is about (whose timelines show it), without repeats.
+    pub contacts: Vec<Uuid>,
 }
 
 impl AuditRecord {
@@ -43,6 +45,7 @@ impl AuditRecord {
             entity_type: ContactAction::ENTITY,
             entity_id: after.id.as_uuid(),
             changes,
+            contacts: vec![after.id.as_uuid()],
         }
     }
 
@@ -58,11 +61,29 @@ impl AuditRecord {
                 serde_json::to_value(v).unwrap_or(Value::Null)
             })
         };
+        let (before, after) = (view(before), view(after));
+        let contacts = if A::ENTITY == ContactAction::ENTITY {
+            vec![entity_id.as_uuid()]
+        } else {
+            let mut contacts: Vec<Uuid> = Vec::new();
+            for field in A::CONTACT_FIELDS {
+                for side in [&before, &after] {
+                    let named = side.get(field).and_then(Value::as_str);
+                    if let Some(id) = named.and_then(|id| Uuid::parse_str(id).ok()) {
+                        if !contacts.contains(&id) {
+                            contacts.push(id);
+                        }
+                    }
+                }
+            }
+            contacts
+        };
         Self {
             action: action.audit_action(),
             entity_type: A::ENTITY,
             entity_id: entity_id.as_uuid(),
-            changes: diff(&view(before), &view(after)),
+            changes: diff(&before, &after),
+            contacts,
         }
     }
 }

@@ -20,6 +20,11 @@ pub enum ContactAction {
 pub trait Action: Copy {
     /// The entity type the action applies to: `contact`, `call`, `webhook`.
     const ENTITY: &'static str;
+    /// The members of the entity's representation that name the contacts it belongs to (a call's
+    /// `contact_id`, both ends of a link): its changes show on their timelines. A change of a
+    /// contact itself belongs to that contact; an entity of the tenant's own (a tag, a list, a
+    /// webhook) belongs to none.
+    const CONTACT_FIELDS: &'static [&'static str] = &[];
     /// The audit action: `create`, `update`, ...
     fn audit_action(self) -> &'static str;
     /// The outbox event type: `contact.created`, ...
@@ -60,6 +65,7 @@ pub enum CallAction {
 
 impl Action for CallAction {
     const ENTITY: &'static str = "call";
+    const CONTACT_FIELDS: &'static [&'static str] = &["contact_id"];
 
     fn audit_action(self) -> &'static str {
         match self {
@@ -82,6 +88,9 @@ impl Action for CallAction {
 /// `create`/`update`/`delete` of `$entity`, evented as `$entity.created` and so on.
 macro_rules! lifecycle_action {
     ($(#[$doc:meta])* $name:ident, $entity:literal) => {
+        lifecycle_action!($(#[$doc])* $name, $entity, []);
+    };
+    ($(#[$doc:meta])* $name:ident, $entity:literal, [$($field:literal),*]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum $name {
@@ -92,6 +101,7 @@ macro_rules! lifecycle_action {
 
         impl Action for $name {
             const ENTITY: &'static str = $entity;
+            const CONTACT_FIELDS: &'static [&'static str] = &[$($field),*];
 
             fn audit_action(self) -> &'static str {
                 match self {
@@ -115,7 +125,8 @@ macro_rules! lifecycle_action {
 lifecycle_action!(
     /// What can happen to a note.
     NoteAction,
-    "note"
+    "note",
+    ["contact_id"]
 );
 lifecycle_action!(
     /// What can happen to a tag of the vocabulary.
@@ -126,8 +137,41 @@ lifecycle_action!(
     /// What can happen to a link between two contacts (it is never updated: a changed link is
     /// another link).
     RelationshipAction,
-    "relationship"
+    "relationship",
+    ["from_contact_id", "to_contact_id"]
 );
+
+lifecycle_action!(
+    /// What can happen to a list (its definition; membership changes are [`ListMembershipAction`]).
+    ListAction,
+    "list"
+);
+
+/// A contact was added to or removed from a static list: a change of the contact (its timeline and
+/// its erasure find it), evented as `list.member_added` / `list.member_removed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListMembershipAction {
+    Added,
+    Removed,
+}
+
+impl Action for ListMembershipAction {
+    const ENTITY: &'static str = "contact";
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Added => "list_add",
+            Self::Removed => "list_remove",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Added => "list.member_added",
+            Self::Removed => "list.member_removed",
+        }
+    }
+}
 
 /// A contact's set of tags changed (tags attached, detached or replaced): a change of the contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +273,9 @@ mod tests {
         for event in [
             NoteAction::Created.event_type(),
             TagAction::Updated.event_type(),
+            ListAction::Deleted.event_type(),
+            ListMembershipAction::Added.event_type(),
+            ListMembershipAction::Removed.event_type(),
         ] {
             assert!(crate::webhook::EVENT_TYPES.contains(&event), "{event}");
         }

@@ -87,6 +87,10 @@ uuid_id!(
     TagId
 );
 uuid_id!(
+    /// A static or smart list of contacts.
+    ListId
+);
+uuid_id!(
     /// A link between two contacts.
     RelationshipId
 );

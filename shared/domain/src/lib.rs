@@ -9,17 +9,19 @@ pub mod contact;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod list;
 pub mod note;
 pub mod region;
 pub mod relationship;
 pub mod tag;
 pub mod time;
+pub mod timeline;
 pub mod webhook;
 
 pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, NoteId, RelationshipId, TagId,
-    TenantId, WebhookId,
+    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, ListId, NoteId,
+    RelationshipId, TagId, TenantId, WebhookId,
 };
 pub use region::Region;

@@ -3,7 +3,7 @@
 //! database error.
 
 use crate::error::FieldError;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 
 /// Parses the RFC 3339 time `raw` of `field`.
 ///
@@ -21,6 +21,11 @@ pub fn parse(raw: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
                 "must be an RFC 3339 time from year 1 to 9999, e.g. 2026-01-31T09:00:00Z",
             )
         })
+}
+
+/// A time as the API writes it and SQL reads it back exactly: RFC 3339, UTC, microseconds.
+pub fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]

@@ -71,6 +71,13 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
+/// A query parameter the contacts list cannot read is the client's mistake: 400, saying why.
+impl From<crm_domain::contact::filter::FilterError> for ApiError {
+    fn from(error: crm_domain::contact::filter::FilterError) -> Self {
+        ApiError::bad_request(error.0)
+    }
+}
+
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         ApiError::BadRequest {

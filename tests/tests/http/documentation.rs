@@ -280,7 +280,8 @@ fn resource_services_know_nothing_of_http() {
         "contacts/src/relationships/service.rs",
         "calls/src/service.rs",
         "notes/src/service.rs",
-        "segments/src/service.rs",
+        "segments/src/tags/service.rs",
+        "segments/src/lists/service.rs",
         "webhooks/src/service.rs",
     ] {
         let source = read(&format!("components/{service}"));

@@ -12,6 +12,7 @@ mod documentation;
 mod hostile_input;
 mod idempotency;
 mod limits_and_cache;
+mod lists;
 mod migrations;
 mod notes;
 mod ops;

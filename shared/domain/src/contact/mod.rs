@@ -3,6 +3,7 @@
 mod address;
 mod draft;
 mod email;
+pub mod filter;
 mod lifecycle;
 mod name;
 mod phone;

@@ -1,7 +1,7 @@
 //! Query-string parameters, decoded once, with unknown parameters refused.
 
 use crate::ApiError;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// The decoded query string of one request.
@@ -85,7 +85,4 @@ impl Query {
     }
 }
 
-/// A time as the API writes it and SQL reads it back exactly: RFC 3339, UTC, microseconds.
-pub fn rfc3339(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+pub use crm_domain::time::rfc3339;

@@ -4,5 +4,7 @@
 pub mod contacts;
 pub mod db;
 pub mod expected;
+pub mod limits;
+pub mod lists;
 pub mod tenants;
 pub mod unit_of_work;

@@ -35,15 +35,21 @@ pub struct UnitOfWork<'a> {
     after_commit: Mutex<AfterCommit>,
 }
 
+/// Appends audit records and their events, the n-th record with the n-th event, in one statement
+/// however many there are.
 const RECORD: &str = "
-    with audit as (
+    with change as (
+        select * from unnest($2::text[]::uuid[], $3::text[], $4::text[], $5::text[]::uuid[],
+                             $6::text[]::jsonb[], $7::text[]::uuid[], $8::text[], $9::text[]::jsonb[])
+            as c(audit_id, action, entity_type, entity_id, changes, event_id, event_type, payload)
+    ), audit as (
         insert into audit_log (tenant_id, id, actor, actor_type, action, entity_type, entity_id,
                                request_id, changes)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        select $1, audit_id, $10, $11, action, entity_type, entity_id, $12, changes from change
     )
     insert into outbox_events (tenant_id, id, event_type, entity_type, entity_id, payload,
                                request_id, actor)
-    values ($1, $10, $11, $6, $7, $12, $8, $13)";
+    select $1, event_id, event_type, entity_type, entity_id, payload, $12, $13 from change";
 
 impl<'a> UnitOfWork<'a> {
     pub(crate) fn new(
@@ -96,24 +102,46 @@ impl<'a> UnitOfWork<'a> {
     /// Appends `audit` and `event` to the change, in its transaction (one statement); the
     /// dispatcher is woken once the change commits.
     pub async fn record(&self, audit: &AuditRecord, event: &DomainEvent) -> Result<(), ApiError> {
-        let changes = serde_json::to_value(&audit.changes).map_err(anyhow::Error::from)?;
+        self.record_all(&[(audit.clone(), event.clone())]).await
+    }
+
+    /// Appends each audit record and its event (a change of many entities at once, such as a
+    /// list's new members), in one statement however many there are.
+    pub async fn record_all(&self, changes: &[(AuditRecord, DomainEvent)]) -> Result<(), ApiError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let column = |value: &dyn Fn(&(AuditRecord, DomainEvent)) -> String| {
+            SqlValue::TextArray(changes.iter().map(value).collect())
+        };
+        let diffs = changes
+            .iter()
+            .map(|(audit, _)| serde_json::to_string(&audit.changes))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::from)?;
+        let payloads = changes
+            .iter()
+            .map(|(_, event)| event.data.to_string())
+            .collect();
+        let ids =
+            || SqlValue::TextArray(changes.iter().map(|_| Uuid::now_v7().to_string()).collect());
         let actor = serde_json::json!({"type": self.actor.kind(), "id": self.actor.id()});
         self.tx
             .execute(
                 RECORD,
                 &[
                     self.tenant.into(),
-                    Uuid::now_v7().into(),
+                    ids(),
+                    column(&|(audit, _)| audit.action.to_owned()),
+                    column(&|(audit, _)| audit.entity_type.to_owned()),
+                    column(&|(audit, _)| audit.entity_id.to_string()),
+                    SqlValue::TextArray(diffs),
+                    ids(),
+                    column(&|(_, event)| event.event_type.to_owned()),
+                    SqlValue::TextArray(payloads),
                     self.actor.id().into(),
                     self.actor.kind().into(),
-                    audit.action.into(),
-                    audit.entity_type.into(),
-                    audit.entity_id.into(),
                     self.correlation_id.into(),
-                    changes.into(),
-                    Uuid::now_v7().into(),
-                    event.event_type.into(),
-                    SqlValue::Json(event.data.clone()),
                     SqlValue::Json(actor),
                 ],
             )

@@ -19,8 +19,8 @@ use spin as backend;
 use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EventId, NoteId, RelationshipId, TagId, TenantId,
-    WebhookId,
+    AuditRecordId, CallId, ContactId, DeliveryId, EventId, ListId, NoteId, RelationshipId, TagId,
+    TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -86,6 +86,7 @@ id_columns!(
     CallId,
     NoteId,
     TagId,
+    ListId,
     RelationshipId,
     WebhookId,
     DeliveryId,

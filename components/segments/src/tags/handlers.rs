@@ -1,7 +1,7 @@
 //! Tag handlers: HTTP in, the tags service or a read, HTTP out.
 
-use crate::repository;
-use crate::service;
+use super::repository;
+use super::service;
 use crm_domain::tag::{parse_tag_ids, ContactTags, Tag, TagAttachment, TagDraft, TagSet};
 use crm_domain::{ContactId, TagId};
 use crm_platform::http::etag;

@@ -48,22 +48,6 @@ fn sql(template: &str) -> String {
     template.replace("{columns}", COLUMNS)
 }
 
-/// How many tags the tenant has, counted after taking the tenant's tag lock, so that two creations
-/// at once cannot both pass the limit.
-pub async fn count_locked(tx: &Tx, tenant: TenantId) -> Result<i64, DbError> {
-    tx.execute(
-        "select pg_advisory_xact_lock(hashtextextended('tags:' || $1::uuid::text, 0))",
-        &[tenant.into()],
-    )
-    .await?;
-    tx.query_one(
-        "select count(*)::int8 from tags where tenant_id = $1",
-        &[tenant.into()],
-    )
-    .await?
-    .get(0)
-}
-
 pub async fn insert(tx: &Tx, tenant: TenantId, tag: &NewTag) -> Result<Tag, DbError> {
     let row = tx
         .query_one(

@@ -3,7 +3,7 @@
 //! tag names before and after). A contact's tags belong to a live contact of the unit's tenant; a
 //! tag of another tenant is not one it knows. Nothing here knows HTTP.
 
-use crate::repository::{self, NAME_TAKEN, UNKNOWN_TAG};
+use super::repository::{self, NAME_TAKEN, UNKNOWN_TAG};
 use crm_domain::event::{ContactTagsChanged, TagAction};
 use crm_domain::tag::{
     ContactTags, NewTag, Tag, TagDraft, MAX_TAGS_PER_CONTACT, MAX_TAGS_PER_TENANT,
@@ -13,6 +13,7 @@ use crm_platform::document::{from_value, merge_patch};
 use crm_platform::store::contacts::{self, Hold};
 use crm_platform::store::db::on_constraint;
 use crm_platform::store::expected::{self, ExpectedVersion};
+use crm_platform::store::limits;
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::ApiError;
 use serde_json::Value;
@@ -20,7 +21,7 @@ use serde_json::Value;
 /// Adds a tag to the vocabulary; at most [`MAX_TAGS_PER_TENANT`], names unique case-insensitively.
 pub async fn create_tag(uow: &UnitOfWork<'_>, draft: TagDraft) -> Result<Tag, ApiError> {
     let tag = NewTag::parse(draft)?;
-    if repository::count_locked(uow.tx(), uow.tenant()).await? >= MAX_TAGS_PER_TENANT {
+    if limits::count_locked(uow.tx(), uow.tenant(), "tags").await? >= MAX_TAGS_PER_TENANT {
         return Err(ApiError::conflict(
             format!("a tenant has at most {MAX_TAGS_PER_TENANT} tags"),
             "",
