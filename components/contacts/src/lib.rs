@@ -3,10 +3,13 @@
 //! component's, the lists themselves are the segments component's). On Spin it also serves
 //! `/healthz`, `/readyz` and the OpenAPI document.
 
+pub mod consents;
 mod handlers;
+pub mod preferences;
 pub mod relationships;
 mod repository;
 pub mod service;
+mod timeline;
 
 /// The statement a read by id runs inside a transaction, for benchmarks that measure the database
 /// floor beneath it; and the one call `GET /api/v1/contacts/{id}` makes, which sets the tenant too.
@@ -92,6 +95,9 @@ pub fn routes() -> Router {
         )
         .expensive()
         .merge(relationships::routes())
+        .merge(preferences::routes())
+        .merge(consents::routes())
+        .merge(timeline::routes())
 }
 
 /// What the contacts component serves on Spin: its routes and the operational ones.

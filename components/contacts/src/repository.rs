@@ -464,6 +464,44 @@ fn push_conditions(query: &mut SqlBuilder, filter: &ContactFilter) {
             [tag_ids(&filter.tags_none)],
         );
     }
+    const PREFERS: &str =
+        "select 1 from contact_preferences p where p.tenant_id = c.tenant_id and p.contact_id = c.id";
+    if let Some(channel) = filter.preferred_channel {
+        query.push(
+            &format!(" and exists ({PREFERS} and p.preferred_channel = ?)"),
+            [channel.into()],
+        );
+    }
+    if let Some(language) = &filter.language {
+        query.push(
+            &format!(" and exists ({PREFERS} and (lower(p.language) = lower(?) or lower(p.language) like lower(?) || '-%'))"),
+            [language.as_str().into(), language.as_str().into()],
+        );
+    }
+    // The flag columns are named from a channel the filter parsed, never from the request's text.
+    if let Some(channel) = filter.do_not_contact {
+        query.raw(&format!(" and exists ({PREFERS} and p.do_not_{channel})"));
+    }
+    if let Some(channel) = filter.contactable_via {
+        query.raw(&format!(
+            " and not exists ({PREFERS} and p.do_not_{channel})"
+        ));
+    }
+    const GRANTED: &str = "select 1 from (select r.status from consent_records r
+        where r.tenant_id = c.tenant_id and r.contact_id = c.id and r.purpose = ? and r.effective_at <= now()
+        order by r.effective_at desc, r.id desc limit 1) latest where latest.status = 'granted'";
+    if let Some(purpose) = &filter.consent_granted {
+        query.push(
+            &format!(" and exists ({GRANTED})"),
+            [purpose.as_str().into()],
+        );
+    }
+    if let Some(purpose) = &filter.consent_not_granted {
+        query.push(
+            &format!(" and not exists ({GRANTED})"),
+            [purpose.as_str().into()],
+        );
+    }
     for (column, operator, time) in filter.time_bounds() {
         query.push(
             &format!(" and c.{column} {operator} ?::text::timestamptz"),

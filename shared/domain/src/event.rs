@@ -141,6 +141,39 @@ lifecycle_action!(
     ["from_contact_id", "to_contact_id"]
 );
 
+/// A consent record was appended (records are never changed or removed, but by erasure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentRecorded;
+
+impl Action for ConsentRecorded {
+    const ENTITY: &'static str = "consent";
+    const CONTACT_FIELDS: &'static [&'static str] = &["contact_id"];
+
+    fn audit_action(self) -> &'static str {
+        "create"
+    }
+
+    fn event_type(self) -> &'static str {
+        "consent.recorded"
+    }
+}
+
+/// A contact's communication preferences changed: a change of the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactPreferencesChanged;
+
+impl Action for ContactPreferencesChanged {
+    const ENTITY: &'static str = "contact";
+
+    fn audit_action(self) -> &'static str {
+        "preferences"
+    }
+
+    fn event_type(self) -> &'static str {
+        "contact.preferences_changed"
+    }
+}
+
 lifecycle_action!(
     /// What can happen to a list (its definition; membership changes are [`ListMembershipAction`]).
     ListAction,

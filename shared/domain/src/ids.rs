@@ -87,6 +87,10 @@ uuid_id!(
     TagId
 );
 uuid_id!(
+    /// A consent record (append-only).
+    ConsentId
+);
+uuid_id!(
     /// A static or smart list of contacts.
     ListId
 );

@@ -5,12 +5,14 @@
 pub mod actor;
 pub mod audit;
 pub mod call;
+pub mod consent;
 pub mod contact;
 pub mod error;
 pub mod event;
 pub mod ids;
 pub mod list;
 pub mod note;
+pub mod preferences;
 pub mod region;
 pub mod relationship;
 pub mod tag;
@@ -21,7 +23,7 @@ pub mod webhook;
 pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EntityId, EventId, ListId, NoteId,
+    AuditRecordId, CallId, ConsentId, ContactId, DeliveryId, EntityId, EventId, ListId, NoteId,
     RelationshipId, TagId, TenantId, WebhookId,
 };
 pub use region::Region;

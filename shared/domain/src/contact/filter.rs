@@ -39,6 +39,12 @@ pub const PARAMETERS: &[&str] = &[
     "tags_any",
     "tags_all",
     "tags_none",
+    "preferred_channel",
+    "language",
+    "do_not_contact",
+    "contactable_via",
+    "consent_granted",
+    "consent_not_granted",
 ];
 
 /// The filters a smart list can save: those of `GET /api/v1/contacts` but paging, sorting and
@@ -58,6 +64,12 @@ pub const SAVED_FILTERS: &[&str] = &[
     "tags_any",
     "tags_all",
     "tags_none",
+    "preferred_channel",
+    "language",
+    "do_not_contact",
+    "contactable_via",
+    "consent_granted",
+    "consent_not_granted",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +129,18 @@ pub struct ContactFilter {
     pub tags_any: Vec<TagId>,
     pub tags_all: Vec<TagId>,
     pub tags_none: Vec<TagId>,
+    /// Contacts whose preferred channel is this one.
+    pub preferred_channel: Option<&'static str>,
+    /// Contacts whose language is this tag or a more specific one (`pt` finds `pt-BR`).
+    pub language: Option<String>,
+    /// Contacts who asked not to be contacted on this channel (`do_not_contact`), or who did not
+    /// (`contactable_via`).
+    pub do_not_contact: Option<&'static str>,
+    pub contactable_via: Option<&'static str>,
+    /// Contacts whose latest consent record for this purpose grants it (`consent_granted`), or
+    /// who have none that does (`consent_not_granted`: never asked, or withdrawn).
+    pub consent_granted: Option<String>,
+    pub consent_not_granted: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
     updated_after: Option<String>,
@@ -210,7 +234,35 @@ impl ContactFilter {
                 ))
             })
         };
+        let channel = |name: &str| {
+            get(name)
+                .map(|raw| {
+                    crate::preferences::parse_channel(raw, name)
+                        .map_err(|e| FilterError(format!("{name} {}", e.message)))
+                })
+                .transpose()
+        };
+        let purpose = |name: &str| {
+            get(name)
+                .map(|raw| {
+                    crate::consent::parse_purpose(raw, name)
+                        .map_err(|e| FilterError(format!("{name} {}", e.message)))
+                })
+                .transpose()
+        };
+        let language = get("language")
+            .map(|raw| {
+                crate::preferences::parse_language(raw, "language")
+                    .map_err(|e| FilterError(format!("language {}", e.message)))
+            })
+            .transpose()?;
         Ok(Self {
+            preferred_channel: channel("preferred_channel")?,
+            language,
+            do_not_contact: channel("do_not_contact")?,
+            contactable_via: channel("contactable_via")?,
+            consent_granted: purpose("consent_granted")?,
+            consent_not_granted: purpose("consent_not_granted")?,
             tags_any: tags("tags_any")?,
             tags_all: tags("tags_all")?,
             tags_none: tags("tags_none")?,

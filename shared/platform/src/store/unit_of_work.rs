@@ -12,6 +12,7 @@ use crate::store::tenants::{self, TenantSettings};
 use crate::ApiError;
 use crm_domain::audit::AuditRecord;
 use crm_domain::event::{Action, DomainEvent};
+use crm_domain::timeline::kind_of;
 use crm_domain::{Actor, EntityId, Region, TenantId};
 use std::sync::Mutex;
 use uuid::Uuid;
@@ -36,16 +37,25 @@ pub struct UnitOfWork<'a> {
 }
 
 /// Appends audit records and their events, the n-th record with the n-th event, in one statement
-/// however many there are.
+/// however many there are; and for each record, its entry on the timeline of every contact it is
+/// about that still exists (`subjects`: comma-separated contact ids).
 const RECORD: &str = "
     with change as (
         select * from unnest($2::text[]::uuid[], $3::text[], $4::text[], $5::text[]::uuid[],
-                             $6::text[]::jsonb[], $7::text[]::uuid[], $8::text[], $9::text[]::jsonb[])
-            as c(audit_id, action, entity_type, entity_id, changes, event_id, event_type, payload)
+                             $6::text[]::jsonb[], $7::text[]::uuid[], $8::text[], $9::text[]::jsonb[],
+                             $14::text[], $15::text[])
+            as c(audit_id, action, entity_type, entity_id, changes, event_id, event_type, payload,
+                 subjects, kind)
     ), audit as (
         insert into audit_log (tenant_id, id, actor, actor_type, action, entity_type, entity_id,
                                request_id, changes)
         select $1, audit_id, $10, $11, action, entity_type, entity_id, $12, changes from change
+    ), activity as (
+        insert into contact_activity (tenant_id, contact_id, occurred_at, audit_id, event_id, kind)
+        select $1, subject, now(), change.audit_id, change.event_id, change.kind
+        from change
+        cross join lateral unnest(string_to_array(nullif(change.subjects, ''), ',')::uuid[]) as subject
+        where exists (select 1 from contacts k where k.tenant_id = $1 and k.id = subject)
     )
     insert into outbox_events (tenant_id, id, event_type, entity_type, entity_id, payload,
                                request_id, actor)
@@ -143,6 +153,11 @@ impl<'a> UnitOfWork<'a> {
                     self.actor.kind().into(),
                     self.correlation_id.into(),
                     SqlValue::Json(actor),
+                    column(&|(audit, _)| {
+                        let ids: Vec<String> = audit.contacts.iter().map(Uuid::to_string).collect();
+                        ids.join(",")
+                    }),
+                    column(&|(audit, _)| kind_of(audit.entity_type, audit.action).to_owned()),
                 ],
             )
             .await?;

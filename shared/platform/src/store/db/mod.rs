@@ -19,8 +19,8 @@ use spin as backend;
 use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    AuditRecordId, CallId, ContactId, DeliveryId, EventId, ListId, NoteId, RelationshipId, TagId,
-    TenantId, WebhookId,
+    AuditRecordId, CallId, ConsentId, ContactId, DeliveryId, EventId, ListId, NoteId,
+    RelationshipId, TagId, TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -87,6 +87,7 @@ id_columns!(
     NoteId,
     TagId,
     ListId,
+    ConsentId,
     RelationshipId,
     WebhookId,
     DeliveryId,
