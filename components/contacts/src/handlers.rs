@@ -3,7 +3,7 @@
 
 use crate::repository::{self, Within};
 use crate::service::{self, Upserted};
-use crm_domain::contact::filter::{ContactFilter, ListCursor, PARAMETERS};
+use crm_domain::contact::filter::{self, ContactFilter, ListCursor};
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress};
 use crm_domain::list::ContactLists;
 use crm_domain::{AuditRecordId, ContactId, ListId, ValidationErrors};
@@ -143,7 +143,7 @@ async fn contacts_page(
     list: Option<ListId>,
 ) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
-    let query = Query::parse(ctx.request.query.as_deref(), PARAMETERS)?;
+    let query = Query::parse(ctx.request.query.as_deref(), &filter::parameters())?;
     let page: PageRequest<ListCursor> = PageRequest::from_query(&query)?;
     let rows = ctx
         .app
@@ -186,17 +186,9 @@ async fn contacts_page(
         })
         .await?;
     let (filter, rows) = rows;
-    let page = Page::from_rows(rows, page.limit, |(contact, key)| {
+    let page = Page::from_keyed_rows(rows, page.limit, |contact: &Contact, key: &String| {
         filter.cursor_after(contact.id, key.clone())
     });
-    let page = Page {
-        data: page
-            .data
-            .into_iter()
-            .map(|(contact, _)| contact)
-            .collect::<Vec<Contact>>(),
-        next_cursor: page.next_cursor,
-    };
     json(StatusCode::OK, &page)
 }
 

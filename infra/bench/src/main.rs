@@ -150,7 +150,25 @@ async fn main() -> anyhow::Result<()> {
             "floor: PostgreSQL select by primary key",
             Call::DatabaseRead,
         ),
+        (
+            "timeline page 1",
+            Call::Get("/api/v1/contacts/{id}/timeline?limit=50".into()),
+        ),
     ];
+    // A tag's contacts, when the tenant has tags (infra/bench/organising.sql seeds 50, 3 a contact).
+    if let Some(row) = owner
+        .query_opt(
+            "select id from tags where tenant_id = $1 order by name limit 1",
+            &[&tenant.as_uuid()],
+        )
+        .await?
+    {
+        let tag: uuid::Uuid = row.get(0);
+        scenarios.push((
+            "tag-filtered list",
+            Call::Get(format!("/api/v1/contacts?limit=50&tags_any={tag}")),
+        ));
+    }
     if ctx.floor_url.is_some() {
         scenarios.push((
             "floor: bare Spin component select by primary key",

@@ -45,19 +45,11 @@ pub async fn list_lists(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             repository::list(tx, tenant, kind, page.after.as_ref(), page.fetch_limit()).await
         })
         .await?;
-    let page = Page::from_rows(rows, page.limit, |(list, key): &(ContactList, String)| {
-        (key.clone(), list.id)
-    });
     json(
         StatusCode::OK,
-        &Page {
-            data: page
-                .data
-                .into_iter()
-                .map(|(list, _)| list)
-                .collect::<Vec<_>>(),
-            next_cursor: page.next_cursor,
-        },
+        &Page::from_keyed_rows(rows, page.limit, |list: &ContactList, key: &String| {
+            (key.clone(), list.id)
+        }),
     )
 }
 

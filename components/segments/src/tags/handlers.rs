@@ -38,19 +38,11 @@ pub async fn list_tags(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             repository::list(tx, tenant, page.after.as_ref(), page.fetch_limit()).await
         })
         .await?;
-    let page = Page::from_rows(rows, page.limit, |(tag, key): &(Tag, String)| {
-        (key.clone(), tag.id)
-    });
     json(
         StatusCode::OK,
-        &Page {
-            data: page
-                .data
-                .into_iter()
-                .map(|(tag, _)| tag)
-                .collect::<Vec<_>>(),
-            next_cursor: page.next_cursor,
-        },
+        &Page::from_keyed_rows(rows, page.limit, |tag: &Tag, key: &String| {
+            (key.clone(), tag.id)
+        }),
     )
 }
 

@@ -20,32 +20,15 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, FilterError> {
     Err(FilterError(message.into()))
 }
 
-/// The query parameters `GET /api/v1/contacts` accepts.
-pub const PARAMETERS: &[&str] = &[
-    "limit",
-    "cursor",
-    "sort",
-    "lifecycle_stage",
-    "owner_id",
-    "company",
-    "email",
-    "phone",
-    "created_after",
-    "created_before",
-    "updated_after",
-    "updated_before",
-    "updated_since",
-    "include_deleted",
-    "tags_any",
-    "tags_all",
-    "tags_none",
-    "preferred_channel",
-    "language",
-    "do_not_contact",
-    "contactable_via",
-    "consent_granted",
-    "consent_not_granted",
-];
+/// The query parameters of `GET /api/v1/contacts` that are not filters a list can save: paging,
+/// sorting, and `include_deleted`.
+pub const LISTING_PARAMETERS: &[&str] = &["limit", "cursor", "sort", "include_deleted"];
+
+/// The query parameters `GET /api/v1/contacts` accepts: [`LISTING_PARAMETERS`] and
+/// [`SAVED_FILTERS`].
+pub fn parameters() -> Vec<&'static str> {
+    [LISTING_PARAMETERS, SAVED_FILTERS].concat()
+}
 
 /// The filters a smart list can save: those of `GET /api/v1/contacts` but paging, sorting and
 /// `include_deleted` (a list's members are live contacts). The tag filters are arrays of tag ids,

@@ -66,6 +66,21 @@ impl<T> Page<T> {
             next_cursor,
         }
     }
+
+    /// Builds the page from rows fetched with their sort key beside them (a key the
+    /// representation does not show, such as a lower-cased name): `cursor` makes the next cursor
+    /// from the last row and its key; the keys are dropped.
+    pub fn from_keyed_rows<S, K: Serialize>(
+        rows: Vec<(T, S)>,
+        limit: usize,
+        cursor: impl Fn(&T, &S) -> K,
+    ) -> Self {
+        let page = Page::from_rows(rows, limit, |(row, key)| cursor(row, key));
+        Self {
+            data: page.data.into_iter().map(|(row, _)| row).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
 }
 
 fn encode_cursor<K: Serialize>(key: &K) -> String {
