@@ -26,14 +26,15 @@ insert into contact_notes (tenant_id, id, contact_id, body, author_type, author_
 select :'tenant', gen_random_uuid(), s.id,
        'Met at the conference; follow up about the renewal (' || j || ').', 'user', 'user-' || (s.n % 20),
        s.at + j * interval '1 minute', s.at + j * interval '1 minute'
-from seeded s cross join lateral generate_series(1, (random() * 10)::int) j;
+-- `s.n * 0` ties the count to the row, so random() is drawn per contact (0 to 10, 5 on average).
+from seeded s cross join lateral generate_series(1, (random() * 10 + s.n * 0)::int) j;
 
 insert into calls (tenant_id, id, contact_id, direction, from_raw, from_e164, from_region, to_raw,
                    to_e164, to_region, started_at, duration_seconds, status, agent_id, created_at)
 select :'tenant', gen_random_uuid(), s.id, 'inbound', '+14155550100', '+14155550100', 'US',
        '+14155550199', '+14155550199', 'US', s.at + j * interval '1 hour', 60 + j, 'completed',
        'agent-' || (s.n % 10), s.at + j * interval '1 hour'
-from seeded s cross join lateral generate_series(1, (random() * 4)::int) j;
+from seeded s cross join lateral generate_series(1, (random() * 4 + s.n * 0)::int) j;
 
 -- What the API writes beside each change: its audit record and, per contact it is about, a
 -- timeline row. Ids are v7-like (time-ordered) enough for the index: random is what matters here.
