@@ -149,9 +149,13 @@ async fn contacts_page(
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            // The tenant's region reads `?phone=` the way its contacts' phones were read.
-            let settings = tenants::settings(tx, tenant).await?;
-            let region = region(ctx, &settings);
+            // The tenant's region reads a phone filter the way its contacts' phones were read; only
+            // a phone filter needs it (a smart list's may hold one), so only then is it read.
+            let region = if query.get("phone").is_some() || list.is_some() {
+                region(ctx, &tenants::settings(tx, tenant).await?)
+            } else {
+                ctx.app.config.default_phone_region
+            };
             let filter = ContactFilter::from_params(|name| query.get(name), region)?;
             if let Some(cursor) = &page.after {
                 filter.check_cursor(cursor)?;

@@ -4,46 +4,17 @@
 use crm_domain::timeline::{EntryActor, TimelineEntry};
 use crm_domain::{ContactId, TenantId};
 use crm_platform::http::pagination::CursorTime;
-use crm_platform::store::db::{DbError, SqlValue, Tx};
+use crm_platform::store::db::{Db, DbError, SqlValue};
 use uuid::Uuid;
 
-/// Each source is limited and ordered on its own (so each walks its index from the cursor), then
-/// the two are merged. `$3`: kinds (null for all); `$4`/`$5`: from (inclusive) and to
-/// (exclusive); `$6`/`$7`: the cursor.
+/// One call of `contact_timeline` (migration 0022): it sets the tenant and reads the page (the
+/// contact's audit records through its activity index, merged with the deliveries of the events
+/// written beside them), with a plan kept for the connection. `$3`: kinds (null for all);
+/// `$4`/`$5`: from (inclusive) and to (exclusive); `$6`/`$7`: the cursor. No rows for a contact that
+/// is not live.
 const TIMELINE: &str = "
-    select id, kind, rfc3339(at) as at, actor_type, actor, action, entity_type, entity_id, details
-    from (
-        (select a.id, ca.kind, ca.occurred_at as at, a.actor_type, a.actor, a.action, a.entity_type,
-                a.entity_id, a.changes as details
-         from contact_activity ca
-         join audit_log a on a.tenant_id = ca.tenant_id and a.occurred_at = ca.occurred_at
-                         and a.id = ca.audit_id
-         where ca.tenant_id = $1 and ca.contact_id = $2
-           and ($3::text[] is null or ca.kind = any($3::text[]))
-           and ($4::text is null or ca.occurred_at >= $4::text::timestamptz)
-           and ($5::text is null or ca.occurred_at < $5::text::timestamptz)
-           and ($6::text is null or (ca.occurred_at, ca.audit_id) < ($6::text::timestamptz, $7::uuid))
-         order by ca.occurred_at desc, ca.audit_id desc
-         limit $8)
-        union all
-        (select d.id, 'deliveries', d.created_at, 'system', 'webhook-dispatcher', d.status,
-                'delivery', d.id,
-                jsonb_build_object('webhook_id', d.subscription_id, 'event_id', d.event_id,
-                                   'event_type', d.event_type, 'attempts', d.attempts,
-                                   'last_status_code', d.last_status_code,
-                                   'completed_at', rfc3339(d.completed_at))
-         from contact_activity ca
-         join webhook_deliveries d on d.tenant_id = ca.tenant_id and d.event_id = ca.event_id
-         where ca.tenant_id = $1 and ca.contact_id = $2 and ca.event_id is not null
-           and ($3::text[] is null or 'deliveries' = any($3::text[]))
-           and ($4::text is null or d.created_at >= $4::text::timestamptz)
-           and ($5::text is null or d.created_at < $5::text::timestamptz)
-           and ($6::text is null or (d.created_at, d.id) < ($6::text::timestamptz, $7::uuid))
-         order by d.created_at desc, d.id desc
-         limit $8)
-    ) entries
-    order by entries.at desc, entries.id desc
-    limit $8";
+    select * from contact_timeline($1, $2, $3::text[], $4::text::timestamptz, $5::text::timestamptz,
+                                   $6::text::timestamptz, $7::uuid, $8::int8::int4)";
 
 /// Where a page ended: its last entry's time and id.
 pub type TimelineCursor = (CursorTime, Uuid);
@@ -58,7 +29,7 @@ pub struct TimelineQuery<'a> {
 }
 
 pub async fn timeline(
-    tx: &Tx,
+    db: &Db,
     tenant: TenantId,
     contact: ContactId,
     query: &TimelineQuery<'_>,
@@ -72,11 +43,11 @@ pub async fn timeline(
         Some((at, id)) => (SqlValue::from(at.as_str()), SqlValue::from(*id)),
         None => (SqlValue::Null, SqlValue::Null),
     };
-    tx.query(
+    db.call(
         TIMELINE,
         &[
             tenant.into(),
-            contact.into(),
+            contact.as_uuid().into(),
             kinds,
             query.from.clone().into(),
             query.to.clone().into(),
