@@ -4,6 +4,7 @@
 //! `/healthz`, `/readyz` and the OpenAPI document.
 
 pub mod consents;
+pub mod custom_fields;
 mod handlers;
 pub mod preferences;
 pub mod relationships;
@@ -98,6 +99,7 @@ pub fn routes() -> Router {
         .merge(preferences::routes())
         .merge(consents::routes())
         .merge(timeline::routes())
+        .merge(custom_fields::routes())
 }
 
 /// What the contacts component serves on Spin: its routes and the operational ones.

@@ -175,6 +175,11 @@ impl Action for ContactPreferencesChanged {
 }
 
 lifecycle_action!(
+    /// What can happen to a custom field's definition (it is archived, never deleted).
+    CustomFieldAction,
+    "custom_field"
+);
+lifecycle_action!(
     /// What can happen to a list (its definition; membership changes are [`ListMembershipAction`]).
     ListAction,
     "list"

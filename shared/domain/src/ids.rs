@@ -87,6 +87,10 @@ uuid_id!(
     TagId
 );
 uuid_id!(
+    /// A tenant's custom contact field (its definition).
+    CustomFieldId
+);
+uuid_id!(
     /// A consent record (append-only).
     ConsentId
 );

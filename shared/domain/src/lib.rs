@@ -7,6 +7,7 @@ pub mod audit;
 pub mod call;
 pub mod consent;
 pub mod contact;
+pub mod custom_field;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -23,7 +24,7 @@ pub mod webhook;
 pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
-    AuditRecordId, CallId, ConsentId, ContactId, DeliveryId, EntityId, EventId, ListId, NoteId,
-    RelationshipId, TagId, TenantId, WebhookId,
+    AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EntityId, EventId,
+    ListId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 pub use region::Region;

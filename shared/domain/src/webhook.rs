@@ -24,6 +24,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "tag.created",
     "tag.updated",
     "tag.deleted",
+    "custom_field.created",
+    "custom_field.updated",
     "list.created",
     "list.updated",
     "list.deleted",

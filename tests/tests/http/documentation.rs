@@ -278,6 +278,9 @@ fn resource_services_know_nothing_of_http() {
     for service in [
         "contacts/src/service.rs",
         "contacts/src/relationships/service.rs",
+        "contacts/src/preferences/service.rs",
+        "contacts/src/consents/service.rs",
+        "contacts/src/custom_fields/service.rs",
         "calls/src/service.rs",
         "notes/src/service.rs",
         "segments/src/tags/service.rs",

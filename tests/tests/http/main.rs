@@ -8,6 +8,7 @@ mod calls;
 mod contact_changes;
 mod contact_lists;
 mod contacts;
+mod custom_fields;
 mod documentation;
 mod hostile_input;
 mod idempotency;

@@ -19,8 +19,8 @@ use spin as backend;
 use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    AuditRecordId, CallId, ConsentId, ContactId, DeliveryId, EventId, ListId, NoteId,
-    RelationshipId, TagId, TenantId, WebhookId,
+    AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EventId, ListId,
+    NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -88,6 +88,7 @@ id_columns!(
     TagId,
     ListId,
     ConsentId,
+    CustomFieldId,
     RelationshipId,
     WebhookId,
     DeliveryId,
