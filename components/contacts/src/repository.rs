@@ -13,8 +13,8 @@ pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
 const INSERT: &str = "
     with contact as (
         insert into contacts (tenant_id, id, first_name, last_name, display_name, display_name_explicit,
-                              company, job_title, address, lifecycle_stage, owner_id, source)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                              company, job_title, address, lifecycle_stage, owner_id, source, custom)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15)
         returning version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at,
                   rfc3339(last_contacted_at) as last_contacted_at
     ), emails as (
@@ -34,7 +34,7 @@ const UPDATE: &str = "
         update contacts
         set first_name = $3, last_name = $4, display_name = $5, display_name_explicit = $6,
             company = $7, job_title = $8, address = $9, lifecycle_stage = $10, owner_id = $11,
-            source = $12, version = version + 1
+            source = $12, custom = $13, version = version + 1
         where tenant_id = $1 and id = $2
         returning id, version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at,
                   rfc3339(last_contacted_at) as last_contacted_at
@@ -91,7 +91,8 @@ macro_rules! select_contact {
                               where p.tenant_id = c.tenant_id and p.contact_id = c.id), '[]'::jsonb)
                       as phones,
                     c.company, c.job_title, c.address, c.lifecycle_stage, c.owner_id, c.source,
-                    c.display_name_explicit, rfc3339(c.last_contacted_at) as last_contacted_at",
+                    c.display_name_explicit, rfc3339(c.last_contacted_at) as last_contacted_at,
+                    c.custom",
             $extra,
             " from contacts c ",
             $tail
@@ -144,6 +145,10 @@ fn column_params(tenant: TenantId, id: ContactId, contact: &NewContact) -> Vec<S
 }
 
 /// The emails and phones of `contact` as the JSON record sets the statements expand.
+fn custom_param(contact: &NewContact) -> SqlValue {
+    SqlValue::Json(Value::Object(contact.custom.clone()))
+}
+
 fn list_params(contact: &NewContact) -> (SqlValue, SqlValue) {
     let emails: Vec<Value> = contact
         .emails
@@ -190,7 +195,7 @@ pub async fn insert(
 ) -> Result<Contact, DbError> {
     let mut params = column_params(tenant, id, contact);
     let (emails, phones) = list_params(contact);
-    params.extend([emails, phones]);
+    params.extend([emails, phones, custom_param(contact)]);
     let row = tx.query_one(INSERT, &params).await?;
     stored(id, contact, &row)
 }
@@ -206,7 +211,11 @@ pub async fn update(
     contact: &NewContact,
 ) -> Result<Contact, DbError> {
     let row = tx
-        .query_one(UPDATE, &column_params(tenant, id, contact))
+        .query_one(UPDATE, &{
+            let mut params = column_params(tenant, id, contact);
+            params.push(custom_param(contact));
+            params
+        })
         .await?;
     let (emails, phones) = list_params(contact);
     tx.execute(
@@ -625,6 +634,16 @@ fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
         source: row.get("source")?,
         display_name_explicit: row.get("display_name_explicit")?,
         last_contacted_at: row.get("last_contacted_at")?,
+        custom: match row.get::<Value>("custom")? {
+            Value::Object(values) => values,
+            other => {
+                return Err(DbError::Decode {
+                    column: "custom".into(),
+                    expected: "an object of custom field values",
+                    found: other.to_string(),
+                })
+            }
+        },
     })
 }
 

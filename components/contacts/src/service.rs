@@ -2,9 +2,11 @@
 //! function takes a unit of work and typed arguments and returns the contact as stored, with its
 //! audit record, its event and its cache invalidation in the unit of work. Nothing here knows HTTP.
 
+use crate::custom_fields;
 use crate::repository::{self, EMAIL_TAKEN};
 use crm_domain::audit::AuditRecord;
 use crm_domain::contact::{Contact, ContactDraft, NewContact};
+use crm_domain::custom_field::{CustomField, CustomSchema};
 use crm_domain::event::{ContactAction, DomainEvent};
 use crm_domain::ContactId;
 use crm_platform::document::{from_value, merge_patch};
@@ -26,8 +28,13 @@ pub enum Upserted {
 /// Creates a contact from `draft`, validated as a whole.
 pub async fn create(uow: &UnitOfWork<'_>, draft: ContactDraft) -> Result<Contact, ApiError> {
     let settings = uow.settings().await?;
-    let contact = NewContact::parse(draft, uow.region(&settings))?;
-    insert(uow, &contact).await
+    let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
+    let schema = CustomSchema {
+        fields: &fields,
+        previous: None,
+    };
+    let contact = NewContact::parse(draft, uow.region(&settings), schema)?;
+    insert(uow, &fields, &contact).await
 }
 
 /// Creates the contact `draft` describes, or, when a live contact has the email `key`, merges
@@ -51,8 +58,13 @@ pub async fn upsert(
         }
         None if expected.is_some() => Err(ApiError::PreconditionFailed),
         None => {
-            let contact = NewContact::parse(draft, uow.region(&settings))?;
-            Ok(Upserted::Created(insert(uow, &contact).await?))
+            let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
+            let schema = CustomSchema {
+                fields: &fields,
+                previous: None,
+            };
+            let contact = NewContact::parse(draft, uow.region(&settings), schema)?;
+            Ok(Upserted::Created(insert(uow, &fields, &contact).await?))
         }
     }
 }
@@ -161,7 +173,12 @@ async fn apply_patch(
     let mut view = before.writable_view();
     merge_patch(&mut view, patch);
     let draft: ContactDraft = from_value(view)?;
-    let contact = NewContact::parse(draft, uow.region(settings))?;
+    let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
+    let schema = CustomSchema {
+        fields: &fields,
+        previous: Some(&before.custom),
+    };
+    let contact = NewContact::parse(draft, uow.region(settings), schema)?;
     let preview = contact.to_contact(
         before.id,
         before.version,
@@ -174,6 +191,7 @@ async fn apply_patch(
     {
         return Ok(before); // Nothing changes: no new version, no audit record, no event.
     }
+    unique_values(uow, &fields, &contact, Some(&before)).await?;
     let after = repository::update(uow.tx(), uow.tenant(), before.id, &contact)
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
@@ -181,12 +199,47 @@ async fn apply_patch(
     Ok(after)
 }
 
-async fn insert(uow: &UnitOfWork<'_>, contact: &NewContact) -> Result<Contact, ApiError> {
+async fn insert(
+    uow: &UnitOfWork<'_>,
+    fields: &[CustomField],
+    contact: &NewContact,
+) -> Result<Contact, ApiError> {
+    unique_values(uow, fields, contact, None).await?;
     let contact = repository::insert(uow.tx(), uow.tenant(), ContactId::generate(), contact)
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
     record(uow, ContactAction::Created, None, &contact).await?;
     Ok(contact)
+}
+
+/// Refuses a value of a unique custom field that another live contact holds (409 at
+/// `/custom/<key>`); a value the contact already had is not checked again.
+async fn unique_values(
+    uow: &UnitOfWork<'_>,
+    fields: &[CustomField],
+    contact: &NewContact,
+    before: Option<&Contact>,
+) -> Result<(), ApiError> {
+    for field in fields.iter().filter(|f| f.unique && !f.archived) {
+        let Some(value) = contact.custom.get(&field.key) else {
+            continue;
+        };
+        if before.and_then(|b| b.custom.get(&field.key)) == Some(value) {
+            continue;
+        }
+        let except = before.map(|b| b.id);
+        if custom_fields::repository::value_taken(uow.tx(), uow.tenant(), &field.key, value, except)
+            .await?
+        {
+            return Err(ApiError::conflict(
+                format!("another contact has this {}", field.label),
+                &format!("/custom/{}", field.key),
+                "value_taken",
+                "the field's values are unique within the tenant",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The audit record and event of `action`, and the invalidation of the contact's cached copies.

@@ -98,8 +98,24 @@ const UNAUDITED_FIELDS: [&str; 5] = [
     "last_contacted_at",
 ];
 
-/// The top-level fields whose values differ between two JSON objects, in field order.
+/// The top-level fields whose values differ between two JSON objects, in field order; a contact's
+/// custom field values are compared key by key (`custom.<key>`), so each is audited on its own.
 pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut changes = top_level_diff(before, after);
+    if let Some(at) = changes.iter().position(|c| c.field == "custom") {
+        let custom = changes.remove(at);
+        let per_key = top_level_diff(&custom.old, &custom.new)
+            .into_iter()
+            .map(|change| FieldChange {
+                field: format!("custom.{}", change.field),
+                ..change
+            });
+        changes.splice(at..at, per_key);
+    }
+    changes
+}
+
+fn top_level_diff(before: &Value, after: &Value) -> Vec<FieldChange> {
     let empty = Map::new();
     let before = before.as_object().unwrap_or(&empty);
     let after = after.as_object().unwrap_or(&empty);
@@ -125,6 +141,15 @@ pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn custom_values_are_audited_key_by_key() {
+        let before = json!({"first_name": "Ada", "custom": {"tier": "gold", "seats": 3}});
+        let after =
+            json!({"first_name": "Ada", "custom": {"tier": "silver", "seats": 3, "vip": true}});
+        let fields: Vec<String> = diff(&before, &after).into_iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["custom.tier", "custom.vip"]);
+    }
 
     #[test]
     fn lists_only_changed_fields_and_skips_server_fields() {

@@ -8,7 +8,7 @@ use crate::error::{FieldError, ValidationErrors};
 use crate::ids::CustomFieldId;
 use crate::region::Region;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The most definitions (archived ones included) one tenant keeps.
 pub const MAX_FIELDS_PER_TENANT: i64 = 200;
@@ -528,6 +528,86 @@ fn slug(label: &str) -> String {
     slug.trim_end_matches('_').chars().take(64).collect()
 }
 
+/// The custom fields a contact write is checked against, and the values the contact had before
+/// (an archived field's value may stay as it was, never be set anew).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CustomSchema<'a> {
+    pub fields: &'a [CustomField],
+    pub previous: Option<&'a Map<String, Value>>,
+}
+
+impl CustomSchema<'_> {
+    /// The contact's `custom` object as stored: each value checked against its field (at
+    /// `/custom/<key>`), nulls dropped, a live field without a value given its default or, when
+    /// required, refused.
+    pub fn values(
+        &self,
+        raw: Option<Value>,
+        region: Region,
+        errors: &mut ValidationErrors,
+    ) -> Map<String, Value> {
+        let mut values = Map::new();
+        let before = errors.0.len();
+        match raw {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(raw)) => {
+                for (key, value) in raw {
+                    if value.is_null() {
+                        continue;
+                    }
+                    let pointer = format!("/custom/{key}");
+                    match self.fields.iter().find(|f| f.key == key) {
+                        None => errors.push(FieldError::new(
+                            pointer,
+                            "unknown_field",
+                            "no custom field of this tenant has this key",
+                        )),
+                        Some(field) if field.archived => {
+                            if self.previous.and_then(|p| p.get(&key)) == Some(&value) {
+                                values.insert(key, value);
+                            } else {
+                                errors.push(FieldError::new(
+                                    pointer,
+                                    "archived",
+                                    "this field is archived: its value can be kept or removed, not set",
+                                ));
+                            }
+                        }
+                        Some(field) => {
+                            if let Some(value) = errors.take(field.value(&value, region, &pointer))
+                            {
+                                values.insert(key, value);
+                            }
+                        }
+                    }
+                }
+            }
+            Some(_) => errors.push(FieldError::new(
+                "/custom",
+                "invalid_type",
+                "must be an object of custom field values by key",
+            )),
+        }
+        if errors.0.len() == before {
+            for field in self.fields.iter().filter(|f| !f.archived) {
+                if values.contains_key(&field.key) {
+                    continue;
+                }
+                if let Some(default) = &field.default {
+                    values.insert(field.key.clone(), default.clone());
+                } else if field.required {
+                    errors.push(FieldError::new(
+                        format!("/custom/{}", field.key),
+                        "required",
+                        format!("{} is required", field.label),
+                    ));
+                }
+            }
+        }
+        values
+    }
+}
+
 /// A definition as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomField {
@@ -553,6 +633,31 @@ pub struct CustomField {
 }
 
 impl CustomField {
+    /// Checks `raw`, a value of this field at `pointer` ([`NewCustomField::value`]).
+    pub fn value(&self, raw: &Value, region: Region, pointer: &str) -> Result<Value, FieldError> {
+        self.rules().value(raw, region, pointer)
+    }
+
+    /// The field's rules, as a definition states them.
+    pub fn rules(&self) -> NewCustomField {
+        NewCustomField {
+            key: self.key.clone(),
+            label: self.label.clone(),
+            kind: self.kind,
+            description: self.description.clone(),
+            required: self.required,
+            unique: self.unique,
+            default: self.default.clone(),
+            min_length: self.min_length,
+            max_length: self.max_length,
+            min: self.min,
+            max: self.max,
+            options: self.options.clone(),
+            indexed: self.indexed,
+            archived: self.archived,
+        }
+    }
+
     /// The writable fields as a create body carries them, for JSON Merge Patch.
     pub fn writable_view(&self) -> Value {
         serde_json::json!({

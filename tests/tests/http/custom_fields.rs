@@ -248,3 +248,189 @@ async fn a_tenant_defines_at_most_two_hundred_fields() {
     assert_eq!(one_more.status, 409, "{}", one_more.text);
     assert_eq!(one_more.json()["errors"][0]["code"], "too_many_fields");
 }
+
+async fn contact(client: &TestClient, body: Value) -> crm_http_tests::Reply {
+    client
+        .send_json(Method::POST, "/api/v1/contacts", &body)
+        .await
+}
+
+#[tokio::test]
+async fn contacts_hold_values_checked_against_their_fields() {
+    let (tenant, client) = client().await;
+    for body in [
+        json!({"key": "tier", "label": "Tier", "type": "single_select", "required": true,
+               "options": [{"id": "gold", "label": "Gold"}, {"id": "silver", "label": "Silver"}]}),
+        json!({"key": "seats", "label": "Seats", "type": "number", "min": 1, "default": 1}),
+        json!({"key": "mobile", "label": "Mobile", "type": "phone"}),
+        json!({"key": "account", "label": "Account", "type": "text", "unique": true}),
+    ] {
+        assert_eq!(define(&client, body).await.status, 201);
+    }
+    let created = contact(
+        &client,
+        json!({"first_name": "Ada", "custom": {"tier": "gold", "mobile": "(415) 555-0100", "account": "A-1"}}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let ada = created.json();
+    assert_eq!(
+        ada["custom"],
+        json!({"tier": "gold", "seats": 1, "mobile": "+14155550100", "account": "A-1"}),
+        "values stored canonically, the default filled in"
+    );
+    let id = ada["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        client.get(&format!("/api/v1/contacts/{id}")).await.json()["custom"]["tier"],
+        "gold"
+    );
+
+    for (body, field, status) in [
+        (
+            json!({"first_name": "B", "custom": {"tier": "bronze"}}),
+            "/custom/tier",
+            422,
+        ),
+        (json!({"first_name": "B"}), "/custom/tier", 422),
+        (
+            json!({"first_name": "B", "custom": {"tier": "gold", "colour": "red"}}),
+            "/custom/colour",
+            422,
+        ),
+        (
+            json!({"first_name": "B", "custom": {"tier": "gold", "seats": 0}}),
+            "/custom/seats",
+            422,
+        ),
+        (json!({"first_name": "B", "custom": "gold"}), "/custom", 422),
+        (
+            json!({"first_name": "B", "custom": {"tier": "gold", "account": "A-1"}}),
+            "/custom/account",
+            409,
+        ),
+    ] {
+        let reply = contact(&client, body.clone()).await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.text);
+        assert_eq!(reply.error_fields(), vec![field.to_owned()], "{body}");
+    }
+
+    // A patch changes values key by key; null removes one; each key is audited on its own.
+    let patched = client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"custom": {"tier": "silver", "mobile": null}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(
+        patched.json()["custom"],
+        json!({"tier": "silver", "seats": 1, "account": "A-1"})
+    );
+    let history = client
+        .get(&format!("/api/v1/contacts/{id}/history"))
+        .await
+        .json();
+    let fields: Vec<&str> = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"custom.tier") && fields.contains(&"custom.mobile"),
+        "{fields:?}"
+    );
+    let event: Value = owner_db()
+        .await
+        .query_one(
+            "select payload from outbox_events where tenant_id = $1 and event_type = 'contact.updated' order by id desc limit 1",
+            &[&tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(event["custom"]["tier"], "silver", "events carry the values");
+
+    // Rules that stored values would break are refused, saying how many.
+    let fields = client.get("/api/v1/custom-fields").await.json()["data"].clone();
+    let field_id = |key: &str| {
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == key)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let change = |key: &str, patch: Value| {
+        let path = format!("/api/v1/custom-fields/{}", field_id(key));
+        let client = &client;
+        async move { client.send_json(Method::PATCH, &path, &patch).await }
+    };
+    let removed = change(
+        "tier",
+        json!({"options": [{"id": "gold", "label": "Gold"}]}),
+    )
+    .await;
+    assert_eq!(removed.status, 409, "{}", removed.text);
+    assert_eq!(removed.json()["errors"][0]["code"], "values_conflict");
+    assert_eq!(change("seats", json!({"min": 2, "default": 2})).await.status, 409);
+    assert_eq!(
+        change("mobile", json!({"required": true})).await.status,
+        409
+    );
+    let renamed = change(
+        "tier",
+        json!({"options": [{"id": "gold", "label": "Gold"}, {"id": "silver", "label": "Argent"}]}),
+    )
+    .await;
+    assert_eq!(
+        renamed.status, 200,
+        "renaming an option keeps its values: {}",
+        renamed.text
+    );
+
+    // An archived field's value stays, can be removed, cannot be set anew.
+    assert_eq!(
+        change("account", json!({"archived": true})).await.status,
+        200
+    );
+    let kept = client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"first_name": "Ada L"}),
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    assert_eq!(kept.json()["custom"]["account"], "A-1");
+    let set = client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"custom": {"account": "A-2"}}),
+        )
+        .await;
+    assert_eq!(set.status, 422, "{}", set.text);
+    assert_eq!(set.error_fields(), vec!["/custom/account".to_owned()]);
+
+    // Erased with the contact: its history keeps no value.
+    let eraser = TestClient::new(Some(tenant.token("contacts:erase")));
+    let erased = eraser
+        .send(eraser.request(Method::POST, &format!("/api/v1/contacts/{id}/erase")))
+        .await;
+    assert!(erased.status < 300, "{}", erased.text);
+    let traces: i64 = owner_db()
+        .await
+        .query_one(
+            "select count(*) from audit_log where tenant_id = $1 and changes::text like '%A-1%'",
+            &[&tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(traces, 0);
+}

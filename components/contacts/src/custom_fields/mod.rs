@@ -3,7 +3,7 @@
 //! values against them.
 
 mod handlers;
-mod repository;
+pub(crate) mod repository;
 pub mod service;
 
 use crm_platform::http::router::{Access, Router};

@@ -2,7 +2,7 @@
 //! point values): `min`/`max` are written `$n::text::float8` and read `::text`.
 
 use crm_domain::custom_field::{CustomField, FieldType, NewCustomField, SelectOption};
-use crm_domain::{CustomFieldId, TenantId};
+use crm_domain::{ContactId, CustomFieldId, TenantId};
 use crm_platform::store::db::{DbError, Row, SqlValue, Tx};
 use serde_json::Value;
 
@@ -116,6 +116,75 @@ pub async fn list(tx: &Tx, tenant: TenantId, archived: bool) -> Result<Vec<Custo
         .iter()
         .map(field_from_row)
         .collect()
+}
+
+/// Whether another live contact than `except` holds `value` in the unique field `key`, after
+/// taking the lock of that value (held until the transaction ends), so that two writes of one
+/// value at once cannot both pass.
+pub async fn value_taken(
+    tx: &Tx,
+    tenant: TenantId,
+    key: &str,
+    value: &Value,
+    except: Option<ContactId>,
+) -> Result<bool, DbError> {
+    tx.execute(
+        "select pg_advisory_xact_lock(hashtextextended('custom:' || $1::uuid::text || ':' || $2 || ':' || $3::jsonb::text, 0))",
+        &[tenant.into(), key.into(), SqlValue::Json(value.clone())],
+    )
+    .await?;
+    Ok(tx
+        .query_opt(
+            "select 1 from contacts where tenant_id = $1 and deleted_at is null
+             and custom -> $2 = $3::jsonb and ($4::uuid is null or id <> $4::uuid) limit 1",
+            &[
+                tenant.into(),
+                key.into(),
+                SqlValue::Json(value.clone()),
+                except.map_or(SqlValue::Null, |id| id.into()),
+            ],
+        )
+        .await?
+        .is_some())
+}
+
+/// Every contact's value of `key` (deleted contacts too: they can be restored), by contact.
+pub async fn stored_values(
+    tx: &Tx,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Vec<(ContactId, Value)>, DbError> {
+    tx.query(
+        "select id, custom -> $2 from contacts where tenant_id = $1 and jsonb_exists(custom, $2)",
+        &[tenant.into(), key.into()],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((row.get(0)?, row.get(1)?)))
+    .collect()
+}
+
+/// How many contacts (deleted ones too) have no value of `key`.
+pub async fn missing_values(tx: &Tx, tenant: TenantId, key: &str) -> Result<i64, DbError> {
+    tx.query_one(
+        "select count(*)::int8 from contacts where tenant_id = $1 and not jsonb_exists(custom, $2)",
+        &[tenant.into(), key.into()],
+    )
+    .await?
+    .get(0)
+}
+
+/// How many values of `key` more than one live contact holds.
+pub async fn shared_values(tx: &Tx, tenant: TenantId, key: &str) -> Result<i64, DbError> {
+    tx.query_one(
+        "select count(*)::int8 from (
+             select custom -> $2 from contacts
+             where tenant_id = $1 and deleted_at is null and jsonb_exists(custom, $2)
+             group by custom -> $2 having count(*) > 1) shared",
+        &[tenant.into(), key.into()],
+    )
+    .await?
+    .get(0)
 }
 
 fn field_from_row(row: &Row) -> Result<CustomField, DbError> {

@@ -71,10 +71,74 @@ pub async fn update(
             "a field's type never changes; define another field",
         ));
     }
+    stored_values_hold(uow, &before, &field, uow.region(&settings)).await?;
     let after = repository::update(uow.tx(), uow.tenant(), id, &field).await?;
     uow.record_change(CustomFieldAction::Updated, id, Some(&before), &after)
         .await?;
     Ok(after)
+}
+
+/// Refuses new rules that values already stored would break (409 `values_conflict`, saying how
+/// many): a value they no longer admit (a removed option, a tighter bound), a required field some
+/// contacts lack (with no default to fill in), a unique field whose values repeat. An archived
+/// field's rules are not enforced, so archiving is never refused.
+async fn stored_values_hold(
+    uow: &UnitOfWork<'_>,
+    before: &CustomField,
+    field: &NewCustomField,
+    region: crm_domain::Region,
+) -> Result<(), ApiError> {
+    if field.archived {
+        return Ok(());
+    }
+    let (tx, tenant) = (uow.tx(), uow.tenant());
+    let mut broken = 0;
+    if field.options != before.options
+        || (field.min_length, field.max_length) != (before.min_length, before.max_length)
+        || (field.min, field.max) != (before.min, before.max)
+    {
+        for (_, value) in repository::stored_values(tx, tenant, &field.key).await? {
+            if field
+                .value(&value, region, "")
+                .map_or(true, |stored| stored != value)
+            {
+                broken += 1;
+            }
+        }
+    }
+    let conflict = |count: i64, what: &str| {
+        ApiError::conflict(
+            format!("{count} {what}"),
+            "",
+            "values_conflict",
+            "change those contacts' values first, or archive the field and define another",
+        )
+    };
+    if broken > 0 {
+        return Err(conflict(
+            broken,
+            "contacts hold values the new rules refuse",
+        ));
+    }
+    if field.required && field.default.is_none() && !before.required {
+        let missing = repository::missing_values(tx, tenant, &field.key).await?;
+        if missing > 0 {
+            return Err(conflict(
+                missing,
+                "contacts have no value for a field that would be required",
+            ));
+        }
+    }
+    if field.unique && !before.unique {
+        let shared = repository::shared_values(tx, tenant, &field.key).await?;
+        if shared > 0 {
+            return Err(conflict(
+                shared,
+                "values are held by more than one contact, and the field would be unique",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn key_taken() -> ApiError {

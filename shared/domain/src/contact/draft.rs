@@ -4,6 +4,7 @@ use super::{
     AddressDraft, Contact, ContactEmail, ContactPhone, EmailAddress, Label, LifecycleStage,
     PersonName, PhoneNumber, PostalAddress,
 };
+use crate::custom_field::CustomSchema;
 use crate::error::{FieldError, ValidationErrors};
 use crate::ids::ContactId;
 use crate::region::Region;
@@ -46,6 +47,9 @@ pub struct ContactDraft {
     /// Where the contact came from (`import`, `web_form`, ...).
     #[serde(default)]
     pub source: Option<String>,
+    /// Values of the tenant's custom fields, by key.
+    #[serde(default)]
+    pub custom: Option<serde_json::Value>,
 }
 
 /// `"emails": null` means no emails, as an absent field does.
@@ -93,6 +97,8 @@ pub struct NewContact {
     pub lifecycle_stage: Option<LifecycleStage>,
     pub owner_id: Option<String>,
     pub source: Option<String>,
+    /// Custom field values, each checked against its field.
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,8 +120,14 @@ impl NewContact {
     ///
     /// Phone numbers without a country code are read as dialled from `default_region`.
     /// When no entry is marked primary the first one becomes primary; two marked primary is an error.
-    pub fn parse(draft: ContactDraft, default_region: Region) -> Result<Self, ValidationErrors> {
+    /// Custom field values are checked against `schema`, the tenant's fields.
+    pub fn parse(
+        draft: ContactDraft,
+        default_region: Region,
+        schema: CustomSchema<'_>,
+    ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
+        let custom = schema.values(draft.custom, default_region, &mut errors);
         let name = |raw: Option<String>, field: &str, max: usize, errors: &mut ValidationErrors| {
             raw.and_then(|raw| errors.take(PersonName::parse(&raw, field, max)).flatten())
         };
@@ -180,6 +192,7 @@ impl NewContact {
                 lifecycle_stage,
                 owner_id,
                 source,
+                custom,
             }),
             _ => Err(errors),
         }
@@ -227,6 +240,7 @@ impl NewContact {
             lifecycle_stage: self.lifecycle_stage,
             owner_id: self.owner_id.clone(),
             source: self.source.clone(),
+            custom: self.custom.clone(),
             display_name_explicit: self.display_name_explicit,
             last_contacted_at: None,
             version,
@@ -427,7 +441,7 @@ mod tests {
             last_name: Some("Lovelace".into()),
             ..Default::default()
         };
-        let contact = NewContact::parse(draft, gb()).unwrap();
+        let contact = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap();
         assert_eq!(contact.display_name.as_str(), "Ada Lovelace");
     }
 
@@ -437,7 +451,7 @@ mod tests {
             emails: vec![email("a@example.com", false), email("b@example.com", true)],
             ..Default::default()
         };
-        let contact = NewContact::parse(draft, gb()).unwrap();
+        let contact = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap();
         assert_eq!(contact.display_name.as_str(), "b@example.com");
     }
 
@@ -448,7 +462,7 @@ mod tests {
             phones: vec![phone("07911 123456")],
             ..Default::default()
         };
-        let contact = NewContact::parse(draft, gb()).unwrap();
+        let contact = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap();
         assert!(contact.emails[0].primary && !contact.emails[1].primary);
         assert!(contact.phones[0].primary);
     }
@@ -465,7 +479,7 @@ mod tests {
             phones: vec![phone("123"), phone("07911 123456")],
             ..Default::default()
         };
-        let errors = NewContact::parse(draft, gb()).unwrap_err();
+        let errors = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap_err();
         assert_eq!(
             fields(&errors),
             vec![
@@ -483,13 +497,14 @@ mod tests {
             emails: vec![email("a@example.com", true), email("b@example.com", true)],
             ..Default::default()
         };
-        let errors = NewContact::parse(draft, gb()).unwrap_err();
+        let errors = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap_err();
         assert_eq!(fields(&errors), vec![("/emails", "multiple_primary")]);
     }
 
     #[test]
     fn an_empty_contact_is_refused() {
-        let errors = NewContact::parse(ContactDraft::default(), gb()).unwrap_err();
+        let errors =
+            NewContact::parse(ContactDraft::default(), gb(), CustomSchema::default()).unwrap_err();
         assert_eq!(fields(&errors), vec![("", "required")]);
     }
 
@@ -501,7 +516,7 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
-        let errors = NewContact::parse(draft, gb()).unwrap_err();
+        let errors = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap_err();
         assert_eq!(fields(&errors), vec![("/emails", "too_many")]);
     }
 }

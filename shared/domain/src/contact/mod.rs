@@ -36,6 +36,9 @@ pub struct Contact {
     pub lifecycle_stage: Option<LifecycleStage>,
     pub owner_id: Option<String>,
     pub source: Option<String>,
+    /// Values of the tenant's custom fields, by key (each checked against its field).
+    #[serde(default)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
     /// False while `display_name` is derived, so that it follows the names on an update.
     #[serde(skip)]
     pub display_name_explicit: bool,
@@ -68,6 +71,7 @@ impl Contact {
             "lifecycle_stage": self.lifecycle_stage,
             "owner_id": self.owner_id,
             "source": self.source,
+            "custom": self.custom,
         });
         if let Some(fields) = view.as_object_mut() {
             fields.retain(|_, value| !value.is_null());
