@@ -377,7 +377,12 @@ async fn contacts_hold_values_checked_against_their_fields() {
     .await;
     assert_eq!(removed.status, 409, "{}", removed.text);
     assert_eq!(removed.json()["errors"][0]["code"], "values_conflict");
-    assert_eq!(change("seats", json!({"min": 2, "default": 2})).await.status, 409);
+    assert_eq!(
+        change("seats", json!({"min": 2, "default": 2}))
+            .await
+            .status,
+        409
+    );
     assert_eq!(
         change("mobile", json!({"required": true})).await.status,
         409
