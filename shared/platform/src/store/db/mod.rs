@@ -172,7 +172,11 @@ impl SqlBuilder {
             Some((expression, _)) => format!("{expression} {direction}, {} {direction}", order.id),
             None => format!("{} {direction}", order.id),
         };
-        self.push(&format!(" order by {keys} limit ?"), [SqlValue::Int(limit)])
+        // The limit is written into the statement, not passed: a parameter's value is unknown to a
+        // generic plan, which then costs the query as if it read every row, so PostgreSQL keeps
+        // planning it afresh on every execution (and JIT-compiles it above `jit_above_cost`).
+        // A limit is a page size the API bounds, a handful of distinct statements per query.
+        self.raw(&format!(" order by {keys} limit {limit}"))
     }
 }
 
