@@ -638,8 +638,9 @@ mod tests {
             query.sql,
             "select 1 from calls c where c.tenant_id = $1 \
              and (c.started_at, c.id) < ($2::text::timestamptz, $3) \
-             order by c.started_at desc, c.id desc limit $4"
+             order by c.started_at desc, c.id desc limit 51"
         );
+        assert_eq!(query.params.len(), 3, "the limit is written, not passed");
         let ids = Keyset {
             key: None,
             id: "s.id",
@@ -647,7 +648,7 @@ mod tests {
         };
         let mut first = SqlBuilder::new("select 1 from s", vec![]);
         first.page(&ids, None, 10);
-        assert_eq!(first.sql, "select 1 from s order by s.id asc limit $1");
+        assert_eq!(first.sql, "select 1 from s order by s.id asc limit 10");
     }
 
     #[test]
