@@ -2,9 +2,10 @@
 
 use crm_domain::contact::filter::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
-use crm_domain::list::{ListKind, ListSummary};
+use crm_domain::list::ListSummary;
 use crm_domain::{AuditRecordId, CallId, ContactId, ListId, TenantId};
 use crm_platform::store::db::{Db, DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::store::lists as store_lists;
 use serde_json::{json, Value};
 
 pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
@@ -408,14 +409,7 @@ pub async fn lists_of(
     tx.query(&query.sql, &query.params)
         .await?
         .iter()
-        .map(|row| {
-            let kind: String = row.get("kind")?;
-            Ok(ListSummary {
-                id: row.get("id")?,
-                name: row.get("name")?,
-                kind: ListKind::parse(&kind).unwrap_or(ListKind::Static),
-            })
-        })
+        .map(store_lists::summary_from_row)
         .collect()
 }
 
@@ -445,9 +439,6 @@ fn push_conditions(query: &mut SqlBuilder, filter: &ContactFilter) {
             [e164.as_str().into()],
         );
     }
-    let tag_ids = |ids: &[crm_domain::TagId]| {
-        SqlValue::TextArray(ids.iter().map(ToString::to_string).collect())
-    };
     const CARRIES: &str =
         "select 1 from contact_tags t where t.tenant_id = c.tenant_id and t.contact_id = c.id";
     // The ids are cast once (an init plan), not again for every contact the filter tries: cast in
@@ -456,14 +447,14 @@ fn push_conditions(query: &mut SqlBuilder, filter: &ContactFilter) {
     if !filter.tags_any.is_empty() {
         query.push(
             &format!(" and exists ({CARRIES} and {ANY_TAG})"),
-            [tag_ids(&filter.tags_any)],
+            [SqlValue::id_array(&filter.tags_any)],
         );
     }
     if !filter.tags_all.is_empty() {
         query.push(
             &format!(" and (select count(*) from ({CARRIES} and {ANY_TAG}) carried) = ?"),
             [
-                tag_ids(&filter.tags_all),
+                SqlValue::id_array(&filter.tags_all),
                 SqlValue::Int(filter.tags_all.len() as i64),
             ],
         );
@@ -471,7 +462,7 @@ fn push_conditions(query: &mut SqlBuilder, filter: &ContactFilter) {
     if !filter.tags_none.is_empty() {
         query.push(
             &format!(" and not exists ({CARRIES} and {ANY_TAG})"),
-            [tag_ids(&filter.tags_none)],
+            [SqlValue::id_array(&filter.tags_none)],
         );
     }
     const PREFERS: &str =

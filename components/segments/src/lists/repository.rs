@@ -143,7 +143,7 @@ pub async fn live_contacts(
     tenant: TenantId,
     ids: &[ContactId],
 ) -> Result<Vec<ContactId>, DbError> {
-    ids_of(tx, LIVE_CONTACTS, &[tenant.into(), id_array(ids)]).await
+    ids_of(tx, LIVE_CONTACTS, &[tenant.into(), SqlValue::id_array(ids)]).await
 }
 
 /// Adds `contacts` to the list; answers those that were not members yet.
@@ -153,7 +153,12 @@ pub async fn add(
     list: ListId,
     contacts: &[ContactId],
 ) -> Result<Vec<ContactId>, DbError> {
-    ids_of(tx, ADD, &[tenant.into(), list.into(), id_array(contacts)]).await
+    ids_of(
+        tx,
+        ADD,
+        &[tenant.into(), list.into(), SqlValue::id_array(contacts)],
+    )
+    .await
 }
 
 /// Removes `contacts` from the list; answers those that were members.
@@ -166,7 +171,7 @@ pub async fn remove(
     ids_of(
         tx,
         REMOVE,
-        &[tenant.into(), list.into(), id_array(contacts)],
+        &[tenant.into(), list.into(), SqlValue::id_array(contacts)],
     )
     .await
 }
@@ -177,10 +182,6 @@ async fn ids_of(tx: &Tx, statement: &str, params: &[SqlValue]) -> Result<Vec<Con
         .iter()
         .map(|row| row.get(0))
         .collect()
-}
-
-fn id_array(ids: &[ContactId]) -> SqlValue {
-    SqlValue::TextArray(ids.iter().map(ToString::to_string).collect())
 }
 
 fn filter_value(list: &NewList) -> SqlValue {

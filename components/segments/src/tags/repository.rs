@@ -128,7 +128,7 @@ pub async fn list(
 
 /// Which of `ids` the tenant has.
 pub async fn known(tx: &Tx, tenant: TenantId, ids: &[TagId]) -> Result<Vec<TagId>, DbError> {
-    tx.query(KNOWN, &[tenant.into(), id_array(ids)])
+    tx.query(KNOWN, &[tenant.into(), SqlValue::id_array(ids)])
         .await?
         .iter()
         .map(|row| row.get(0))
@@ -183,13 +183,9 @@ pub async fn replace(
     contact: ContactId,
     tags: &[TagId],
 ) -> Result<(), DbError> {
-    let params = [tenant.into(), contact.into(), id_array(tags)];
+    let params = [tenant.into(), contact.into(), SqlValue::id_array(tags)];
     tx.execute(DETACH_OTHERS, &params).await?;
     tx.execute(ATTACH_ALL, &params).await.map(|_| ())
-}
-
-fn id_array(ids: &[TagId]) -> SqlValue {
-    SqlValue::TextArray(ids.iter().map(ToString::to_string).collect())
 }
 
 fn tag_from_row(row: &Row) -> Result<Tag, DbError> {

@@ -45,15 +45,20 @@ pub async fn smart_lists(tx: &Tx, tenant: TenantId) -> Result<Vec<ListDefinition
     .collect()
 }
 
-fn definition_from_row(row: &Row) -> Result<ListDefinition, DbError> {
+/// A list's id, name and kind, from a row with those columns.
+pub fn summary_from_row(row: &Row) -> Result<ListSummary, DbError> {
     let kind: String = row.get("kind")?;
+    Ok(ListSummary {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        kind: ListKind::parse(&kind).unwrap_or(ListKind::Static),
+    })
+}
+
+fn definition_from_row(row: &Row) -> Result<ListDefinition, DbError> {
     let filter: Option<Value> = row.get("filter")?;
     Ok(ListDefinition {
-        summary: ListSummary {
-            id: row.get("id")?,
-            name: row.get("name")?,
-            kind: ListKind::parse(&kind).unwrap_or(ListKind::Static),
-        },
+        summary: summary_from_row(row)?,
         filter: match filter {
             Some(Value::Object(filter)) => Some(filter),
             _ => None,

@@ -95,6 +95,12 @@ id_columns!(
     EventId,
     AuditRecordId
 );
+impl SqlValue {
+    /// Ids as one text array parameter, which a statement reads as `$n::text[]::uuid[]`.
+    pub fn id_array<T: std::fmt::Display>(ids: &[T]) -> Self {
+        SqlValue::TextArray(ids.iter().map(ToString::to_string).collect())
+    }
+}
 impl From<Value> for SqlValue {
     fn from(value: Value) -> Self {
         SqlValue::Json(value)
