@@ -321,6 +321,31 @@ impl NewCustomField {
     /// Checks `raw`, a value of this field at `pointer`, and returns it as stored: a text trimmed,
     /// an email as its address, a phone in E.164, a time in UTC, a multi-select without repeats.
     pub fn value(&self, raw: &Value, region: Region, pointer: &str) -> Result<Value, FieldError> {
+        ValueRules {
+            kind: self.kind,
+            min_length: self.min_length,
+            max_length: self.max_length,
+            min: self.min,
+            max: self.max,
+            options: &self.options,
+        }
+        .check(raw, region, pointer)
+    }
+}
+
+/// What a value is checked against: the rules of a definition, borrowed (a new one, or a stored
+/// one on every contact write).
+struct ValueRules<'a> {
+    kind: FieldType,
+    min_length: Option<u32>,
+    max_length: Option<u32>,
+    min: Option<f64>,
+    max: Option<f64>,
+    options: &'a [SelectOption],
+}
+
+impl ValueRules<'_> {
+    fn check(&self, raw: &Value, region: Region, pointer: &str) -> Result<Value, FieldError> {
         let invalid = |message: String| FieldError::new(pointer, "invalid_value", message);
         let text = || {
             raw.as_str()
@@ -635,27 +660,15 @@ pub struct CustomField {
 impl CustomField {
     /// Checks `raw`, a value of this field at `pointer` ([`NewCustomField::value`]).
     pub fn value(&self, raw: &Value, region: Region, pointer: &str) -> Result<Value, FieldError> {
-        self.rules().value(raw, region, pointer)
-    }
-
-    /// The field's rules, as a definition states them.
-    pub fn rules(&self) -> NewCustomField {
-        NewCustomField {
-            key: self.key.clone(),
-            label: self.label.clone(),
+        ValueRules {
             kind: self.kind,
-            description: self.description.clone(),
-            required: self.required,
-            unique: self.unique,
-            default: self.default.clone(),
             min_length: self.min_length,
             max_length: self.max_length,
             min: self.min,
             max: self.max,
-            options: self.options.clone(),
-            indexed: self.indexed,
-            archived: self.archived,
+            options: &self.options,
         }
+        .check(raw, region, pointer)
     }
 
     /// The writable fields as a create body carries them, for JSON Merge Patch.

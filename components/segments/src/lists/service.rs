@@ -164,6 +164,10 @@ pub async fn change_members(
             result,
         });
     }
+    let records: Vec<_> = records
+        .iter()
+        .map(|(audit, event)| (audit, event))
+        .collect();
     uow.record_all(&records).await?;
     Ok(MembershipResults {
         list_id: id,

@@ -112,16 +112,19 @@ impl<'a> UnitOfWork<'a> {
     /// Appends `audit` and `event` to the change, in its transaction (one statement); the
     /// dispatcher is woken once the change commits.
     pub async fn record(&self, audit: &AuditRecord, event: &DomainEvent) -> Result<(), ApiError> {
-        self.record_all(&[(audit.clone(), event.clone())]).await
+        self.record_all(&[(audit, event)]).await
     }
 
     /// Appends each audit record and its event (a change of many entities at once, such as a
     /// list's new members), in one statement however many there are.
-    pub async fn record_all(&self, changes: &[(AuditRecord, DomainEvent)]) -> Result<(), ApiError> {
+    pub async fn record_all(
+        &self,
+        changes: &[(&AuditRecord, &DomainEvent)],
+    ) -> Result<(), ApiError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let column = |value: &dyn Fn(&(AuditRecord, DomainEvent)) -> String| {
+        let column = |value: &dyn Fn(&(&AuditRecord, &DomainEvent)) -> String| {
             SqlValue::TextArray(changes.iter().map(value).collect())
         };
         let diffs = changes
