@@ -9,6 +9,7 @@ mod handlers;
 pub mod preferences;
 pub mod relationships;
 mod repository;
+mod search;
 pub mod service;
 mod timeline;
 
@@ -100,6 +101,7 @@ pub fn routes() -> Router {
         .merge(consents::routes())
         .merge(timeline::routes())
         .merge(custom_fields::routes())
+        .merge(search::routes())
 }
 
 /// What the contacts component serves on Spin: its routes and the operational ones.

@@ -1,5 +1,6 @@
 //! Contact storage. SQL lives here as constants; rows decode into domain types.
 
+use crate::search::conditions::{self, ListMembership};
 use crm_domain::contact::filter::{ContactFilter, ListCursor, SortKey};
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::list::ListSummary;
@@ -114,6 +115,9 @@ const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
      for update of c"
 );
 const LIST_HEAD: &str = select_contact!(", {sort_key} as sort_key", "where c.tenant_id = $1");
+/// A search's head: [`LIST_HEAD`] with room for the join of the search document.
+pub(crate) const SEARCH_HEAD: &str =
+    select_contact!(", {sort_key} as sort_key", "{join} where c.tenant_id = $1");
 const LIVE_OWNER_OF_EMAIL: &str = "
     select contact_id from contact_emails
     where tenant_id = $1 and live and address_key = any($2) order by contact_id limit 1";
@@ -413,102 +417,10 @@ pub async fn lists_of(
         .collect()
 }
 
-/// Appends the conditions of `filter` (not its sort, not `include_deleted`) on the contact `c`.
+/// Appends the conditions of `filter` (not its sort, not `include_deleted`) on the contact `c`,
+/// compiled by the search's one compiler.
 fn push_conditions(query: &mut SqlBuilder, filter: &ContactFilter) {
-    if let Some(stage) = filter.lifecycle_stage {
-        query.push(" and c.lifecycle_stage = ?", [stage.as_str().into()]);
-    }
-    if let Some(owner) = &filter.owner_id {
-        query.push(" and c.owner_id = ?", [owner.as_str().into()]);
-    }
-    if let Some(company) = &filter.company {
-        query.push(
-            " and lower(c.company) = lower(?)",
-            [company.as_str().into()],
-        );
-    }
-    if let Some(key) = &filter.email_key {
-        query.push(
-            " and exists (select 1 from contact_emails e where e.tenant_id = c.tenant_id and e.contact_id = c.id and e.address_key = ?)",
-            [key.as_str().into()],
-        );
-    }
-    if let Some(e164) = &filter.phone_e164 {
-        query.push(
-            " and exists (select 1 from contact_phones p where p.tenant_id = c.tenant_id and p.contact_id = c.id and p.e164 = ?)",
-            [e164.as_str().into()],
-        );
-    }
-    const CARRIES: &str =
-        "select 1 from contact_tags t where t.tenant_id = c.tenant_id and t.contact_id = c.id";
-    // The ids are cast once (an init plan), not again for every contact the filter tries: cast in
-    // the probe itself, they cost more than the probe.
-    const ANY_TAG: &str = "t.tag_id = any(array(select unnest(?::text[])::uuid))";
-    if !filter.tags_any.is_empty() {
-        query.push(
-            &format!(" and exists ({CARRIES} and {ANY_TAG})"),
-            [SqlValue::id_array(&filter.tags_any)],
-        );
-    }
-    if !filter.tags_all.is_empty() {
-        query.push(
-            &format!(" and (select count(*) from ({CARRIES} and {ANY_TAG}) carried) = ?"),
-            [
-                SqlValue::id_array(&filter.tags_all),
-                SqlValue::Int(filter.tags_all.len() as i64),
-            ],
-        );
-    }
-    if !filter.tags_none.is_empty() {
-        query.push(
-            &format!(" and not exists ({CARRIES} and {ANY_TAG})"),
-            [SqlValue::id_array(&filter.tags_none)],
-        );
-    }
-    const PREFERS: &str =
-        "select 1 from contact_preferences p where p.tenant_id = c.tenant_id and p.contact_id = c.id";
-    if let Some(channel) = filter.preferred_channel {
-        query.push(
-            &format!(" and exists ({PREFERS} and p.preferred_channel = ?)"),
-            [channel.into()],
-        );
-    }
-    if let Some(language) = &filter.language {
-        query.push(
-            &format!(" and exists ({PREFERS} and (lower(p.language) = lower(?) or lower(p.language) like lower(?) || '-%'))"),
-            [language.as_str().into(), language.as_str().into()],
-        );
-    }
-    // The flag columns are named from a channel the filter parsed, never from the request's text.
-    if let Some(channel) = filter.do_not_contact {
-        query.raw(&format!(" and exists ({PREFERS} and p.do_not_{channel})"));
-    }
-    if let Some(channel) = filter.contactable_via {
-        query.raw(&format!(
-            " and not exists ({PREFERS} and p.do_not_{channel})"
-        ));
-    }
-    const GRANTED: &str = "select 1 from (select r.status from consent_records r
-        where r.tenant_id = c.tenant_id and r.contact_id = c.id and r.purpose = ? and r.effective_at <= now()
-        order by r.effective_at desc, r.id desc limit 1) latest where latest.status = 'granted'";
-    if let Some(purpose) = &filter.consent_granted {
-        query.push(
-            &format!(" and exists ({GRANTED})"),
-            [purpose.as_str().into()],
-        );
-    }
-    if let Some(purpose) = &filter.consent_not_granted {
-        query.push(
-            &format!(" and not exists ({GRANTED})"),
-            [purpose.as_str().into()],
-        );
-    }
-    for (column, operator, time) in filter.time_bounds() {
-        query.push(
-            &format!(" and c.{column} {operator} ?::text::timestamptz"),
-            [time.into()],
-        );
-    }
+    conditions::push_all(query, &filter.conditions(), &ListMembership::new());
 }
 
 /// The live contact that already holds one of `email_keys`.
@@ -593,7 +505,7 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &Row, name: &str) -> Result<
     })
 }
 
-fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
+pub(crate) fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
     let emails: Vec<ContactEmail> = json_column(row, "emails")?;
     let phones: Vec<ContactPhone> = json_column(row, "phones")?;
     let address: Option<Value> = row.get("address")?;

@@ -19,6 +19,7 @@ mod notes;
 mod ops;
 mod preferences_and_consent;
 mod relationships;
+mod search;
 mod seed;
 mod services;
 mod tags;

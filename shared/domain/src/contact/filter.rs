@@ -2,6 +2,7 @@
 //! and the same filters saved, as a smart list keeps them (one reading of both, so a saved filter
 //! means what the query string means).
 
+use crate::contact::search::{Bound, Condition, Node, Target, Test};
 use crate::contact::{EmailAddress, LifecycleStage, PhoneNumber};
 use crate::error::{FieldError, ValidationErrors};
 use crate::ids::{ContactId, TagId};
@@ -306,6 +307,88 @@ impl ContactFilter {
         errors.into_result(|| ())?;
         Self::from_params(|n| pairs.get(n).map(String::as_str), region)
             .map_err(|error| ValidationErrors(vec![FieldError::new(at, "invalid_filter", error.0)]))
+    }
+
+    /// The filter as conditions of the search engine ([`crate::contact::search`]), all of which a
+    /// contact must meet: one engine answers the list, smart lists and the search.
+    pub fn conditions(&self) -> Vec<Node> {
+        let when = |target: Target, test: Test| Node::Condition(Condition { target, test });
+        let one = |value: &str| Test::OneOf(vec![Value::String(value.to_owned())]);
+        let ids = |ids: &[TagId]| {
+            Test::OneOf(ids.iter().map(|id| Value::String(id.to_string())).collect())
+        };
+        let text = |column: &'static str, fold: bool| Target::Text { column, fold };
+        let mut all = Vec::new();
+        if let Some(stage) = self.lifecycle_stage {
+            all.push(when(text("lifecycle_stage", false), one(stage.as_str())));
+        }
+        if let Some(owner) = &self.owner_id {
+            all.push(when(text("owner_id", false), one(owner)));
+        }
+        if let Some(company) = &self.company {
+            all.push(when(text("company", true), one(&company.to_lowercase())));
+        }
+        if let Some(key) = &self.email_key {
+            all.push(when(Target::Email, one(key)));
+        }
+        if let Some(e164) = &self.phone_e164 {
+            all.push(when(Target::Phone, one(e164)));
+        }
+        if !self.tags_any.is_empty() {
+            all.push(when(Target::Tags, ids(&self.tags_any)));
+        }
+        for tag in &self.tags_all {
+            all.push(when(Target::Tags, ids(std::slice::from_ref(tag))));
+        }
+        if !self.tags_none.is_empty() {
+            all.push(Node::Not(Box::new(when(
+                Target::Tags,
+                ids(&self.tags_none),
+            ))));
+        }
+        if let Some(channel) = self.preferred_channel {
+            all.push(when(Target::PreferredChannel, one(channel)));
+        }
+        if let Some(language) = &self.language {
+            all.push(when(Target::Language, one(language)));
+        }
+        if let Some(channel) = self.do_not_contact {
+            all.push(when(Target::DoNotContact, one(channel)));
+        }
+        if let Some(channel) = self.contactable_via {
+            all.push(Node::Not(Box::new(when(
+                Target::DoNotContact,
+                one(channel),
+            ))));
+        }
+        if let Some(purpose) = &self.consent_granted {
+            all.push(when(Target::Consent(purpose.clone()), one("granted")));
+        }
+        if let Some(purpose) = &self.consent_not_granted {
+            all.push(Node::Not(Box::new(when(
+                Target::Consent(purpose.clone()),
+                one("granted"),
+            ))));
+        }
+        for (column, operator, time) in self.time_bounds() {
+            let bound = Some(Bound {
+                value: Value::String(time),
+                inclusive: operator == ">=",
+            });
+            let test = if operator == "<" {
+                Test::Range {
+                    lower: None,
+                    upper: bound,
+                }
+            } else {
+                Test::Range {
+                    lower: bound,
+                    upper: None,
+                }
+            };
+            all.push(when(Target::Time(column), test));
+        }
+        all
     }
 
     /// `(column, operator, RFC 3339 time)` for every time bound asked for.

@@ -7,6 +7,7 @@ pub mod filter;
 mod lifecycle;
 mod name;
 mod phone;
+pub mod search;
 
 pub use address::{AddressDraft, PostalAddress};
 pub use draft::{

@@ -90,7 +90,7 @@ fn encode_cursor<K: Serialize>(key: &K) -> String {
 /// Reads a cursor back. Anything that does not decode into the resource's sort key, or whose
 /// parts no column could hold (U+0000, a time PostgreSQL cannot store: [`CursorTime`]), is refused
 /// as not one this API issued: a forged or tampered cursor is a 400, never a failed query.
-fn decode_cursor<K: DeserializeOwned>(raw: &str) -> Result<K, ApiError> {
+pub fn decode_cursor<K: DeserializeOwned>(raw: &str) -> Result<K, ApiError> {
     URL_SAFE_NO_PAD
         .decode(raw)
         .ok()

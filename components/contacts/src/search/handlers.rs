@@ -1,0 +1,97 @@
+//! The search handler: the body read against the tenant's custom fields and lists, one page, and
+//! the total when asked for.
+
+use super::conditions::ListMembership;
+use super::repository;
+use crate::custom_fields::repository as custom_fields;
+use crm_domain::contact::filter::ContactFilter;
+use crm_domain::contact::search::{lists_named, Node, Search, SearchContext, SearchCursor};
+use crm_domain::contact::Contact;
+use crm_domain::{FieldError, ValidationErrors};
+use crm_platform::http::json::parse_body;
+use crm_platform::http::pagination::{decode_cursor, Page};
+use crm_platform::http::response::json;
+use crm_platform::http::ApiResponse;
+use crm_platform::store::db::Tx;
+use crm_platform::store::lists as store_lists;
+use crm_platform::store::tenants;
+use crm_platform::{ApiError, RequestContext};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+/// `POST /api/v1/contacts/search`: `{"data": [...], "next_cursor": ..., "total": ...}`.
+pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let body: Value = parse_body(&ctx.request)?;
+    let (search, rows, total) = ctx
+        .app
+        .db
+        .read(tenant, async |tx: &Tx| {
+            let fields = custom_fields::list(tx, tenant, true).await?;
+            let region = tenants::settings(tx, tenant)
+                .await?
+                .region(ctx.app.config.default_phone_region);
+            let decode = |raw: &str| decode_cursor::<SearchCursor>(raw).ok();
+            let context = SearchContext {
+                fields: &fields,
+                region,
+                decode_cursor: &decode,
+            };
+            let search = Search::parse(&body, &context)?;
+            let lists = list_membership(tx, tenant, &search, region).await?;
+            let rows = repository::page(tx, tenant, &search, &lists).await?;
+            let total = if search.count {
+                Some(repository::total(tx, tenant, &search, &lists).await?)
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((search, rows, total))
+        })
+        .await?;
+    let sort = search.sort.clone();
+    let page = Page::from_keyed_rows(rows, search.limit, |contact: &Contact, key: &String| {
+        SearchCursor {
+            sort: sort.clone(),
+            key: key.clone(),
+            id: contact.id,
+        }
+    });
+    json(
+        StatusCode::OK,
+        &json!({ "data": page.data, "next_cursor": page.next_cursor, "total": total }),
+    )
+}
+
+/// What each list the filter names is: a static list's members, or a smart list's saved
+/// conditions. A list the tenant does not have is a 422.
+async fn list_membership(
+    tx: &Tx,
+    tenant: crm_domain::TenantId,
+    search: &Search,
+    region: crm_domain::Region,
+) -> Result<ListMembership, ApiError> {
+    let mut ids = Vec::new();
+    if let Some(filter) = &search.filter {
+        lists_named(filter, &mut ids);
+    }
+    let mut lists = ListMembership::new();
+    for id in ids {
+        let list = store_lists::definition(tx, tenant, id)
+            .await?
+            .ok_or_else(|| {
+                ValidationErrors(vec![FieldError::new(
+                    "/filter",
+                    "unknown_list",
+                    format!("there is no list {id}"),
+                )])
+            })?;
+        // A saved filter that no longer reads matches no one; reading the list says why.
+        let saved = list.filter.as_ref().map(|filter| {
+            ContactFilter::from_saved(filter, region, "")
+                .map(|filter| filter.conditions())
+                .unwrap_or_else(|_| vec![Node::Any(Vec::new())])
+        });
+        lists.insert(id, saved);
+    }
+    Ok(lists)
+}

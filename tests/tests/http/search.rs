@@ -1,0 +1,671 @@
+//! Advanced search, `POST /api/v1/contacts/search`: a filter tree over standard fields, custom
+//! fields, tags, lists and consent; a ranked, typo-tolerant `q` over names, emails, company and
+//! notes; sorts on any field with keyset pages; totals; bounded trees; within the tenant.
+
+use crm_http_tests::{TestClient, TestTenant};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct Book {
+    tenant: TestTenant,
+    client: TestClient,
+}
+
+async fn book() -> Book {
+    let tenant = TestTenant::create("US").await;
+    let client = TestClient::new(Some(tenant.token("contacts:read contacts:write")));
+    Book { tenant, client }
+}
+
+impl Book {
+    async fn search(&self, body: Value) -> crm_http_tests::Reply {
+        self.client
+            .send_json(Method::POST, "/api/v1/contacts/search", &body)
+            .await
+    }
+
+    /// The first names a search finds, in its order (one page).
+    async fn names(&self, body: Value) -> Vec<String> {
+        let reply = self.search(body.clone()).await;
+        assert_eq!(reply.status, 200, "{body}: {}", reply.text);
+        first_names(&reply.json())
+    }
+
+    /// Every first name a search finds, page by page with `limit` per page.
+    async fn every_name(&self, mut body: Value, limit: usize) -> Vec<String> {
+        body["limit"] = json!(limit);
+        let mut names = Vec::new();
+        loop {
+            let reply = self.search(body.clone()).await;
+            assert_eq!(reply.status, 200, "{body}: {}", reply.text);
+            let page = reply.json();
+            assert!(page["data"].as_array().unwrap().len() <= limit);
+            names.extend(first_names(&page));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => body["cursor"] = json!(cursor),
+                None => return names,
+            }
+        }
+    }
+
+    async fn define(&self, body: Value) {
+        let reply = self
+            .client
+            .send_json(Method::POST, "/api/v1/custom-fields", &body)
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let reply = self.client.send_json(Method::POST, path, &body).await;
+        assert!(reply.status < 300, "{path} {body}: {}", reply.text);
+        reply.json()
+    }
+
+    /// The 422's error fields of a search.
+    async fn refused(&self, body: Value) -> Vec<String> {
+        let reply = self.search(body.clone()).await;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.headers["content-type"], "application/problem+json",
+            "{body}"
+        );
+        reply.error_fields()
+    }
+}
+
+fn first_names(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["first_name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+fn condition(field: &str, op: &str, value: Value) -> Value {
+    json!({"field": field, "op": op, "value": value})
+}
+
+#[tokio::test]
+async fn standard_fields_answer_every_operator() {
+    let book = book().await;
+    for body in [
+        json!({"first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines",
+               "job_title": "Analyst", "lifecycle_stage": "customer", "owner_id": "u-1",
+               "emails": [{"address": "ada@engines.example"}], "phones": [{"number": "+44 20 7946 0000"}]}),
+        json!({"first_name": "Grace", "last_name": "Hopper", "company": "Navy",
+               "lifecycle_stage": "lead", "owner_id": "u-2",
+               "emails": [{"address": "grace@navy.example"}], "phones": [{"number": "(415) 555-0100"}]}),
+        json!({"first_name": "Alan", "last_name": "Turing", "lifecycle_stage": "lead",
+               "emails": [{"address": "alan@bletchley.example"}]}),
+        json!({"first_name": "Linus", "last_name": "Torvalds", "company": "Kernel_100%"}),
+    ] {
+        book.client.create_contact(&body).await;
+    }
+    let cases = [
+        (condition("last_name", "eq", json!("LOVELACE")), vec!["Ada"]),
+        (
+            condition("last_name", "neq", json!("lovelace")),
+            vec!["Alan", "Grace", "Linus"],
+        ),
+        (
+            condition("lifecycle_stage", "in", json!(["lead", "customer"])),
+            vec!["Ada", "Alan", "Grace"],
+        ),
+        // A contact without the value satisfies a negation.
+        (
+            condition("lifecycle_stage", "not_in", json!(["lead"])),
+            vec!["Ada", "Linus"],
+        ),
+        (
+            condition("last_name", "starts_with", json!("T")),
+            vec!["Alan", "Linus"],
+        ),
+        (
+            condition("company", "contains", json!("engine")),
+            vec!["Ada"],
+        ),
+        // like's wildcards are plain characters in a value.
+        (
+            condition("company", "contains", json!("_100%")),
+            vec!["Linus"],
+        ),
+        (condition("company", "contains", json!("%")), vec!["Linus"]),
+        (condition("company", "is_empty", json!(true)), vec!["Alan"]),
+        (
+            condition("company", "exists", json!(true)),
+            vec!["Ada", "Grace", "Linus"],
+        ),
+        (
+            condition("job_title", "exists", json!(false)),
+            vec!["Alan", "Grace", "Linus"],
+        ),
+        (
+            condition("last_name", "between", json!(["hopper", "lovelace"])),
+            vec!["Ada", "Grace"],
+        ),
+        (
+            condition("last_name", "gt", json!("torvalds")),
+            vec!["Alan"],
+        ),
+        (
+            condition("last_name", "lte", json!("hopper")),
+            vec!["Grace"],
+        ),
+        (condition("owner_id", "eq", json!("u-2")), vec!["Grace"]),
+        (
+            condition("email", "eq", json!("ADA@engines.example")),
+            vec!["Ada"],
+        ),
+        (condition("email", "contains", json!("navy")), vec!["Grace"]),
+        (condition("email", "is_empty", json!(true)), vec!["Linus"]),
+        // The tenant's region reads a number written without its country code.
+        (
+            condition("phone", "eq", json!("415-555-0100")),
+            vec!["Grace"],
+        ),
+        (
+            condition("phone", "starts_with", json!("+4420")),
+            vec!["Ada"],
+        ),
+        (
+            condition("created_at", "gt", json!("2000-01-01T00:00:00Z")),
+            vec!["Ada", "Alan", "Grace", "Linus"],
+        ),
+        (
+            condition("created_at", "lt", json!("2000-01-01T00:00:00Z")),
+            vec![],
+        ),
+        (
+            condition("last_contacted_at", "exists", json!(true)),
+            vec![],
+        ),
+        (
+            json!({"or": [condition("last_name", "eq", json!("turing")),
+                          {"and": [condition("lifecycle_stage", "eq", json!("customer")),
+                                   {"not": condition("company", "eq", json!("navy"))}]}]}),
+            vec!["Ada", "Alan"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(
+            sorted(book.names(json!({"filter": filter.clone()})).await),
+            expected,
+            "{filter}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn custom_fields_are_searched_and_sorted_by_their_type() {
+    let book = book().await;
+    book.define(json!({"key": "seats", "label": "Seats", "type": "number"}))
+        .await;
+    book.define(json!({"key": "arr", "label": "ARR", "type": "decimal"}))
+        .await;
+    book.define(json!({"key": "tier", "label": "Tier", "type": "single_select",
+                       "options": [{"id": "gold", "label": "Gold"}, {"id": "silver", "label": "Silver"}]}))
+        .await;
+    book.define(json!({"key": "interests", "label": "Interests", "type": "multi_select",
+                       "options": [{"id": "rust", "label": "Rust"}, {"id": "spin", "label": "Spin"}]}))
+        .await;
+    book.define(json!({"key": "renewal", "label": "Renewal", "type": "date"}))
+        .await;
+    book.define(json!({"key": "vip", "label": "VIP", "type": "boolean"}))
+        .await;
+    book.define(json!({"key": "motto", "label": "Motto", "type": "text"}))
+        .await;
+    for (name, custom) in [
+        (
+            "Ada",
+            json!({"seats": 12, "arr": 1200.5, "tier": "gold", "interests": ["rust", "spin"],
+                       "renewal": "2027-03-01", "vip": true, "motto": "Poetical Science"}),
+        ),
+        (
+            "Bob",
+            json!({"seats": 3, "arr": 99.99, "tier": "silver", "interests": ["spin"],
+                       "renewal": "2026-12-24", "vip": false}),
+        ),
+        (
+            "Cy",
+            json!({"seats": 40, "tier": "gold", "renewal": "2028-01-01", "motto": "Science!"}),
+        ),
+        ("Di", json!({})),
+    ] {
+        book.client
+            .create_contact(&json!({"first_name": name, "custom": custom}))
+            .await;
+    }
+    let cases = [
+        (
+            condition("custom.tier", "eq", json!("gold")),
+            vec!["Ada", "Cy"],
+        ),
+        (
+            condition("custom.tier", "neq", json!("gold")),
+            vec!["Bob", "Di"],
+        ),
+        (condition("custom.seats", "eq", json!(12)), vec!["Ada"]),
+        (
+            condition("custom.seats", "in", json!([3, 40])),
+            vec!["Bob", "Cy"],
+        ),
+        (
+            condition("custom.seats", "gte", json!(12)),
+            vec!["Ada", "Cy"],
+        ),
+        (
+            condition("custom.seats", "between", json!([3, 12])),
+            vec!["Ada", "Bob"],
+        ),
+        (condition("custom.arr", "lt", json!(100)), vec!["Bob"]),
+        (
+            condition("custom.interests", "contains", json!("spin")),
+            vec!["Ada", "Bob"],
+        ),
+        (
+            condition("custom.interests", "in", json!(["rust"])),
+            vec!["Ada"],
+        ),
+        (
+            condition("custom.interests", "is_empty", json!(true)),
+            vec!["Cy", "Di"],
+        ),
+        (
+            condition("custom.renewal", "lt", json!("2027-01-01")),
+            vec!["Bob"],
+        ),
+        (condition("custom.vip", "eq", json!(true)), vec!["Ada"]),
+        (
+            condition("custom.vip", "exists", json!(true)),
+            vec!["Ada", "Bob"],
+        ),
+        (
+            condition("custom.motto", "contains", json!("science")),
+            vec!["Ada", "Cy"],
+        ),
+        (
+            condition("custom.motto", "starts_with", json!("poet")),
+            vec!["Ada"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(
+            sorted(book.names(json!({"filter": filter.clone()})).await),
+            expected,
+            "{filter}"
+        );
+    }
+    // Sorted by a custom number, a page of one at a time; no value sorts as the lowest.
+    assert_eq!(
+        book.every_name(json!({"sort": "custom.seats"}), 1).await,
+        ["Di", "Bob", "Ada", "Cy"]
+    );
+    assert_eq!(
+        book.every_name(json!({"sort": "-custom.seats"}), 3).await,
+        ["Cy", "Ada", "Bob", "Di"]
+    );
+    assert_eq!(
+        book.every_name(json!({"sort": "-custom.renewal"}), 2).await,
+        ["Cy", "Ada", "Bob", "Di"]
+    );
+    assert_eq!(
+        book.every_name(
+            json!({"sort": "custom.arr", "filter": condition("custom.arr", "exists", json!(true))}),
+            1
+        )
+        .await,
+        ["Bob", "Ada"]
+    );
+    // A cursor is only good under its own sort.
+    let page = book
+        .search(json!({"sort": "custom.seats", "limit": 1}))
+        .await
+        .json();
+    let cursor = page["next_cursor"].as_str().unwrap();
+    assert_eq!(
+        book.refused(json!({"sort": "-custom.seats", "cursor": cursor}))
+            .await,
+        ["/cursor"]
+    );
+    assert_eq!(
+        book.refused(json!({"sort": "custom.interests"})).await,
+        ["/sort"]
+    );
+}
+
+#[tokio::test]
+async fn tags_lists_preferences_and_consent_are_conditions_too() {
+    let book = book().await;
+    let ada = book
+        .client
+        .create_contact(&json!({"first_name": "Ada", "lifecycle_stage": "customer"}))
+        .await;
+    let bob = book
+        .client
+        .create_contact(&json!({"first_name": "Bob", "lifecycle_stage": "lead"}))
+        .await;
+    let cy = book
+        .client
+        .create_contact(&json!({"first_name": "Cy", "lifecycle_stage": "lead"}))
+        .await;
+    let vip = book.post("/api/v1/tags", json!({"name": "vip"})).await["id"].clone();
+    let churn = book
+        .post("/api/v1/tags", json!({"name": "churn-risk"}))
+        .await["id"]
+        .clone();
+    book.post(
+        &format!("/api/v1/contacts/{ada}/tags"),
+        json!({"tag_id": vip}),
+    )
+    .await;
+    book.post(
+        &format!("/api/v1/contacts/{bob}/tags"),
+        json!({"tag_id": churn}),
+    )
+    .await;
+    let board = book.post("/api/v1/lists", json!({"name": "Board"})).await["id"].clone();
+    book.post(
+        &format!("/api/v1/lists/{}/members", board.as_str().unwrap()),
+        json!({"add": [cy]}),
+    )
+    .await;
+    let leads = book
+        .post(
+            "/api/v1/lists",
+            json!({"name": "Leads", "kind": "smart", "filter": {"lifecycle_stage": "lead"}}),
+        )
+        .await["id"]
+        .clone();
+    book.client
+        .send_json(Method::PATCH, &format!("/api/v1/contacts/{bob}/preferences"),
+                   &json!({"preferred_channel": "sms", "language": "pt-BR", "do_not_contact": {"email": true}}))
+        .await;
+    book.post(&format!("/api/v1/contacts/{ada}/consents"),
+              json!({"purpose": "newsletter", "status": "granted", "legal_basis": "consent", "source": "form"}))
+        .await;
+
+    let cases = [
+        (condition("tags", "contains", vip.clone()), vec!["Ada"]),
+        (
+            condition("tags", "in", json!([vip, churn])),
+            vec!["Ada", "Bob"],
+        ),
+        (condition("tags", "not_in", json!([vip])), vec!["Bob", "Cy"]),
+        (condition("tags", "is_empty", json!(true)), vec!["Cy"]),
+        (condition("lists", "eq", board.clone()), vec!["Cy"]),
+        // A smart list's members are whoever its saved filter matches now.
+        (condition("lists", "eq", leads.clone()), vec!["Bob", "Cy"]),
+        (
+            condition("lists", "not_in", json!([board, leads])),
+            vec!["Ada"],
+        ),
+        (
+            condition("preferred_channel", "eq", json!("sms")),
+            vec!["Bob"],
+        ),
+        (condition("language", "eq", json!("pt")), vec!["Bob"]),
+        (
+            condition("do_not_contact", "contains", json!("email")),
+            vec!["Bob"],
+        ),
+        (
+            condition("do_not_contact", "neq", json!("email")),
+            vec!["Ada", "Cy"],
+        ),
+        (
+            condition("consent.newsletter", "eq", json!("granted")),
+            vec!["Ada"],
+        ),
+        (
+            condition("consent.newsletter", "neq", json!("granted")),
+            vec!["Bob", "Cy"],
+        ),
+        (
+            condition("consent.newsletter", "is_empty", json!(true)),
+            vec!["Bob", "Cy"],
+        ),
+        // Two groups, one with a tag condition.
+        (
+            json!({"or": [{"and": [condition("lifecycle_stage", "eq", json!("customer")),
+                                   condition("tags", "contains", vip)]},
+                          {"and": [condition("lifecycle_stage", "eq", json!("lead")),
+                                   {"not": condition("tags", "exists", json!(true))}]}]}),
+            vec!["Ada", "Cy"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(
+            sorted(book.names(json!({"filter": filter.clone()})).await),
+            expected,
+            "{filter}"
+        );
+    }
+    // A list the tenant does not have is named in the error.
+    assert_eq!(
+        book.refused(json!({"filter": condition("lists", "eq", json!("0190a0b0-0000-7000-8000-000000000000"))}))
+            .await,
+        ["/filter"]
+    );
+}
+
+#[tokio::test]
+async fn q_ranks_names_over_notes_and_forgives_typos() {
+    let book = book().await;
+    let margaret = book
+        .client
+        .create_contact(&json!({"first_name": "Margaret", "last_name": "Hamilton",
+                                "emails": [{"address": "margaret.hamilton@apollo.example"}]}))
+        .await;
+    let linus = book
+        .client
+        .create_contact(
+            &json!({"first_name": "Linus", "last_name": "Pauling", "company": "Caltech"}),
+        )
+        .await;
+    book.client
+        .create_contact(&json!({"first_name": "José", "last_name": "Müller"}))
+        .await;
+    book.post(
+        &format!("/api/v1/contacts/{linus}/notes"),
+        json!({"body": "Met at the Hamilton lecture; asked about vitamin C."}),
+    )
+    .await;
+    let _ = margaret;
+
+    // Names weigh more than notes; a note written a moment ago is already searchable.
+    assert_eq!(
+        book.names(json!({"q": "hamilton"})).await,
+        ["Margaret", "Linus"]
+    );
+    assert_eq!(book.names(json!({"q": "vitamin"})).await, ["Linus"]);
+    assert_eq!(book.names(json!({"q": "caltech"})).await, ["Linus"]);
+    // Words are prefixes, and every word must match.
+    assert_eq!(book.names(json!({"q": "marg ham"})).await, ["Margaret"]);
+    assert_eq!(
+        book.names(json!({"q": "margaret vitamin"})).await,
+        Vec::<String>::new()
+    );
+    // Accents do not matter either way.
+    assert_eq!(book.names(json!({"q": "jose muller"})).await, ["José"]);
+    // Typos in a name or an email still find it.
+    assert_eq!(
+        book.names(json!({"q": "margaret.hamiltn@apolo.example"}))
+            .await,
+        ["Margaret"]
+    );
+    assert_eq!(book.names(json!({"q": "Hamiltonn"})).await, ["Margaret"]);
+    // With a filter, and sorted by another field.
+    assert_eq!(
+        book.names(json!({"q": "hamilton", "sort": "first_name"}))
+            .await,
+        ["Linus", "Margaret"]
+    );
+    assert_eq!(
+        book.names(json!({"q": "hamilton", "filter": condition("company", "exists", json!(true))}))
+            .await,
+        ["Linus"]
+    );
+    // Relevance pages with a cursor like any sort.
+    assert_eq!(
+        book.every_name(json!({"q": "hamilton"}), 1).await,
+        ["Margaret", "Linus"]
+    );
+    // A deleted contact is not found unless asked for.
+    book.client
+        .send(
+            book.client
+                .request(Method::DELETE, &format!("/api/v1/contacts/{linus}")),
+        )
+        .await;
+    assert_eq!(book.names(json!({"q": "hamilton"})).await, ["Margaret"]);
+    assert_eq!(
+        book.names(json!({"q": "hamilton", "include_deleted": true}))
+            .await,
+        ["Margaret", "Linus"]
+    );
+}
+
+#[tokio::test]
+async fn totals_are_exact_and_pages_have_no_cap() {
+    let book = book().await;
+    for n in 0..7 {
+        book.client
+            .create_contact(&json!({"first_name": format!("P{n}"), "lifecycle_stage": "lead"}))
+            .await;
+    }
+    let reply = book
+        .search(json!({"filter": condition("lifecycle_stage", "eq", json!("lead")), "count": true, "limit": 2}))
+        .await;
+    let page = reply.json();
+    assert_eq!(page["total"], json!({"value": 7, "exact": true}));
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    assert!(book.search(json!({})).await.json()["total"].is_null());
+    assert_eq!(
+        book.every_name(json!({"sort": "-created_at"}), 2).await,
+        ["P6", "P5", "P4", "P3", "P2", "P1", "P0"]
+    );
+}
+
+#[tokio::test]
+async fn bad_searches_are_422_naming_the_member() {
+    let book = book().await;
+    book.define(json!({"key": "seats", "label": "Seats", "type": "number"}))
+        .await;
+    let deep = (0..6).fold(
+        condition("first_name", "eq", json!("x")),
+        |inner, _| json!({"not": inner}),
+    );
+    let many: Vec<Value> = (0..51)
+        .map(|_| condition("first_name", "eq", json!("x")))
+        .collect();
+    let cases = [
+        (
+            json!({"filter": condition("nickname", "eq", json!("x"))}),
+            "/filter/field",
+        ),
+        (
+            json!({"filter": condition("custom.nope", "eq", json!("x"))}),
+            "/filter/field",
+        ),
+        (
+            json!({"filter": condition("first_name", "like", json!("x"))}),
+            "/filter/op",
+        ),
+        (
+            json!({"filter": condition("tags", "lt", json!("x"))}),
+            "/filter/op",
+        ),
+        (
+            json!({"filter": condition("lifecycle_stage", "starts_with", json!("x"))}),
+            "/filter/op",
+        ),
+        (
+            json!({"filter": condition("custom.seats", "eq", json!("many"))}),
+            "/filter/value",
+        ),
+        (
+            json!({"filter": condition("custom.seats", "between", json!([1]))}),
+            "/filter/value",
+        ),
+        (
+            json!({"filter": condition("created_at", "gt", json!("yesterday"))}),
+            "/filter/value",
+        ),
+        (
+            json!({"filter": condition("email", "eq", json!("not an email"))}),
+            "/filter/value",
+        ),
+        (
+            json!({"filter": condition("tags", "in", json!(["not-an-id"]))}),
+            "/filter/value/0",
+        ),
+        (
+            json!({"filter": condition("lifecycle_stage", "in", json!([]))}),
+            "/filter/value",
+        ),
+        (
+            json!({"filter": {"or": [condition("first_name", "eq", json!("x")), {"and": "no"}]}}),
+            "/filter/or/1/and",
+        ),
+        (json!({"filter": {"and": [], "or": []}}), "/filter"),
+        (json!({"filter": deep}), "/filter/not/not/not/not/not"),
+        (json!({"filter": {"or": many}}), "/filter/or/50"),
+        (
+            json!({"filter": {"field": "first_name", "op": "eq", "value": "x", "extra": 1}}),
+            "/filter/extra",
+        ),
+        (json!({"q": "  ...  "}), "/q"),
+        (json!({"q": 7}), "/q"),
+        (json!({"sort": "relevance"}), "/sort"),
+        (json!({"sort": "shoe_size"}), "/sort"),
+        (json!({"limit": 0}), "/limit"),
+        (json!({"limit": 201}), "/limit"),
+        (json!({"cursor": "garbage"}), "/cursor"),
+        (json!({"count": "yes"}), "/count"),
+        (json!({"page": 2}), "/page"),
+    ];
+    for (body, field) in cases {
+        assert_eq!(book.refused(body.clone()).await, [field], "{body}");
+    }
+    let reply = book.search(json!([])).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_search_sees_its_own_tenant_only() {
+    let ours = book().await;
+    let theirs = book().await;
+    ours.client
+        .create_contact(&json!({"first_name": "Ours", "emails": [{"address": "same@example.com"}]}))
+        .await;
+    theirs
+        .client
+        .create_contact(
+            &json!({"first_name": "Theirs", "emails": [{"address": "same@example.com"}]}),
+        )
+        .await;
+    assert_eq!(ours.names(json!({"q": "same"})).await, ["Ours"]);
+    assert_eq!(
+        theirs
+            .names(json!({"filter": condition("email", "eq", json!("same@example.com"))}))
+            .await,
+        ["Theirs"]
+    );
+    // Another tenant's custom field is not one of ours.
+    theirs
+        .define(json!({"key": "secret", "label": "Secret", "type": "text"}))
+        .await;
+    assert_eq!(
+        ours.refused(json!({"filter": condition("custom.secret", "exists", json!(true))}))
+            .await,
+        ["/filter/field"]
+    );
+    let _ = (&ours.tenant, &theirs.tenant);
+}
