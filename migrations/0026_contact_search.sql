@@ -11,6 +11,15 @@
 --   built concurrently by `crm search-indexes` (see docs/adr/0013-contact-search.md).
 -- * Prefix indexes (`text_pattern_ops`, so that `like 'abc%'` uses them under any collation) on the
 --   lower-cased names of live contacts.
+-- * `tenant_contacts` and `tenant_contact_search`: the two tables as the tenant of the transaction
+--   sees them, for the search to read. Row-level security makes a policy a security barrier: no
+--   condition whose operator is not leakproof (`lower`, `like`, `@>`, `@@`, trigram `<%`: none of
+--   them is) may run before it, so none of them can be an index condition, and every index above
+--   would go unused. These views apply the policy's own predicate (`tenant_id = app_tenant_id()`)
+--   without the barrier: they belong to the schema owner, which the policies do not bind, and
+--   filter to the transaction's tenant themselves. What reads through them is the application's
+--   own statements, every value a parameter; a tenant never writes SQL, so the barrier guards
+--   nothing here that the predicate does not.
 
 create extension if not exists pg_trgm;
 create extension if not exists unaccent;
@@ -103,6 +112,12 @@ create trigger contact_search_notes_deleted after delete on contact_notes
 -- The contacts there are now.
 select refresh_contact_search(coalesce(jsonb_agg(jsonb_build_array(tenant_id, id)), '[]'::jsonb))
 from contacts;
+
+create view tenant_contacts as
+    select * from contacts where tenant_id = app_tenant_id();
+create view tenant_contact_search as
+    select * from contact_search where tenant_id = app_tenant_id();
+grant select on tenant_contacts, tenant_contact_search to crm_app;
 
 -- Equality on any custom field: `custom @> '{"tier": "gold"}'`.
 create index contacts_custom_values on contacts using gin (custom jsonb_path_ops) where deleted_at is null;

@@ -1,9 +1,11 @@
 //! Contact handlers: HTTP in (body, path id, `If-Match`, query), one service call or read, HTTP
 //! out. Changes go through [`crate::service`] in the request's unit of work.
 
-use crate::repository::{self, Within};
+use crate::repository;
+use crate::search::{self, ListMembership};
 use crate::service::{self, Upserted};
 use crm_domain::contact::filter::{self, ContactFilter, ListCursor};
+use crm_domain::contact::search::{Condition, Node, Target, Test};
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress};
 use crm_domain::list::ContactLists;
 use crm_domain::{AuditRecordId, ContactId, ListId, ValidationErrors};
@@ -160,32 +162,32 @@ async fn contacts_page(
             if let Some(cursor) = &page.after {
                 filter.check_cursor(cursor)?;
             }
-            let saved;
+            // A list's contacts are those of a list condition: a static list's members, or
+            // whoever a smart list's saved filter matches.
+            let mut lists = ListMembership::new();
             let within = match list {
-                None => Within::Everyone,
+                None => Vec::new(),
                 Some(id) => {
                     let list = store_lists::definition(tx, tenant, id)
                         .await?
                         .ok_or(ApiError::NotFound)?;
-                    match &list.filter {
-                        None => Within::Members(id),
-                        Some(filter) => {
-                            saved = ContactFilter::from_saved(filter, region, "/filter")
-                                .map_err(|errors| stale_filter(id, &errors))?;
-                            Within::Matching(&saved)
-                        }
-                    }
+                    let saved = match &list.filter {
+                        None => None,
+                        Some(filter) => Some(
+                            ContactFilter::from_saved(filter, region, "/filter")
+                                .map_err(|errors| stale_filter(id, &errors))?
+                                .conditions(),
+                        ),
+                    };
+                    lists.insert(id, saved);
+                    vec![Node::Condition(Condition {
+                        target: Target::Lists,
+                        test: Test::OneOf(vec![Value::String(id.to_string())]),
+                    })]
                 }
             };
-            let rows = repository::list(
-                tx,
-                tenant,
-                &filter,
-                within,
-                page.after.as_ref(),
-                page.fetch_limit(),
-            )
-            .await?;
+            let search = filter.search(within, page.after.as_ref(), page.limit);
+            let rows = search::page(tx, tenant, &search, &lists).await?;
             Ok::<_, ApiError>((filter, rows))
         })
         .await?;

@@ -9,7 +9,7 @@ mod handlers;
 pub mod preferences;
 pub mod relationships;
 mod repository;
-mod search;
+pub mod search;
 pub mod service;
 mod timeline;
 

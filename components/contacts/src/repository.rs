@@ -1,11 +1,11 @@
 //! Contact storage. SQL lives here as constants; rows decode into domain types.
 
 use crate::search::conditions::{self, ListMembership};
-use crm_domain::contact::filter::{ContactFilter, ListCursor, SortKey};
+use crm_domain::contact::filter::ContactFilter;
 use crm_domain::contact::{Contact, ContactEmail, ContactPhone, NewContact};
 use crm_domain::list::ListSummary;
 use crm_domain::{AuditRecordId, CallId, ContactId, ListId, TenantId};
-use crm_platform::store::db::{Db, DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::store::db::{Db, DbError, Row, SqlBuilder, SqlValue, Tx};
 use crm_platform::store::lists as store_lists;
 use serde_json::{json, Value};
 
@@ -114,10 +114,13 @@ const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
          where tenant_id = $1 and live and address_key = $2)
      for update of c"
 );
-const LIST_HEAD: &str = select_contact!(", {sort_key} as sort_key", "where c.tenant_id = $1");
-/// A search's head: [`LIST_HEAD`] with room for the join of the search document.
-pub(crate) const SEARCH_HEAD: &str =
-    select_contact!(", {sort_key} as sort_key", "{join} where c.tenant_id = $1");
+/// The contacts of a page whose ids (and sort keys) the statement `{found}` chose, in its order
+/// `{order}`: a page is found first and read whole after, so that what a contact's representation
+/// costs (its emails, its phones) weighs nothing in how the page is found.
+pub(crate) const PAGE_OF_FOUND: &str = select_contact!(
+    ", found.sort_key",
+    "join ({found}) found on c.id = found.id where c.tenant_id = $1 order by {order}"
+);
 const LIVE_OWNER_OF_EMAIL: &str = "
     select contact_id from contact_emails
     where tenant_id = $1 and live and address_key = any($2) order by contact_id limit 1";
@@ -331,66 +334,6 @@ pub async fn find_live_by_email_for_update(
     .transpose()
 }
 
-/// Which contacts a list of contacts is taken from.
-#[derive(Debug, Clone, Copy)]
-pub enum Within<'a> {
-    /// All of the tenant's.
-    Everyone,
-    /// A static list's members.
-    Members(ListId),
-    /// Those a smart list's saved filter matches (live ones: a list's members are).
-    Matching(&'a ContactFilter),
-}
-
-/// Up to `limit` contacts `within` that match `filter`, after `after`, in the filter's sort
-/// order, each with its sort key (for the next cursor).
-pub async fn list(
-    tx: &Tx,
-    tenant: TenantId,
-    filter: &ContactFilter,
-    within: Within<'_>,
-    after: Option<&ListCursor>,
-    limit: i64,
-) -> Result<Vec<(Contact, String)>, DbError> {
-    let sort = filter.sort;
-    let mut query = SqlBuilder::new(
-        LIST_HEAD.replace("{sort_key}", key_sql(sort.key)),
-        vec![tenant.into()],
-    );
-    if !filter.include_deleted {
-        query.raw(" and c.deleted_at is null");
-    }
-    match within {
-        Within::Everyone => {}
-        Within::Members(list) => {
-            query.push(
-                " and exists (select 1 from list_members m where m.tenant_id = c.tenant_id and m.list_id = ? and m.contact_id = c.id)",
-                [list.into()],
-            );
-        }
-        Within::Matching(saved) => {
-            query.raw(" and c.deleted_at is null");
-            push_conditions(&mut query, saved);
-        }
-    }
-    push_conditions(&mut query, filter);
-    let order = Keyset {
-        key: Some((expression(sort.key), placeholder(sort.key))),
-        id: "c.id",
-        descending: sort.descending,
-    };
-    query.page(
-        &order,
-        after.map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
-        limit,
-    );
-    tx.query(&query.sql, &query.params)
-        .await?
-        .iter()
-        .map(|row| Ok((contact_from_row(row)?, row.get::<String>("sort_key")?)))
-        .collect()
-}
-
 /// The lists the contact is on, by name: the static lists that hold it and those of `smart` whose
 /// saved filter matches it (if it is live); one statement however many lists there are.
 pub async fn lists_of(
@@ -548,30 +491,4 @@ pub(crate) fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
             }
         },
     })
-}
-
-/// The SQL the rows are ordered by.
-fn expression(key: SortKey) -> &'static str {
-    match key {
-        SortKey::CreatedAt => "c.created_at",
-        SortKey::UpdatedAt => "c.updated_at",
-        SortKey::LastName => "lower(coalesce(c.last_name, ''))",
-    }
-}
-
-/// The sort key as text, selected for the next cursor.
-fn key_sql(key: SortKey) -> &'static str {
-    match key {
-        SortKey::CreatedAt => "rfc3339(c.created_at)",
-        SortKey::UpdatedAt => "rfc3339(c.updated_at)",
-        SortKey::LastName => "lower(coalesce(c.last_name, ''))",
-    }
-}
-
-/// A cursor's text key as a value comparable with [`expression`].
-fn placeholder(key: SortKey) -> &'static str {
-    match key {
-        SortKey::CreatedAt | SortKey::UpdatedAt => "?::text::timestamptz",
-        SortKey::LastName => "?::text",
-    }
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod dispatcher;
 pub mod maintain;
 pub mod migrate;
+pub mod search_indexes;
 pub mod seed;
 pub mod server;
 pub mod tenants;

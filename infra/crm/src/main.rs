@@ -58,6 +58,12 @@ enum Command {
         #[command(flatten)]
         database: OwnerDatabase,
     },
+    /// Build the index of every custom field marked `indexed` and drop those no field needs,
+    /// concurrently, without blocking writes (run every minute, e.g. from cron).
+    SearchIndexes {
+        #[command(flatten)]
+        database: OwnerDatabase,
+    },
     /// Maintain the audit log.
     Audit {
         #[command(subcommand)]
@@ -191,6 +197,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{} applied, {} already up to date",
                 report.applied.len(),
                 report.already
+            );
+        }
+        Command::SearchIndexes { database } => {
+            let synced = crm::search_indexes::sync(&database.url).await?;
+            for name in &synced.created {
+                println!("built {name}");
+            }
+            for name in &synced.dropped {
+                println!("dropped {name}");
+            }
+            println!(
+                "{} built, {} dropped",
+                synced.created.len(),
+                synced.dropped.len()
             );
         }
         Command::Maintain {

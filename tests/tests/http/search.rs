@@ -669,3 +669,215 @@ async fn a_search_sees_its_own_tenant_only() {
     );
     let _ = (&ours.tenant, &theirs.tenant);
 }
+
+/// The plan PostgreSQL chooses for the statement a search runs, read as the application role
+/// within the tenant (row-level security's predicate included), in text.
+async fn plan_of(tenant: &TestTenant, body: Value) -> String {
+    use crm_domain::contact::search::{Search, SearchContext};
+    use tokio_postgres::types::ToSql;
+    let client = TestClient::new(Some(tenant.token("contacts:read")));
+    let fields: Vec<crm_domain::custom_field::CustomField> = serde_json::from_value(
+        client
+            .get("/api/v1/custom-fields?include_archived=true")
+            .await
+            .json()["data"]
+            .clone(),
+    )
+    .unwrap();
+    let region = crm_domain::Region::parse("US").unwrap();
+    let context = SearchContext {
+        fields: &fields,
+        region,
+        decode_cursor: &|_| None,
+    };
+    let search = Search::parse(&body, &context).expect("a valid search");
+    let statement = crm_contacts::search::page_statement(
+        tenant.id,
+        &search,
+        &crm_contacts::search::ListMembership::new(),
+    );
+    let params: Vec<&(dyn ToSql + Sync)> = statement
+        .params
+        .iter()
+        .map(|p| p as &(dyn ToSql + Sync))
+        .collect();
+    let session = crm_http_tests::app_session(tenant.id).await;
+    let plan: Vec<String> = session
+        .query(&format!("explain {}", statement.sql), &params)
+        .await
+        .unwrap_or_else(|e| panic!("{body}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    plan.join("\n")
+}
+
+#[tokio::test]
+async fn every_search_shape_reads_an_index_on_a_large_tenant() {
+    if crm_http_tests::in_process_only("reads query plans, which no host changes") {
+        return;
+    }
+    const CONTACTS: i32 = 40_000;
+    let book = book().await;
+    book.define(json!({"key": "account", "label": "Account", "type": "text"}))
+        .await;
+    book.define(json!({"key": "score", "label": "Score", "type": "number", "indexed": true}))
+        .await;
+    let tag = book.post("/api/v1/tags", json!({"name": "vip"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A tenant of realistic size, written in bulk as the owner: the triggers keep its search
+    // documents as they would for contacts written one by one.
+    let owner = crm_http_tests::owner_db().await;
+    owner
+        .execute(
+            "insert into contacts (tenant_id, id, first_name, last_name, display_name, company,
+                                   lifecycle_stage, custom)
+             select $1, gen_random_uuid(), (array['Ada','Grace','Alan','Linus','Barbara'])[1 + i % 5],
+                    chr(97 + i % 26) || chr(97 + (i / 26) % 26) || 'son',
+                    'Contact ' || i, 'Company ' || (i % 500),
+                    (array['lead','customer','subscriber'])[1 + i % 3],
+                    jsonb_build_object('account', 'A-' || i, 'score', i % 1000)
+             from generate_series(1, $2) i",
+            &[&book.tenant.id.as_uuid(), &CONTACTS],
+        )
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "insert into contact_emails (tenant_id, contact_id, position, address, address_key, is_primary)
+             select tenant_id, id, 0, lower(display_name) || '@example.com',
+                    replace(lower(display_name), ' ', '') || '@example.com', true
+             from contacts where tenant_id = $1",
+            &[&book.tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "update contact_emails set address = replace(address, ' ', '.') where tenant_id = $1",
+            &[&book.tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "insert into contact_tags (tenant_id, contact_id, tag_id)
+             select tenant_id, id, $2::text::uuid from contacts
+             where tenant_id = $1 and display_name like '%7'",
+            &[&book.tenant.id.as_uuid(), &tag],
+        )
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "insert into contact_notes (tenant_id, id, contact_id, body, author_type, author_id)
+             select tenant_id, gen_random_uuid(), id, 'Asked about vitamin C in call ' || display_name, 'user', 'seed'
+             from contacts where tenant_id = $1 and display_name like '%99'",
+            &[&book.tenant.id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    owner
+        .batch_execute("analyze contacts, contact_emails, contact_tags, contact_search")
+        .await
+        .unwrap();
+    let built = crm::search_indexes::sync(&crm_http_tests::harness().owner_url)
+        .await
+        .unwrap();
+    let _ = built;
+
+    let shapes = [
+        (
+            "name prefix",
+            json!({"filter": condition("last_name", "starts_with", json!("zq"))}),
+            "contacts_live_last_name_prefix",
+        ),
+        (
+            "fuzzy email",
+            json!({"q": "contact.12345@exampel.com"}),
+            "contact_search_names",
+        ),
+        (
+            "custom equality",
+            json!({"filter": condition("custom.account", "eq", json!("A-31337"))}),
+            "contacts_custom_values",
+        ),
+        (
+            "full text",
+            json!({"q": "vitamin"}),
+            "contact_search_document",
+        ),
+        (
+            "custom sort",
+            json!({"sort": "-custom.score"}),
+            "contacts_cf_num_score",
+        ),
+        (
+            "custom range",
+            json!({"filter": condition("custom.score", "between", json!([10, 11]))}),
+            "contacts_cf_num_score",
+        ),
+        (
+            "two groups with a tag",
+            json!({"filter": {"or": [
+                {"and": [condition("tags", "contains", json!(tag)), condition("lifecycle_stage", "eq", json!("customer"))]},
+                {"and": [condition("custom.account", "eq", json!("A-77")), condition("company", "eq", json!("company 77"))]}]}}),
+            "contacts_",
+        ),
+    ];
+    for (shape, body, index) in shapes {
+        let plan = plan_of(&book.tenant, body).await;
+        assert!(
+            plan.contains(index),
+            "{shape} does not read {index}:\n{plan}"
+        );
+        assert!(
+            !plan.contains("Seq Scan on contact_search"),
+            "{shape} scans every search document:\n{plan}"
+        );
+        // A text search may hash-join the few hundred documents it found with the contacts of a
+        // small tenant; every other shape finds its contacts through an index.
+        if !shape.starts_with("full text") && !shape.starts_with("fuzzy") {
+            assert!(
+                !plan.contains("Seq Scan on contacts"),
+                "{shape} scans every contact:\n{plan}"
+            );
+        }
+    }
+
+    // And the answers: each shape finds what it should, through HTTP.
+    assert_eq!(
+        book.names(json!({"filter": condition("custom.account", "eq", json!("A-31337"))}))
+            .await
+            .len(),
+        1
+    );
+    let fuzzy = book
+        .search(json!({"q": "contact.12345@exampel.com", "limit": 1}))
+        .await
+        .json();
+    assert_eq!(fuzzy["data"][0]["display_name"], "Contact 12345");
+    let noted = book
+        .search(json!({"q": "vitamin", "count": true}))
+        .await
+        .json();
+    assert_eq!(
+        noted["total"],
+        json!({"value": CONTACTS / 100, "exact": true})
+    );
+    // Past the exact threshold the total is the planner's estimate.
+    let everyone = book.search(json!({"count": true, "limit": 1})).await.json();
+    assert_eq!(everyone["total"]["exact"], false);
+    let estimate = everyone["total"]["value"].as_i64().unwrap();
+    assert!(
+        (10_000..=2 * i64::from(CONTACTS)).contains(&estimate),
+        "{estimate}"
+    );
+    let top = book
+        .search(json!({"sort": "-custom.score", "limit": 3}))
+        .await
+        .json();
+    assert_eq!(top["data"][0]["custom"]["score"], 999);
+}

@@ -5,7 +5,7 @@
 //! an expression index on a field (`crm search-indexes`) matches it; a key is `[a-z][a-z0-9_]*`,
 //! checked when its field was defined and again here.
 
-use crm_domain::contact::search::{Bound, Condition, CustomKind, Node, Target, Test};
+use crm_domain::contact::search::{Bound, Condition, CustomKind, Node, SortKind, Target, Test};
 use crm_domain::ListId;
 use crm_platform::store::db::{SqlBuilder, SqlValue};
 use serde_json::{json, Value};
@@ -25,6 +25,16 @@ pub fn custom_text(key: &str) -> String {
 pub fn custom_number(key: &str) -> String {
     let key = identifier(key);
     format!("(case when jsonb_typeof(c.custom -> '{key}') = 'number' then (c.custom ->> '{key}')::numeric end)")
+}
+
+/// A custom field's value as it sorts, and as its index (`crm search-indexes`) holds it: never
+/// null, a contact without the value sorting lowest.
+pub fn custom_sort(key: &str, kind: SortKind) -> String {
+    match kind {
+        SortKind::Number => format!("coalesce({}, '-Infinity'::numeric)", custom_number(key)),
+        SortKind::Text => format!("lower(coalesce({}, ''))", custom_text(key)),
+        SortKind::Boolean => format!("coalesce({}, '')", custom_text(key)),
+    }
 }
 
 /// `key` if it is a custom field key, or a key that can match nothing.
@@ -348,12 +358,26 @@ fn push_custom(query: &mut SqlBuilder, key: &str, kind: CustomKind, test: &Test)
             }
             query.raw(")");
         }
+        // On the sort expression, which a field's own index holds; the lowest value is none.
         Test::Range { lower, upper } => {
             if kind == CustomKind::Number {
-                range(query, &custom_number(key), lower, upper, "::numeric");
+                let sorted = custom_sort(key, SortKind::Number);
+                query.raw(&format!("({sorted} > '-Infinity'::numeric and "));
+                range(query, &sorted, lower, upper, "::numeric");
             } else {
-                range(query, &text, lower, upper, "");
+                let sorted = custom_sort(key, SortKind::Text);
+                let lowered = |bound: &Option<Bound>| {
+                    bound.as_ref().map(|b| Bound {
+                        value: Value::String(
+                            texts(std::slice::from_ref(&b.value))[0].to_lowercase(),
+                        ),
+                        inclusive: b.inclusive,
+                    })
+                };
+                query.raw(&format!("({sorted} <> '' and "));
+                range(query, &sorted, &lowered(lower), &lowered(upper), "");
             }
+            query.raw(")");
         }
         Test::Contains(needle) => {
             query.push(&format!("lower({text}) like ?"), [pattern(needle, true)]);

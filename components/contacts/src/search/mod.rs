@@ -5,7 +5,13 @@
 
 pub(crate) mod conditions;
 mod handlers;
+pub mod indexes;
 mod repository;
+
+/// The statement a search runs for one page, for tests and benchmarks that read its plan.
+pub use conditions::ListMembership;
+pub(crate) use repository::page;
+pub use repository::page_statement;
 
 use crm_platform::http::router::{Access, Router};
 use http::Method;

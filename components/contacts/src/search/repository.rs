@@ -4,16 +4,20 @@
 //! of `q`'s words must match it. Sorted by relevance, the whole query is `$2` (the prefix tsquery)
 //! and `$3` (the words), which the relevance expression names in the sort and its cursor.
 
-use super::conditions::{self, custom_number, custom_text, ListMembership};
-use crate::repository::{contact_from_row, SEARCH_HEAD};
+use super::conditions::{self, custom_sort, ListMembership};
+use crate::repository::{contact_from_row, PAGE_OF_FOUND};
 use crm_domain::contact::search::{Search, SortBy, SortKind, EXACT_COUNT_LIMIT};
 use crm_domain::contact::Contact;
 use crm_domain::TenantId;
 use crm_platform::store::db::{DbError, Keyset, SqlBuilder, Tx};
 use serde::Serialize;
 
+/// A search reads the tenant's rows through the views of migration 0026, which filter to the
+/// transaction's tenant without row-level security's barrier, so that its conditions can be
+/// index conditions (under the barrier, no condition that is not leakproof can).
+const CONTACTS: &str = "tenant_contacts c";
 const JOIN_DOCUMENT: &str =
-    " join contact_search s on s.tenant_id = c.tenant_id and s.contact_id = c.id";
+    " join tenant_contact_search s on s.tenant_id = c.tenant_id and s.contact_id = c.id";
 /// One word of `q`, matched as a prefix in the document or approximately in the names.
 const MATCHES_WORD: &str =
     " and (s.document @@ to_tsquery('simple', unaccent(?)) or lower(unaccent(?)) <% s.names)";
@@ -92,15 +96,11 @@ fn sort_sql(by: &SortBy) -> (String, String, &'static str) {
             (expression.clone(), expression, TEXT)
         }
         SortBy::Custom(key, SortKind::Number) => {
-            let expression = format!("coalesce({}, '-Infinity'::numeric)", custom_number(key));
+            let expression = custom_sort(key, SortKind::Number);
             (expression.clone(), format!("{expression}::text"), NUMBER)
         }
-        SortBy::Custom(key, SortKind::Text) => {
-            let expression = format!("lower(coalesce({}, ''))", custom_text(key));
-            (expression.clone(), expression, TEXT)
-        }
-        SortBy::Custom(key, SortKind::Boolean) => {
-            let expression = format!("coalesce({}, '')", custom_text(key));
+        SortBy::Custom(key, kind) => {
+            let expression = custom_sort(key, *kind);
             (expression.clone(), expression, TEXT)
         }
     }
@@ -115,18 +115,15 @@ fn column_name(name: &str) -> &'static str {
         .unwrap_or("created_at")
 }
 
-/// Up to `search.limit + 1` contacts after the search's cursor, in its order, each with its sort
-/// key as text (for the next cursor).
-pub async fn page(
-    tx: &Tx,
-    tenant: TenantId,
-    search: &Search,
-    lists: &ListMembership,
-) -> Result<Vec<(Contact, String)>, DbError> {
+/// The statement of one page of `search`: up to `search.limit + 1` contacts after its cursor, in
+/// its order, each with its sort key as text (for the next cursor).
+pub fn page_statement(tenant: TenantId, search: &Search, lists: &ListMembership) -> SqlBuilder {
     let (expression, key, placeholder) = sort_sql(&search.sort.by);
     let ranked = search.sort.by == SortBy::Relevance;
-    let mut query = matching(
-        &SEARCH_HEAD.replace("{sort_key}", &key),
+    let mut found = matching(
+        &format!(
+            "select c.id, {key} as sort_key, {expression} as sort_value from {CONTACTS} {{join}} where c.tenant_id = $1"
+        ),
         tenant,
         search,
         lists,
@@ -137,7 +134,7 @@ pub async fn page(
         id: "c.id",
         descending: search.sort.descending,
     };
-    query.page(
+    found.page(
         &order,
         search
             .after
@@ -145,6 +142,26 @@ pub async fn page(
             .map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
         search.limit as i64 + 1,
     );
+    let direction = if search.sort.descending {
+        "desc"
+    } else {
+        "asc"
+    };
+    let sql = PAGE_OF_FOUND.replace("{found}", &found.sql).replace(
+        "{order}",
+        &format!("found.sort_value {direction}, found.id {direction}"),
+    );
+    SqlBuilder::new(sql, found.params)
+}
+
+/// Runs [`page_statement`].
+pub async fn page(
+    tx: &Tx,
+    tenant: TenantId,
+    search: &Search,
+    lists: &ListMembership,
+) -> Result<Vec<(Contact, String)>, DbError> {
+    let query = page_statement(tenant, search, lists);
     tx.query(&query.sql, &query.params)
         .await?
         .iter()
@@ -159,8 +176,8 @@ pub async fn total(
     search: &Search,
     lists: &ListMembership,
 ) -> Result<Total, DbError> {
-    let head = "select 1 from contacts c {join} where c.tenant_id = $1";
-    let query = matching(head, tenant, search, lists, false);
+    let head = format!("select 1 from {CONTACTS} {{join}} where c.tenant_id = $1");
+    let query = matching(&head, tenant, search, lists, false);
     let counted: i64 = tx
         .query_one(
             &format!(

@@ -2,7 +2,9 @@
 //! and the same filters saved, as a smart list keeps them (one reading of both, so a saved filter
 //! means what the query string means).
 
-use crate::contact::search::{Bound, Condition, Node, Target, Test};
+use crate::contact::search::{
+    Bound, Condition, Node, Search, SearchCursor, SearchSort, SortBy, Target, Test,
+};
 use crate::contact::{EmailAddress, LifecycleStage, PhoneNumber};
 use crate::error::{FieldError, ValidationErrors};
 use crate::ids::{ContactId, TagId};
@@ -307,6 +309,33 @@ impl ContactFilter {
         errors.into_result(|| ())?;
         Self::from_params(|n| pairs.get(n).map(String::as_str), region)
             .map_err(|error| ValidationErrors(vec![FieldError::new(at, "invalid_filter", error.0)]))
+    }
+
+    /// The search that answers a page of the contacts list with this filter: its conditions and
+    /// `within` (conditions on list membership, say), its sort, `limit` rows after `after`.
+    pub fn search(&self, within: Vec<Node>, after: Option<&ListCursor>, limit: usize) -> Search {
+        let by = |key: SortKey| match key {
+            SortKey::CreatedAt => SortBy::Time("created_at".into()),
+            SortKey::UpdatedAt => SortBy::Time("updated_at".into()),
+            SortKey::LastName => SortBy::Text("last_name".into()),
+        };
+        let sort = SearchSort {
+            by: by(self.sort.key),
+            descending: self.sort.descending,
+        };
+        Search {
+            filter: Some(Node::All([within, self.conditions()].concat())),
+            q: None,
+            after: after.map(|cursor| SearchCursor {
+                sort: sort.clone(),
+                key: cursor.key.clone(),
+                id: cursor.id,
+            }),
+            sort,
+            limit,
+            count: false,
+            include_deleted: self.include_deleted,
+        }
     }
 
     /// The filter as conditions of the search engine ([`crate::contact::search`]), all of which a

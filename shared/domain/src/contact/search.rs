@@ -205,6 +205,18 @@ pub enum SortKind {
     Boolean,
 }
 
+impl SortKind {
+    /// How a field of type `kind` sorts; `None` for long texts and multi-selects, which do not.
+    pub fn of(kind: FieldType) -> Option<Self> {
+        match (kind, CustomKind::of(kind)) {
+            (FieldType::LongText, _) | (_, CustomKind::MultiSelect) => None,
+            (_, CustomKind::Text) => Some(Self::Text),
+            (_, CustomKind::Number) => Some(Self::Number),
+            (_, CustomKind::Boolean) => Some(Self::Boolean),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchSort {
     pub by: SortBy,
@@ -441,14 +453,7 @@ fn sort(
                     .iter()
                     .find(|f| f.key == key)
                     .ok_or_else(|| invalid(format!("there is no custom field {key}")))?;
-                let kind = match CustomKind::of(field.kind) {
-                    _ if field.kind == FieldType::LongText => None,
-                    CustomKind::Text => Some(SortKind::Text),
-                    CustomKind::Number => Some(SortKind::Number),
-                    CustomKind::Boolean => Some(SortKind::Boolean),
-                    CustomKind::MultiSelect => None,
-                };
-                let kind = kind.ok_or_else(|| {
+                let kind = SortKind::of(field.kind).ok_or_else(|| {
                     invalid(format!(
                         "a {} field cannot be sorted by",
                         field.kind.as_str()
