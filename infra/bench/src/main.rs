@@ -52,7 +52,45 @@ enum Call {
     DatabaseRead,
     /// `GET {floor_url}/floor/contacts/{tenant}/{id}`.
     FloorRead,
+    /// `POST /api/v1/contacts/search` with a body of this shape, its values drawn per request.
+    Search(Shape),
 }
+
+/// The searches of the search benchmark (issue 15).
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `last_name starts_with` the first three letters of a seeded last name.
+    NamePrefix,
+    /// `q`: a seeded email with two letters swapped.
+    FuzzyEmail,
+    /// `custom.account eq` one contact's account (infra/bench/search.sql).
+    CustomEquality,
+    /// `or` of two `and` groups, one with a tag condition.
+    TwoGroupsWithTag,
+    /// `q`: one word of the seeded notes, ranked.
+    FullText,
+}
+
+/// What the search scenarios draw their values from.
+#[derive(Default)]
+struct SearchData {
+    last_names: Vec<String>,
+    emails: Vec<String>,
+    contacts: i64,
+    tag: Option<uuid::Uuid>,
+}
+
+/// Words of the notes infra/bench/search.sql writes.
+const NOTE_WORDS: &[&str] = &[
+    "pricing",
+    "onboarding",
+    "renewal",
+    "integrations",
+    "security",
+    "migration",
+    "webhooks",
+    "quarterly",
+];
 
 /// How many ids the repeated-read scenario cycles through.
 const REPEATED_IDS: usize = 64;
@@ -65,6 +103,7 @@ struct BenchContext {
     tenant: TenantId,
     floor: Vec<tokio_postgres::Client>,
     floor_url: Option<String>,
+    search: SearchData,
 }
 
 #[tokio::main]
@@ -108,7 +147,13 @@ async fn main() -> anyhow::Result<()> {
             floor.push(crm::connect(&args.database_url).await?);
         }
     }
+    let search = if args.only.iter().any(|w| w.contains("search")) {
+        search_data(&owner, tenant, total).await?
+    } else {
+        SearchData::default()
+    };
     let ctx = Arc::new(BenchContext {
+        search,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(max_clients)
             .build()?,
@@ -168,6 +213,21 @@ async fn main() -> anyhow::Result<()> {
             "tag-filtered list",
             Call::Get(format!("/api/v1/contacts?limit=50&tags_any={tag}")),
         ));
+    }
+    // The searches, when asked for by name (their tenant is infra/bench/search.sql's).
+    let searches = if ctx.search.emails.is_empty() {
+        &[][..]
+    } else {
+        &[
+            ("search: name prefix", Shape::NamePrefix),
+            ("search: fuzzy email", Shape::FuzzyEmail),
+            ("search: custom field equality", Shape::CustomEquality),
+            ("search: two-group or with a tag", Shape::TwoGroupsWithTag),
+            ("search: full-text term", Shape::FullText),
+        ][..]
+    };
+    for (name, shape) in searches {
+        scenarios.push((name, Call::Search(*shape)));
     }
     if ctx.floor_url.is_some() {
         scenarios.push((
@@ -237,6 +297,83 @@ async fn print_costs(ctx: &Arc<BenchContext>, scenarios: &[(&str, Call)]) {
             mean(2),
             mean(3)
         );
+    }
+}
+
+/// Samples what the search scenarios draw from.
+async fn search_data(
+    owner: &tokio_postgres::Client,
+    tenant: TenantId,
+    contacts: i64,
+) -> anyhow::Result<SearchData> {
+    let texts = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+        rows.iter().map(|r| r.get::<_, String>(0)).collect()
+    };
+    let last_names = texts(
+        owner
+            .query(
+                "select distinct last_name from contacts
+                 where tenant_id = $1 and char_length(last_name) >= 3 limit 100",
+                &[&tenant.as_uuid()],
+            )
+            .await?,
+    );
+    let emails = texts(
+        owner
+            .query(
+                "select address from contact_emails where tenant_id = $1
+                 order by random() limit 1000",
+                &[&tenant.as_uuid()],
+            )
+            .await?,
+    );
+    let tag = owner
+        .query_opt(
+            "select id from tags where tenant_id = $1 order by name limit 1",
+            &[&tenant.as_uuid()],
+        )
+        .await?
+        .map(|row| row.get(0));
+    if last_names.is_empty() || emails.is_empty() {
+        bail!("tenant {tenant} has no contacts to search: seed it first");
+    }
+    Ok(SearchData {
+        last_names,
+        emails,
+        contacts,
+        tag,
+    })
+}
+
+/// A search body of `shape`, its values drawn at random from `data`.
+fn search_body(data: &SearchData, shape: Shape) -> serde_json::Value {
+    let mut rng = rand::rng();
+    let condition = |field: &str, op: &str, value: serde_json::Value| json!({"field": field, "op": op, "value": value});
+    match shape {
+        Shape::NamePrefix => {
+            let name = &data.last_names[rng.random_range(0..data.last_names.len())];
+            let prefix: String = name.chars().take(3).collect();
+            json!({"filter": condition("last_name", "starts_with", json!(prefix))})
+        }
+        Shape::FuzzyEmail => {
+            let email = &data.emails[rng.random_range(0..data.emails.len())];
+            let mut letters: Vec<char> = email.chars().collect();
+            let at = rng.random_range(1..letters.len().saturating_sub(2).max(2));
+            letters.swap(at, at - 1);
+            json!({"q": letters.into_iter().collect::<String>(), "limit": 20})
+        }
+        Shape::CustomEquality => {
+            let account = format!("A-{}", rng.random_range(1..=data.contacts.max(1)));
+            json!({"filter": condition("custom.account", "eq", json!(account))})
+        }
+        Shape::TwoGroupsWithTag => json!({"filter": {"or": [
+            {"and": [condition("tags", "contains", json!(data.tag)),
+                     condition("lifecycle_stage", "eq", json!("customer"))]},
+            {"and": [condition("custom.tier", "eq", json!("platinum")),
+                     condition("custom.score", "gte", json!(990))]}]}}),
+        Shape::FullText => {
+            json!({"q": NOTE_WORDS[rng.random_range(0..NOTE_WORDS.len())]})
+        }
     }
 }
 
@@ -371,6 +508,14 @@ async fn send(ctx: &BenchContext, call: &Call) -> anyhow::Result<reqwest::Respon
                 random_id(usize::MAX)
             );
             ctx.http.get(url).send().await?
+        }
+        Call::Search(shape) => {
+            ctx.http
+                .post(format!("{}/api/v1/contacts/search", ctx.base_url))
+                .bearer_auth(&ctx.token)
+                .json(&search_body(&ctx.search, *shape))
+                .send()
+                .await?
         }
         Call::DatabaseRead => bail!("not an HTTP scenario"),
     })
