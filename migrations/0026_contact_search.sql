@@ -1,7 +1,7 @@
 -- Advanced search (POST /api/v1/contacts/search): what each of its shapes reads through an index.
 --
 -- * `contact_search` holds one row per contact: a weighted full-text document of its names (A),
---   emails (B), company and job title (C) and notes (D), and `names`, its names and emails
+--   emails and their domains (B), company and job title (C) and notes (D), and `names`, its names and emails
 --   lower-cased and unaccented, for typo-tolerant trigram matching. Statement-level triggers on
 --   contacts, their emails and their notes keep it in step within the writing transaction, so
 --   every write path (HTTP, import, merge, erasure) keeps it true without knowing it exists.
@@ -52,14 +52,15 @@ create function refresh_contact_search(p_contacts jsonb) returns void
     insert into contact_search (tenant_id, contact_id, live, document, names)
     select c.tenant_id, c.id, c.deleted_at is null,
            setweight(to_tsvector('simple', unaccent(concat_ws(' ', c.first_name, c.last_name, c.display_name))), 'A')
-           || setweight(to_tsvector('simple', unaccent(coalesce(emails.addresses, ''))), 'B')
+           || setweight(to_tsvector('simple', unaccent(concat_ws(' ', emails.addresses, emails.domains))), 'B')
            || setweight(to_tsvector('simple', unaccent(concat_ws(' ', c.company, c.job_title))), 'C')
            || setweight(to_tsvector('simple', unaccent(left(coalesce(notes.bodies, ''), 200000))), 'D'),
            lower(unaccent(concat_ws(' ', c.first_name, c.last_name, c.display_name, emails.addresses)))
     from (select distinct (x ->> 0)::uuid as tenant_id, (x ->> 1)::uuid as contact_id
           from jsonb_array_elements(p_contacts) x) changed
     join contacts c on c.tenant_id = changed.tenant_id and c.id = changed.contact_id
-    left join lateral (select string_agg(e.address, ' ' order by e.position) as addresses
+    left join lateral (select string_agg(e.address, ' ' order by e.position) as addresses,
+                              string_agg(split_part(e.address, '@', 2), ' ' order by e.position) as domains
                        from contact_emails e
                        where e.tenant_id = c.tenant_id and e.contact_id = c.id) emails on true
     left join lateral (select string_agg(n.body, ' ' order by n.created_at) as bodies

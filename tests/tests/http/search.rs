@@ -492,6 +492,8 @@ async fn q_ranks_names_over_notes_and_forgives_typos() {
         book.names(json!({"q": "margaret vitamin"})).await,
         Vec::<String>::new()
     );
+    // An email's domain finds its contacts.
+    assert_eq!(book.names(json!({"q": "apollo"})).await, ["Margaret"]);
     // Accents do not matter either way.
     assert_eq!(book.names(json!({"q": "jose muller"})).await, ["José"]);
     // Typos in a name or an email still find it.
@@ -783,10 +785,8 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         .batch_execute("analyze contacts, contact_emails, contact_tags, contact_search")
         .await
         .unwrap();
-    let built = crm::search_indexes::sync(&crm_http_tests::harness().owner_url)
-        .await
-        .unwrap();
-    let _ = built;
+    let owner_url = &crm_http_tests::harness().owner_url;
+    crm::search_indexes::sync(owner_url).await.unwrap();
 
     let shapes = [
         (
@@ -880,4 +880,42 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         .await
         .json();
     assert_eq!(top["data"][0]["custom"]["score"], 999);
+
+    // A field marked indexed gets its index at the next run, and loses it when it is not any more.
+    let points = book
+        .post(
+            "/api/v1/custom-fields",
+            json!({"key": "loyalty_points", "label": "Points", "type": "decimal", "indexed": true}),
+        )
+        .await;
+    let has_index = async || {
+        owner
+            .query_opt(
+                "select 1 from pg_indexes where indexname = 'contacts_cf_num_loyalty_points'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_some()
+    };
+    assert!(!has_index().await);
+    let synced = crm::search_indexes::sync(owner_url).await.unwrap();
+    assert!(synced
+        .created
+        .contains(&"contacts_cf_num_loyalty_points".to_owned()));
+    assert!(has_index().await);
+    let reply = book
+        .client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/custom-fields/{}", points["id"].as_str().unwrap()),
+            &json!({"indexed": false}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let synced = crm::search_indexes::sync(owner_url).await.unwrap();
+    assert!(synced
+        .dropped
+        .contains(&"contacts_cf_num_loyalty_points".to_owned()));
+    assert!(!has_index().await);
 }

@@ -27,10 +27,21 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            let fields = custom_fields::list(tx, tenant, true).await?;
-            let region = tenants::settings(tx, tenant)
-                .await?
-                .region(ctx.app.config.default_phone_region);
+            // The tenant's custom fields and region are read only when the search names a
+            // custom field or a phone (each mention is in the body's text).
+            let text = body.to_string();
+            let fields = if text.contains("custom.") {
+                custom_fields::list(tx, tenant, true).await?
+            } else {
+                Vec::new()
+            };
+            let region = if text.contains("phone") || text.contains("\"lists\"") {
+                tenants::settings(tx, tenant)
+                    .await?
+                    .region(ctx.app.config.default_phone_region)
+            } else {
+                ctx.app.config.default_phone_region
+            };
             let decode = |raw: &str| decode_cursor::<SearchCursor>(raw).ok();
             let context = SearchContext {
                 fields: &fields,

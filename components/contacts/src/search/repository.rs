@@ -6,7 +6,7 @@
 
 use super::conditions::{self, custom_sort, ListMembership};
 use crate::repository::{contact_from_row, PAGE_OF_FOUND};
-use crm_domain::contact::search::{Search, SortBy, SortKind, EXACT_COUNT_LIMIT};
+use crm_domain::contact::search::{Search, SortBy, SortKind, EXACT_COUNT_LIMIT, FUZZY_WORD_CHARS};
 use crm_domain::contact::Contact;
 use crm_domain::TenantId;
 use crm_platform::store::db::{DbError, Keyset, SqlBuilder, Tx};
@@ -18,8 +18,10 @@ use serde::Serialize;
 const CONTACTS: &str = "tenant_contacts c";
 const JOIN_DOCUMENT: &str =
     " join tenant_contact_search s on s.tenant_id = c.tenant_id and s.contact_id = c.id";
-/// One word of `q`, matched as a prefix in the document or approximately in the names.
-const MATCHES_WORD: &str =
+/// One word of `q`, matched as a prefix in the document, or (a long enough word) approximately in
+/// the names.
+const MATCHES_WORD: &str = " and s.document @@ to_tsquery('simple', unaccent(?))";
+const MATCHES_WORD_OR_NEARLY: &str =
     " and (s.document @@ to_tsquery('simple', unaccent(?)) or lower(unaccent(?)) <% s.names)";
 /// Full-text rank (names weigh most, notes least) plus trigram similarity, rounded so that its
 /// text in a cursor reads back as the same number.
@@ -61,10 +63,14 @@ fn matching(
         query.raw(" and c.deleted_at is null");
     }
     for word in search.q.iter().flat_map(|q| &q.words) {
-        query.push(
-            MATCHES_WORD,
-            [format!("{word}:*").into(), word.as_str().into()],
-        );
+        if word.chars().count() >= FUZZY_WORD_CHARS {
+            query.push(
+                MATCHES_WORD_OR_NEARLY,
+                [format!("{word}:*").into(), word.as_str().into()],
+            );
+        } else {
+            query.push(MATCHES_WORD, [format!("{word}:*").into()]);
+        }
     }
     if let Some(filter) = &search.filter {
         query.raw(" and ");

@@ -242,20 +242,24 @@ pub struct SearchCursor {
     pub id: ContactId,
 }
 
-/// The words of `q`: each must match, as a prefix of a word of the contact's search document or
-/// approximately (trigram word similarity) in its names and emails.
+/// The words of `q`: each must match, as a prefix of a word of the contact's search document or,
+/// if it has [`FUZZY_WORD_CHARS`] or more, approximately (trigram word similarity) in its names and
+/// emails.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextQuery {
     /// Lower-cased, letters and digits only, at most [`MAX_WORDS`].
     pub words: Vec<String>,
     /// `word:* & word:*`: the whole query, for ranking.
     pub tsquery: String,
-    /// The words joined by spaces (the trigram side of ranking).
+    /// `q` lower-cased, its spaces collapsed (the trigram side of ranking).
     pub text: String,
 }
 
 /// How many words of `q` count.
 pub const MAX_WORDS: usize = 8;
+/// The shortest word matched approximately too: a shorter one has too few trigrams to be told
+/// from another.
+pub const FUZZY_WORD_CHARS: usize = 4;
 
 /// A checked search.
 #[derive(Debug, Clone)]
@@ -407,8 +411,12 @@ fn text_query(raw: &str) -> Result<TextQuery, FieldError> {
         return Err(invalid("must be at most 200 characters"));
     }
     let lower = raw.to_lowercase();
+    // An email's words are those of its local part: its domain is shared by thousands of
+    // contacts and would only slow the matching down (it still counts in the ranking).
     let words: Vec<String> = lower
-        .split(|c: char| !c.is_alphanumeric())
+        .split_whitespace()
+        .map(|token| token.split('@').next().unwrap_or(token))
+        .flat_map(|token| token.split(|c: char| !c.is_alphanumeric()))
         .filter(|w| !w.is_empty())
         .take(MAX_WORDS)
         .map(str::to_owned)
@@ -422,7 +430,7 @@ fn text_query(raw: &str) -> Result<TextQuery, FieldError> {
             .map(|w| format!("{w}:*"))
             .collect::<Vec<_>>()
             .join(" & "),
-        text: words.join(" "),
+        text: lower.split_whitespace().collect::<Vec<_>>().join(" "),
         words,
     })
 }
