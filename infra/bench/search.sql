@@ -69,13 +69,13 @@ insert into contact_tags (tenant_id, contact_id, tag_id)
 select :'tenant', s.id, t.id
 from seeded s
 join (select id, row_number() over (order by name) - 1 as k from tags where tenant_id = :'tenant') t
-  on t.k = s.n % 20
+  on t.k = (s.n / 10) % 20
 where s.n % 10 = 0;
 
 -- Notes on a twentieth of the contacts; a note's words find its contact (`q`).
 insert into contact_notes (tenant_id, id, contact_id, body, author_type, author_id)
 select :'tenant', gen_random_uuid(), s.id,
        'Asked about ' || (array['pricing', 'onboarding', 'renewal', 'integrations', 'security review',
-                                'migration', 'webhooks', 'quarterly planning'])[1 + s.n % 8]
+                                'migration', 'webhooks', 'quarterly planning'])[1 + (s.n / 20) % 8]
        || ' during call ' || s.n, 'user', 'user-' || (s.n % 20)
 from seeded s where s.n % 20 = 0;

@@ -16,16 +16,20 @@ use serde::Serialize;
 /// transaction's tenant without row-level security's barrier, so that its conditions can be
 /// index conditions (under the barrier, no condition that is not leakproof can).
 const CONTACTS: &str = "tenant_contacts c";
-const JOIN_DOCUMENT: &str =
-    " join tenant_contact_search s on s.tenant_id = c.tenant_id and s.contact_id = c.id";
+const DOCUMENTS: &str = "tenant_contact_search s";
 /// One word of `q`, matched as a prefix in the document, or (a long enough word) approximately in
 /// the names.
 const MATCHES_WORD: &str = " and s.document @@ to_tsquery('simple', unaccent(?))";
 const MATCHES_WORD_OR_NEARLY: &str =
     " and (s.document @@ to_tsquery('simple', unaccent(?)) or lower(unaccent(?)) <% s.names)";
-/// Full-text rank (names weigh most, notes least) plus trigram similarity, rounded so that its
-/// text in a cursor reads back as the same number.
-const RELEVANCE: &str = "round((ts_rank(s.document, to_tsquery('simple', unaccent($2))) + word_similarity(lower(unaccent($3)), s.names))::numeric, 6)";
+/// Relevance: a contact whose document holds every word ranks above one found only by
+/// similarity, by its full-text rank (names weigh most, notes least); one found by similarity
+/// alone, by how close its names and emails are to `q` (a trigram comparison costs twenty times a
+/// rank, so it is made only where the text did not match). Rounded, so that its text in a cursor
+/// reads back as the same number.
+const RELEVANCE: &str = "round((case when s.document @@ to_tsquery('simple', unaccent($2))
+    then 1 + ts_rank(s.document, to_tsquery('simple', unaccent($2)))
+    else word_similarity(lower(unaccent($3)), s.names) end)::numeric, 6)";
 
 /// How many contacts a search matches: exact below [`EXACT_COUNT_LIMIT`], the planner's estimate
 /// at and above it.
@@ -35,33 +39,64 @@ pub struct Total {
     pub exact: bool,
 }
 
-/// The statement's head and conditions (no order, no limit), selecting `head`'s columns;
-/// `ranked`: the head names the relevance's `$2` and `$3`.
+/// Where a search's rows come from: the contacts (with their search documents when it has a `q`),
+/// or, for a `q` alone whose order is relevance, the live contacts' search documents only.
+struct Source {
+    /// `from ... where <tenant>`, with the condition that the row is live unless deleted ones are
+    /// asked for.
+    from: String,
+    /// The SQL of a row's contact id.
+    id: &'static str,
+}
+
+impl Source {
+    fn of(search: &Search, sorted_by_contact: bool) -> Self {
+        let documents_alone = search.q.is_some()
+            && search.filter.is_none()
+            && !search.include_deleted
+            && !sorted_by_contact;
+        if documents_alone {
+            return Self {
+                from: format!("{DOCUMENTS} where s.tenant_id = $1 and s.live"),
+                id: "s.contact_id",
+            };
+        }
+        let join = match (&search.q, search.include_deleted) {
+            (None, _) => String::new(),
+            (Some(_), true) => {
+                format!(" join {DOCUMENTS} on s.tenant_id = c.tenant_id and s.contact_id = c.id")
+            }
+            (Some(_), false) => format!(
+                " join {DOCUMENTS} on s.tenant_id = c.tenant_id and s.contact_id = c.id and s.live"
+            ),
+        };
+        let live = if search.include_deleted {
+            ""
+        } else {
+            " and c.deleted_at is null"
+        };
+        Self {
+            from: format!("{CONTACTS}{join} where c.tenant_id = $1{live}"),
+            id: "c.id",
+        }
+    }
+}
+
+/// `select <columns> from <source>` and the search's conditions (no order, no limit);
+/// `ranked`: the columns name the relevance's `$2` and `$3`.
 fn matching(
-    head: &str,
+    columns: &str,
+    source: &Source,
     tenant: TenantId,
     search: &Search,
     lists: &ListMembership,
     ranked: bool,
 ) -> SqlBuilder {
     let mut params = vec![tenant.into()];
-    let join = match &search.q {
-        Some(q) => {
-            if ranked {
-                params.extend([q.tsquery.as_str().into(), q.text.as_str().into()]);
-            }
-            if search.include_deleted {
-                JOIN_DOCUMENT.to_owned()
-            } else {
-                format!("{JOIN_DOCUMENT} and s.live")
-            }
-        }
-        None => String::new(),
-    };
-    let mut query = SqlBuilder::new(head.replace("{join}", &join), params);
-    if !search.include_deleted {
-        query.raw(" and c.deleted_at is null");
+    if let (Some(q), true) = (&search.q, ranked) {
+        params.extend([q.tsquery.as_str().into(), q.text.as_str().into()]);
     }
+    let mut query = SqlBuilder::new(format!("select {columns} from {}", source.from), params);
     for word in search.q.iter().flat_map(|q| &q.words) {
         if word.chars().count() >= FUZZY_WORD_CHARS {
             query.push(
@@ -126,10 +161,13 @@ fn column_name(name: &str) -> &'static str {
 pub fn page_statement(tenant: TenantId, search: &Search, lists: &ListMembership) -> SqlBuilder {
     let (expression, key, placeholder) = sort_sql(&search.sort.by);
     let ranked = search.sort.by == SortBy::Relevance;
+    let source = Source::of(search, !ranked);
     let mut found = matching(
         &format!(
-            "select c.id, {key} as sort_key, {expression} as sort_value from {CONTACTS} {{join}} where c.tenant_id = $1"
+            "{} as id, {key} as sort_key, {expression} as sort_value",
+            source.id
         ),
+        &source,
         tenant,
         search,
         lists,
@@ -137,7 +175,7 @@ pub fn page_statement(tenant: TenantId, search: &Search, lists: &ListMembership)
     );
     let order = Keyset {
         key: Some((&expression, placeholder)),
-        id: "c.id",
+        id: source.id,
         descending: search.sort.descending,
     };
     found.page(
@@ -182,8 +220,8 @@ pub async fn total(
     search: &Search,
     lists: &ListMembership,
 ) -> Result<Total, DbError> {
-    let head = format!("select 1 from {CONTACTS} {{join}} where c.tenant_id = $1");
-    let query = matching(&head, tenant, search, lists, false);
+    let source = Source::of(search, false);
+    let query = matching("1", &source, tenant, search, lists, false);
     let counted: i64 = tx
         .query_one(
             &format!(
