@@ -19,17 +19,19 @@ const CONTACTS: &str = "tenant_contacts c";
 const DOCUMENTS: &str = "tenant_contact_search s";
 /// One word of `q`, matched as a prefix in the document, or (a long enough word) approximately in
 /// the names.
-const MATCHES_WORD: &str = " and s.document @@ to_tsquery('simple', unaccent(?))";
+/// Each query and word is computed once (a scalar subquery is an init plan), not for every row.
+const MATCHES_WORD: &str = " and s.document @@ (select to_tsquery('simple', unaccent(?)))";
 const MATCHES_WORD_OR_NEARLY: &str =
-    " and (s.document @@ to_tsquery('simple', unaccent(?)) or lower(unaccent(?)) <% s.names)";
+    " and (s.document @@ (select to_tsquery('simple', unaccent(?)))
+    or (select lower(unaccent(?))) <% s.names)";
 /// Relevance: a contact whose document holds every word ranks above one found only by
 /// similarity, by its full-text rank (names weigh most, notes least); one found by similarity
 /// alone, by how close its names and emails are to `q` (a trigram comparison costs twenty times a
 /// rank, so it is made only where the text did not match). Rounded, so that its text in a cursor
 /// reads back as the same number.
-const RELEVANCE: &str = "round((case when s.document @@ to_tsquery('simple', unaccent($2))
-    then 1 + ts_rank(s.document, to_tsquery('simple', unaccent($2)))
-    else word_similarity(lower(unaccent($3)), s.names) end)::numeric, 6)";
+const RELEVANCE: &str = "round((case when s.document @@ (select to_tsquery('simple', unaccent($2)))
+    then 1 + ts_rank(s.document, (select to_tsquery('simple', unaccent($2))))
+    else word_similarity((select lower(unaccent($3))), s.names) end)::numeric, 6)";
 
 /// How many contacts a search matches: exact below [`EXACT_COUNT_LIMIT`], the planner's estimate
 /// at and above it.
