@@ -796,7 +796,7 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         ),
         (
             "fuzzy email",
-            json!({"q": "contact.12345@exampel.com"}),
+            json!({"q": "contcat.12345@example.com"}),
             "contact_search_names",
         ),
         (
@@ -855,7 +855,7 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         1
     );
     let fuzzy = book
-        .search(json!({"q": "contact.12345@exampel.com", "limit": 1}))
+        .search(json!({"q": "contcat.12345@example.com", "limit": 1}))
         .await
         .json();
     assert_eq!(fuzzy["data"][0]["display_name"], "Contact 12345");

@@ -48,7 +48,8 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
                 region,
                 decode_cursor: &decode,
             };
-            let search = Search::parse(&body, &context)?;
+            let mut search = Search::parse(&body, &context)?;
+            repository::narrow_fuzzy(tx, tenant, &mut search).await?;
             let lists = list_membership(tx, tenant, &search, region).await?;
             let rows = repository::page(tx, tenant, &search, &lists).await?;
             let total = if search.count {

@@ -6,7 +6,7 @@
 
 use super::conditions::{self, custom_sort, ListMembership};
 use crate::repository::{contact_from_row, PAGE_OF_FOUND};
-use crm_domain::contact::search::{Search, SortBy, SortKind, EXACT_COUNT_LIMIT, FUZZY_WORD_CHARS};
+use crm_domain::contact::search::{Search, SortBy, SortKind, EXACT_COUNT_LIMIT};
 use crm_domain::contact::Contact;
 use crm_domain::TenantId;
 use crm_platform::store::db::{DbError, Keyset, SqlBuilder, Tx};
@@ -32,6 +32,38 @@ const MATCHES_WORD_OR_NEARLY: &str =
 const RELEVANCE: &str = "round((case when s.document @@ (select to_tsquery('simple', unaccent($2)))
     then 1 + ts_rank(s.document, (select to_tsquery('simple', unaccent($2))))
     else word_similarity((select lower(unaccent($3))), s.names) end)::numeric, 6)";
+
+/// Which of `q`'s fuzzy words some live contact's document holds as they are (a prefix of one of
+/// its words): those are then matched exactly only. One statement, however many words.
+pub async fn narrow_fuzzy(tx: &Tx, tenant: TenantId, search: &mut Search) -> Result<(), DbError> {
+    let Some(q) = search.q.as_mut() else {
+        return Ok(());
+    };
+    let candidates: Vec<(usize, String)> = q
+        .fuzzy_words()
+        .map(|(index, word)| (index, format!("{word}:*")))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut query = SqlBuilder::new("select true", vec![tenant.into()]);
+    for (position, (_, word)) in candidates.iter().enumerate() {
+        query.push(
+            &format!(
+                ", exists (select 1 from {DOCUMENTS} where s.tenant_id = $1 and s.live
+                   and s.document @@ (select to_tsquery('simple', unaccent(?)))) as w{position}"
+            ),
+            [word.as_str().into()],
+        );
+    }
+    let row = tx.query_one(&query.sql, &query.params).await?;
+    for (position, (index, _)) in candidates.iter().enumerate() {
+        if row.get::<bool>(format!("w{position}").as_str())? {
+            q.found_exactly(*index);
+        }
+    }
+    Ok(())
+}
 
 /// How many contacts a search matches: exact below [`EXACT_COUNT_LIMIT`], the planner's estimate
 /// at and above it.
@@ -99,8 +131,8 @@ fn matching(
         params.extend([q.tsquery.as_str().into(), q.text.as_str().into()]);
     }
     let mut query = SqlBuilder::new(format!("select {columns} from {}", source.from), params);
-    for word in search.q.iter().flat_map(|q| &q.words) {
-        if word.chars().count() >= FUZZY_WORD_CHARS {
+    for (word, fuzzy) in search.q.iter().flat_map(|q| q.words.iter().zip(&q.fuzzy)) {
+        if *fuzzy {
             query.push(
                 MATCHES_WORD_OR_NEARLY,
                 [format!("{word}:*").into(), word.as_str().into()],

@@ -249,6 +249,11 @@ pub struct SearchCursor {
 pub struct TextQuery {
     /// Lower-cased, letters and digits only, at most [`MAX_WORDS`].
     pub words: Vec<String>,
+    /// Which words are also matched approximately: at first those of [`FUZZY_WORD_CHARS`] or
+    /// more; [`TextQuery::found_exactly`] then keeps only those no search document holds, because
+    /// a word found as it is needs no typo forgiven, and its trigram matches would cost a
+    /// thousand times its exact ones.
+    pub fuzzy: Vec<bool>,
     /// `word:* & word:*`: the whole query, for ranking.
     pub tsquery: String,
     /// `q` lower-cased, its spaces collapsed (the trigram side of ranking).
@@ -431,8 +436,32 @@ fn text_query(raw: &str) -> Result<TextQuery, FieldError> {
             .collect::<Vec<_>>()
             .join(" & "),
         text: lower.split_whitespace().collect::<Vec<_>>().join(" "),
+        fuzzy: words
+            .iter()
+            .map(|w| w.chars().count() >= FUZZY_WORD_CHARS)
+            .collect(),
         words,
     })
+}
+
+impl TextQuery {
+    /// The words still to be matched approximately, by position.
+    pub fn fuzzy_words(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.words
+            .iter()
+            .zip(&self.fuzzy)
+            .enumerate()
+            .filter(|(_, (_, fuzzy))| **fuzzy)
+            .map(|(index, (word, _))| (index, word.as_str()))
+    }
+
+    /// Records that the word at `index` is found exactly (as a prefix), so is not matched
+    /// approximately.
+    pub fn found_exactly(&mut self, index: usize) {
+        if let Some(fuzzy) = self.fuzzy.get_mut(index) {
+            *fuzzy = false;
+        }
+    }
 }
 
 fn sort(
