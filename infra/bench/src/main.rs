@@ -1,4 +1,4 @@
-//! `crm-bench`: requests per second and p50/p99 latency of the contacts API against a running server
+//! `crm-bench`: requests per second and p50/p95/p99 latency of the contacts API against a running server
 //! (`crm serve` or `spin up`) over a seeded tenant, at several concurrencies, plus the same read by id
 //! run directly against PostgreSQL as the floor. It reports numbers; it asserts nothing.
 //!
@@ -235,8 +235,8 @@ async fn main() -> anyhow::Result<()> {
             Call::FloorRead,
         ));
     }
-    println!("| scenario | clients | requests | req/s | p50 ms | p99 ms | errors |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| scenario | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let chosen = |name: &str| {
         args.only.is_empty() || args.only.iter().any(|word| name.contains(word.as_str()))
     };
@@ -250,10 +250,11 @@ async fn main() -> anyhow::Result<()> {
             run(&ctx, call, clients, Duration::from_secs(1)).await;
             let result = run(&ctx, call, clients, Duration::from_secs(args.seconds)).await;
             println!(
-                "| {name} | {clients} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                "| {name} | {clients} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
                 result.latencies.len(),
                 result.latencies.len() as f64 / result.elapsed.as_secs_f64(),
                 percentile(&result.latencies, 0.50),
+                percentile(&result.latencies, 0.95),
                 percentile(&result.latencies, 0.99),
                 result.errors
             );
