@@ -1,7 +1,8 @@
 -- Advanced search (POST /api/v1/contacts/search): what each of its shapes reads through an index.
 --
 -- * `contact_search` holds one row per contact: a weighted full-text document of its names (A),
---   emails and their domains (B), company and job title (C) and notes (D), and `names`, its names and emails
+--   emails (B: each whole, the words of its local part, its domain), company and job title (C)
+--   and notes (D), and `names`, its names and emails
 --   lower-cased and unaccented, for typo-tolerant trigram matching. Statement-level triggers on
 --   contacts, their emails and their notes keep it in step within the writing transaction, so
 --   every write path (HTTP, import, merge, erasure) keeps it true without knowing it exists.
@@ -52,7 +53,7 @@ create function refresh_contact_search(p_contacts jsonb) returns void
     insert into contact_search (tenant_id, contact_id, live, document, names)
     select c.tenant_id, c.id, c.deleted_at is null,
            setweight(to_tsvector('simple', unaccent(concat_ws(' ', c.first_name, c.last_name, c.display_name))), 'A')
-           || setweight(to_tsvector('simple', unaccent(concat_ws(' ', emails.addresses, emails.domains))), 'B')
+           || setweight(to_tsvector('simple', unaccent(coalesce(emails.words, ''))), 'B')
            || setweight(to_tsvector('simple', unaccent(concat_ws(' ', c.company, c.job_title))), 'C')
            || setweight(to_tsvector('simple', unaccent(left(coalesce(notes.bodies, ''), 200000))), 'D'),
            lower(unaccent(concat_ws(' ', c.first_name, c.last_name, c.display_name, emails.addresses)))
@@ -60,7 +61,10 @@ create function refresh_contact_search(p_contacts jsonb) returns void
           from jsonb_array_elements(p_contacts) x) changed
     join contacts c on c.tenant_id = changed.tenant_id and c.id = changed.contact_id
     left join lateral (select string_agg(e.address, ' ' order by e.position) as addresses,
-                              string_agg(split_part(e.address, '@', 2), ' ' order by e.position) as domains
+                              -- each address whole, the words of its local part, and its domain
+                              string_agg(concat_ws(' ', e.address,
+                                  regexp_replace(split_part(e.address, '@', 1), '[^[:alnum:]]+', ' ', 'g'),
+                                  split_part(e.address, '@', 2)), ' ' order by e.position) as words
                        from contact_emails e
                        where e.tenant_id = c.tenant_id and e.contact_id = c.id) emails on true
     left join lateral (select string_agg(n.body, ' ' order by n.created_at) as bodies

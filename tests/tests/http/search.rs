@@ -492,8 +492,18 @@ async fn q_ranks_names_over_notes_and_forgives_typos() {
         book.names(json!({"q": "margaret vitamin"})).await,
         Vec::<String>::new()
     );
-    // An email's domain finds its contacts.
+    // An email's domain finds its contacts, and so does each word of its local part.
     assert_eq!(book.names(json!({"q": "apollo"})).await, ["Margaret"]);
+    book.client
+        .create_contact(
+            &json!({"first_name": "Ops", "emails": [{"address": "night.shift42@rota.example"}]}),
+        )
+        .await;
+    assert_eq!(book.names(json!({"q": "shift42"})).await, ["Ops"]);
+    assert_eq!(
+        book.names(json!({"q": "shiftt42@rota.example"})).await,
+        ["Ops"]
+    );
     // Accents do not matter either way.
     assert_eq!(book.names(json!({"q": "jose muller"})).await, ["José"]);
     // Typos in a name or an email still find it.
