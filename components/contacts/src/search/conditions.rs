@@ -6,6 +6,7 @@
 //! checked when its field was defined and again here.
 
 use crm_domain::contact::search::{Bound, Condition, CustomKind, Node, SortKind, Target, Test};
+use crm_domain::custom_field::parse_key;
 use crm_domain::ListId;
 use crm_platform::store::db::{SqlBuilder, SqlValue};
 use serde_json::{json, Value};
@@ -37,13 +38,9 @@ pub fn custom_sort(key: &str, kind: SortKind) -> String {
     }
 }
 
-/// `key` if it is a custom field key, or a key that can match nothing.
+/// `key` if it is a custom field key ([`parse_key`]), or a key that can match nothing.
 fn identifier(key: &str) -> &str {
-    let valid = key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if valid {
+    if parse_key(key).is_ok() {
         key
     } else {
         "_"

@@ -75,7 +75,7 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 }
 
 /// What each list the filter names is: a static list's members, or a smart list's saved
-/// conditions. A list the tenant does not have is a 422.
+/// conditions, read in one statement. A list the tenant does not have is a 422.
 async fn list_membership(
     tx: &Tx,
     tenant: crm_domain::TenantId,
@@ -86,24 +86,32 @@ async fn list_membership(
     if let Some(filter) = &search.filter {
         lists_named(filter, &mut ids);
     }
-    let mut lists = ListMembership::new();
-    for id in ids {
-        let list = store_lists::definition(tx, tenant, id)
-            .await?
-            .ok_or_else(|| {
-                ValidationErrors(vec![FieldError::new(
-                    "/filter",
-                    "unknown_list",
-                    format!("there is no list {id}"),
-                )])
-            })?;
-        // A saved filter that no longer reads matches no one; reading the list says why.
-        let saved = list.filter.as_ref().map(|filter| {
-            ContactFilter::from_saved(filter, region, "")
-                .map(|filter| filter.conditions())
-                .unwrap_or_else(|_| vec![Node::Any(Vec::new())])
-        });
-        lists.insert(id, saved);
+    if ids.is_empty() {
+        return Ok(ListMembership::new());
     }
+    let found = store_lists::definitions(tx, tenant, &ids).await?;
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| !found.iter().any(|l| l.summary.id == **id))
+    {
+        return Err(ValidationErrors(vec![FieldError::new(
+            "/filter",
+            "unknown_list",
+            format!("there is no list {missing}"),
+        )])
+        .into());
+    }
+    // A saved filter that no longer reads matches no one; reading the list says why.
+    let lists = found
+        .into_iter()
+        .map(|list| {
+            let saved = list.filter.as_ref().map(|filter| {
+                ContactFilter::from_saved(filter, region, "")
+                    .map(|filter| filter.conditions())
+                    .unwrap_or_else(|_| vec![Node::Any(Vec::new())])
+            });
+            (list.summary.id, saved)
+        })
+        .collect();
     Ok(lists)
 }

@@ -399,12 +399,20 @@ impl ContactFilter {
                 one("granted"),
             ))));
         }
-        for (column, operator, time) in self.time_bounds() {
+        // `updated_since` is the one inclusive bound.
+        for (column, time, upper, inclusive) in [
+            ("created_at", &self.created_after, false, false),
+            ("created_at", &self.created_before, true, false),
+            ("updated_at", &self.updated_after, false, false),
+            ("updated_at", &self.updated_before, true, false),
+            ("updated_at", &self.updated_since, false, true),
+        ] {
+            let Some(time) = time else { continue };
             let bound = Some(Bound {
-                value: Value::String(time),
-                inclusive: operator == ">=",
+                value: Value::String(time.clone()),
+                inclusive,
             });
-            let test = if operator == "<" {
+            let test = if upper {
                 Test::Range {
                     lower: None,
                     upper: bound,
@@ -418,19 +426,6 @@ impl ContactFilter {
             all.push(when(Target::Time(column), test));
         }
         all
-    }
-
-    /// `(column, operator, RFC 3339 time)` for every time bound asked for.
-    pub fn time_bounds(&self) -> impl Iterator<Item = (&'static str, &'static str, String)> + '_ {
-        [
-            ("created_at", ">", &self.created_after),
-            ("created_at", "<", &self.created_before),
-            ("updated_at", ">", &self.updated_after),
-            ("updated_at", "<", &self.updated_before),
-            ("updated_at", ">=", &self.updated_since),
-        ]
-        .into_iter()
-        .filter_map(|(column, operator, time)| time.clone().map(|t| (column, operator, t)))
     }
 
     /// Checks that a cursor was issued for this sort (a cursor is only meaningful under its own),

@@ -1,7 +1,7 @@
 //! What the components that read lists need of a list's definition: the segments component, which
 //! owns lists, and the contacts component, which reads a list's contacts and a contact's lists.
 
-use crate::store::db::{DbError, Row, Tx};
+use crate::store::db::{DbError, Row, SqlValue, Tx};
 use crm_domain::list::{ListKind, ListSummary};
 use crm_domain::{ListId, TenantId};
 use serde_json::{Map, Value};
@@ -29,6 +29,24 @@ pub async fn definition(
     .await?
     .map(|row| definition_from_row(&row))
     .transpose()
+}
+
+/// Those of the lists `ids` the tenant has, in one statement.
+pub async fn definitions(
+    tx: &Tx,
+    tenant: TenantId,
+    ids: &[ListId],
+) -> Result<Vec<ListDefinition>, DbError> {
+    tx.query(
+        &format!(
+            "select {COLUMNS} from lists where tenant_id = $1 and id = any($2::text[]::uuid[])"
+        ),
+        &[tenant.into(), SqlValue::id_array(ids)],
+    )
+    .await?
+    .iter()
+    .map(definition_from_row)
+    .collect()
 }
 
 /// Every smart list of the tenant, by name.
