@@ -6,7 +6,7 @@
 
 use super::conditions::{self, custom_sort, ListMembership};
 use crate::repository::{contact_from_row, PAGE_OF_FOUND};
-use crm_domain::contact::search::{Search, SortBy, SortKind, EXACT_COUNT_LIMIT};
+use crm_domain::contact::search::{Node, Search, SortBy, SortKind, EXACT_COUNT_LIMIT};
 use crm_domain::contact::Contact;
 use crm_domain::TenantId;
 use crm_platform::store::db::{DbError, Keyset, SqlBuilder, Tx};
@@ -116,21 +116,26 @@ impl Source {
     }
 }
 
-/// `select <columns> from <source>` and the search's conditions (no order, no limit);
-/// `ranked`: the columns name the relevance's `$2` and `$3`.
-fn matching(
-    columns: &str,
-    source: &Source,
-    tenant: TenantId,
-    search: &Search,
-    lists: &ListMembership,
-    ranked: bool,
-) -> SqlBuilder {
+/// The parameters every statement of a search starts with: the tenant, and when `ranked`, the
+/// relevance's `$2` and `$3`.
+fn leading_params(tenant: TenantId, search: &Search, ranked: bool) -> SqlBuilder {
     let mut params = vec![tenant.into()];
     if let (Some(q), true) = (&search.q, ranked) {
         params.extend([q.tsquery.as_str().into(), q.text.as_str().into()]);
     }
-    let mut query = SqlBuilder::new(format!("select {columns} from {}", source.from), params);
+    SqlBuilder::new("", params)
+}
+
+/// Appends `select <columns> from <source>` with `q`'s words and `filter` (no order, no limit).
+fn push_matching(
+    query: &mut SqlBuilder,
+    columns: &str,
+    source: &Source,
+    search: &Search,
+    filter: Option<&Node>,
+    lists: &ListMembership,
+) {
+    query.raw(&format!("select {columns} from {}", source.from));
     for (word, fuzzy) in search.q.iter().flat_map(|q| q.words.iter().zip(&q.fuzzy)) {
         if *fuzzy {
             query.push(
@@ -141,12 +146,27 @@ fn matching(
             query.push(MATCHES_WORD, [format!("{word}:*").into()]);
         }
     }
-    if let Some(filter) = &search.filter {
+    if let Some(filter) = filter {
         query.raw(" and ");
-        conditions::push(&mut query, filter, lists);
+        conditions::push(query, filter, lists);
     }
-    query
 }
+
+/// The branches a search's rows are found by, each read on its own and their rows united: the
+/// groups of a top-level `or`, or the whole filter. PostgreSQL plans an `or` whose groups need
+/// different indexes (a tag's rows, a custom value's) as one walk over every contact testing each
+/// group; one read per group lets each use its own index, and a page needs only a page of each.
+fn branches(search: &Search) -> Vec<Option<&Node>> {
+    match &search.filter {
+        Some(Node::Any(groups)) if groups.len() > 1 && groups.len() <= MAX_UNITED_GROUPS => {
+            groups.iter().map(Some).collect()
+        }
+        filter => vec![filter.as_ref()],
+    }
+}
+
+/// The most groups of a top-level `or` read each on its own (a longer `or` is read as one).
+const MAX_UNITED_GROUPS: usize = 8;
 
 /// The sort's expression, its text for a cursor, and the placeholder that reads a cursor's text
 /// back. A contact without the value sorts as the lowest one.
@@ -196,35 +216,50 @@ pub fn page_statement(tenant: TenantId, search: &Search, lists: &ListMembership)
     let (expression, key, placeholder) = sort_sql(&search.sort.by);
     let ranked = search.sort.by == SortBy::Relevance;
     let source = Source::of(search, !ranked);
-    let mut found = matching(
-        &format!(
-            "{} as id, {key} as sort_key, {expression} as sort_value",
-            source.id
-        ),
-        &source,
-        tenant,
-        search,
-        lists,
-        ranked,
+    let columns = format!(
+        "{} as id, {key} as sort_key, {expression} as sort_value",
+        source.id
     );
     let order = Keyset {
         key: Some((&expression, placeholder)),
         id: source.id,
         descending: search.sort.descending,
     };
-    found.page(
-        &order,
-        search
-            .after
-            .as_ref()
-            .map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
-        search.limit as i64 + 1,
-    );
     let direction = if search.sort.descending {
         "desc"
     } else {
         "asc"
     };
+    let limit = search.limit as i64 + 1;
+    let mut found = leading_params(tenant, search, ranked);
+    let branches = branches(search);
+    let united = branches.len() > 1;
+    for (index, filter) in branches.into_iter().enumerate() {
+        if index > 0 {
+            found.raw(" union ");
+        }
+        if united {
+            found.raw("(");
+        }
+        push_matching(&mut found, &columns, &source, search, filter, lists);
+        found.page(
+            &order,
+            search
+                .after
+                .as_ref()
+                .map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
+            limit,
+        );
+        if united {
+            found.raw(")");
+        }
+    }
+    if united {
+        found.sql = format!(
+            "select * from ({}) united order by sort_value {direction}, id {direction} limit {limit}",
+            found.sql
+        );
+    }
     let sql = PAGE_OF_FOUND.replace("{found}", &found.sql).replace(
         "{order}",
         &format!("found.sort_value {direction}, found.id {direction}"),
@@ -255,7 +290,20 @@ pub async fn total(
     lists: &ListMembership,
 ) -> Result<Total, DbError> {
     let source = Source::of(search, false);
-    let query = matching("1", &source, tenant, search, lists, false);
+    let mut query = leading_params(tenant, search, false);
+    for (index, filter) in branches(search).into_iter().enumerate() {
+        if index > 0 {
+            query.raw(" union ");
+        }
+        push_matching(
+            &mut query,
+            &format!("{} as id", source.id),
+            &source,
+            search,
+            filter,
+            lists,
+        );
+    }
     let counted: i64 = tx
         .query_one(
             &format!(
