@@ -49,7 +49,7 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
                 decode_cursor: &decode,
             };
             let mut search = Search::parse(&body, &context)?;
-            repository::narrow_fuzzy(tx, tenant, &mut search).await?;
+            repository::narrow_fuzzy(tx, &mut search).await?;
             let lists = list_membership(tx, tenant, &search, region).await?;
             let rows = repository::page(tx, tenant, &search, &lists).await?;
             let total = if search.count {

@@ -18,41 +18,43 @@ use serde::Serialize;
 const CONTACTS: &str = "tenant_contacts c";
 const DOCUMENTS: &str = "tenant_contact_search s";
 /// One word of `q`, matched as a prefix in the document, or (a long enough word) approximately in
-/// the names.
-/// Each query and word is computed once (a scalar subquery is an init plan), not for every row.
-const MATCHES_WORD: &str = " and s.document @@ (select to_tsquery('simple', unaccent(?)))";
+/// the names. `search_tsquery` and `search_folded` (migration 0028) are immutable, so each is
+/// computed once, while the statement is planned, and the plan is chosen knowing how common the
+/// word is.
+const MATCHES_WORD: &str = " and s.document @@ search_tsquery(?)";
 const MATCHES_WORD_OR_NEARLY: &str =
-    " and (s.document @@ (select to_tsquery('simple', unaccent(?)))
-    or (select lower(unaccent(?))) <% s.names)";
+    " and (s.document @@ search_tsquery(?) or search_folded(?) <% s.names)";
+/// A word no document holds as typed ([`narrow_fuzzy`] checked): only its similarity can match,
+/// and without an `or` the planner can intersect its trigram candidates with the other words'.
+const MATCHES_NEARLY: &str = " and search_folded(?) <% s.names";
 /// Relevance: a contact whose document holds every word ranks above one found only by
 /// similarity, by its full-text rank (names weigh most, notes least); one found by similarity
 /// alone, by how close its names and emails are to `q` (a trigram comparison costs twenty times a
 /// rank, so it is made only where the text did not match). Rounded, so that its text in a cursor
 /// reads back as the same number.
-const RELEVANCE: &str = "round((case when s.document @@ (select to_tsquery('simple', unaccent($2)))
-    then 1 + ts_rank(s.document, (select to_tsquery('simple', unaccent($2))))
-    else word_similarity((select lower(unaccent($3))), s.names) end)::numeric, 6)";
+const RELEVANCE: &str = "round((case when s.document @@ search_tsquery($2)
+    then 1 + ts_rank(s.document, search_tsquery($2))
+    else word_similarity(search_folded($3), s.names) end)::numeric, 6)";
 
-/// Which of `q`'s fuzzy words some live contact's document holds as they are (a prefix of one of
-/// its words): those are then matched exactly only. One statement, however many words.
-pub async fn narrow_fuzzy(tx: &Tx, tenant: TenantId, search: &mut Search) -> Result<(), DbError> {
+/// Which of `q`'s fuzzy words some live contact's document holds as they are (whole, or as the
+/// start of a longer word): those are then matched exactly only. One statement, however many
+/// words; `contact_search_holds` (migration 0028) asks each through the index when it is rare.
+pub async fn narrow_fuzzy(tx: &Tx, search: &mut Search) -> Result<(), DbError> {
     let Some(q) = search.q.as_mut() else {
         return Ok(());
     };
     let candidates: Vec<(usize, String)> = q
         .fuzzy_words()
-        .map(|(index, word)| (index, format!("{word}:*")))
+        .map(|(index, word)| (index, word.to_owned()))
         .collect();
     if candidates.is_empty() {
+        q.checked();
         return Ok(());
     }
-    let mut query = SqlBuilder::new("select true", vec![tenant.into()]);
+    let mut query = SqlBuilder::new("select true", Vec::new());
     for (position, (_, word)) in candidates.iter().enumerate() {
         query.push(
-            &format!(
-                ", exists (select 1 from {DOCUMENTS} where s.tenant_id = $1 and s.live
-                   and s.document @@ (select to_tsquery('simple', unaccent(?)))) as w{position}"
-            ),
+            &format!(", contact_search_holds(?) as w{position}"),
             [word.as_str().into()],
         );
     }
@@ -62,6 +64,7 @@ pub async fn narrow_fuzzy(tx: &Tx, tenant: TenantId, search: &mut Search) -> Res
             q.found_exactly(*index);
         }
     }
+    q.checked();
     Ok(())
 }
 
@@ -136,14 +139,16 @@ fn push_matching(
     lists: &ListMembership,
 ) {
     query.raw(&format!("select {columns} from {}", source.from));
-    for (word, fuzzy) in search.q.iter().flat_map(|q| q.words.iter().zip(&q.fuzzy)) {
-        if *fuzzy {
-            query.push(
-                MATCHES_WORD_OR_NEARLY,
-                [format!("{word}:*").into(), word.as_str().into()],
-            );
-        } else {
-            query.push(MATCHES_WORD, [format!("{word}:*").into()]);
+    if let Some(q) = &search.q {
+        for (word, fuzzy) in q.words.iter().zip(&q.fuzzy) {
+            match (*fuzzy, q.checked) {
+                (false, _) => query.push(MATCHES_WORD, [format!("{word}:*").into()]),
+                (true, true) => query.push(MATCHES_NEARLY, [word.as_str().into()]),
+                (true, false) => query.push(
+                    MATCHES_WORD_OR_NEARLY,
+                    [format!("{word}:*").into(), word.as_str().into()],
+                ),
+            };
         }
     }
     if let Some(filter) = filter {

@@ -254,6 +254,10 @@ pub struct TextQuery {
     /// a word found as it is needs no typo forgiven, and its trigram matches would cost a
     /// thousand times its exact ones.
     pub fuzzy: Vec<bool>,
+    /// Whether each word still fuzzy is known to be held by no search document (the storage
+    /// checked, [`TextQuery::checked`]): such a word can match only approximately, and is matched
+    /// by similarity alone.
+    pub checked: bool,
     /// `word:* & word:*`: the whole query, for ranking.
     pub tsquery: String,
     /// `q` lower-cased, its spaces collapsed (the trigram side of ranking).
@@ -440,6 +444,7 @@ fn text_query(raw: &str) -> Result<TextQuery, FieldError> {
             .iter()
             .map(|w| w.chars().count() >= FUZZY_WORD_CHARS)
             .collect(),
+        checked: false,
         words,
     })
 }
@@ -461,6 +466,12 @@ impl TextQuery {
         if let Some(fuzzy) = self.fuzzy.get_mut(index) {
             *fuzzy = false;
         }
+    }
+
+    /// Records that every word was looked for as it is, and those still fuzzy are held by no
+    /// search document.
+    pub fn checked(&mut self) {
+        self.checked = true;
     }
 }
 
