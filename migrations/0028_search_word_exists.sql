@@ -45,3 +45,18 @@ create function search_tsquery(query text) returns tsquery
 create function search_folded(value text) returns text
     language sql immutable parallel safe
     as $$ select lower(unaccent(value)) $$;
+
+-- A typo'd word of 8 characters or more (an email's `hamilton567314`) is compared with whole words
+-- (strict word similarity, `<<%`) at 0.55: a wrong, missing or extra character keeps about two
+-- thirds of a 10-character word's trigrams, a transposition in a 12-character word 0.56, while a
+-- word that merely starts the same (`hamilton123456`) scores 0.5 or less; word similarity at 0.5
+-- accepted every `hamilton…` of the tenant, tens of thousands of candidates each compared. Set where
+-- the migrating role owns the database, as for the word similarity threshold (migration 0026).
+do $$
+begin
+    execute format('alter database %I set pg_trgm.strict_word_similarity_threshold = 0.55', current_database());
+exception when insufficient_privilege then
+    raise notice 'set pg_trgm.strict_word_similarity_threshold = 0.55 for this database (alter database % set ...)',
+        current_database();
+end
+$$;

@@ -506,6 +506,16 @@ async fn q_ranks_names_over_notes_and_forgives_typos() {
         ["Margaret"]
     );
     assert_eq!(book.names(json!({"q": "Hamiltonn"})).await, ["Margaret"]);
+    // A long word with a typo finds the word it was meant to be, not every word that merely
+    // starts the same way (the whole-word similarity of migration 0028).
+    for (first, local) in [("Ada", "lovelace12345"), ("Augusta", "lovelace67890")] {
+        book.client
+            .create_contact(&json!({"first_name": first,
+                                    "emails": [{"address": format!("{local}@engine.example")}]}))
+            .await;
+    }
+    assert_eq!(book.names(json!({"q": "lovelace12354"})).await, ["Ada"]);
+    assert_eq!(book.names(json!({"q": "lovelcae67890"})).await, ["Augusta"]);
     // With a filter, and sorted by another field.
     assert_eq!(
         book.names(json!({"q": "hamilton", "sort": "first_name"}))

@@ -6,7 +6,9 @@
 
 use super::conditions::{self, custom_sort, ListMembership};
 use crate::repository::{contact_from_row, PAGE_OF_FOUND};
-use crm_domain::contact::search::{Node, Search, SortBy, SortKind, EXACT_COUNT_LIMIT};
+use crm_domain::contact::search::{
+    Node, Search, SortBy, SortKind, EXACT_COUNT_LIMIT, WHOLE_WORD_CHARS,
+};
 use crm_domain::contact::Contact;
 use crm_domain::TenantId;
 use crm_platform::store::db::{DbError, Keyset, SqlBuilder, Tx};
@@ -27,6 +29,9 @@ const MATCHES_WORD_OR_NEARLY: &str =
 /// A word no document holds as typed ([`narrow_fuzzy`] checked): only its similarity can match,
 /// and without an `or` the planner can intersect its trigram candidates with the other words'.
 const MATCHES_NEARLY: &str = " and search_folded(?) <% s.names";
+/// A long word no document holds as typed, compared with whole words ([`WHOLE_WORD_CHARS`];
+/// strict word similarity, threshold 0.55, migration 0028).
+const MATCHES_NEARLY_WHOLE: &str = " and search_folded(?) <<% s.names";
 /// Relevance: a contact whose document holds every word ranks above one found only by
 /// similarity, by its full-text rank (names weigh most, notes least); one found by similarity
 /// alone, by how close its names and emails are to `q` (a trigram comparison costs twenty times a
@@ -143,6 +148,9 @@ fn push_matching(
         for (word, fuzzy) in q.words.iter().zip(&q.fuzzy) {
             match (*fuzzy, q.checked) {
                 (false, _) => query.push(MATCHES_WORD, [format!("{word}:*").into()]),
+                (true, true) if word.chars().count() >= WHOLE_WORD_CHARS => {
+                    query.push(MATCHES_NEARLY_WHOLE, [word.as_str().into()])
+                }
                 (true, true) => query.push(MATCHES_NEARLY, [word.as_str().into()]),
                 (true, false) => query.push(
                     MATCHES_WORD_OR_NEARLY,

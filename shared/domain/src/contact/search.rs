@@ -269,6 +269,10 @@ pub const MAX_WORDS: usize = 8;
 /// The shortest word matched approximately too: a shorter one has too few trigrams to be told
 /// from another.
 pub const FUZZY_WORD_CHARS: usize = 4;
+/// The shortest fuzzy word compared with whole words only (strict word similarity): in a long
+/// word, a typo leaves most trigrams intact, and what merely shares its start (`hamilton123456`
+/// for `hamilton567314`) is no match.
+pub const WHOLE_WORD_CHARS: usize = 8;
 
 /// A checked search.
 #[derive(Debug, Clone)]
