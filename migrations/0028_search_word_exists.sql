@@ -60,3 +60,14 @@ exception when insufficient_privilege then
         current_database();
 end
 $$;
+
+-- One GIN index over the document and the trigram names, in place of one over each: a `q` with a
+-- word found as typed and a word with a typo (`jean vanrossum327813`) is then one index scan that
+-- intersects both, where PostgreSQL, which estimates every trigram condition at a hundred rows,
+-- read all of one word's candidates (33,000 `vanrossum…` or `jean…`) from the table to test the
+-- other (0.1 to 0.35 s on a million contacts; 0.4 to 31 ms with this index). A multicolumn GIN
+-- index serves a condition on either column alone as well as its single-column one did, and is
+-- smaller than the two (299 MB against 351 MB there).
+create index contact_search_words on contact_search using gin (document, names gin_trgm_ops) where live;
+drop index contact_search_document;
+drop index contact_search_names;

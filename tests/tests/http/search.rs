@@ -833,7 +833,7 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         (
             "fuzzy email",
             json!({"q": "contcat.12345@example.com"}),
-            "contact_search_names",
+            "contact_search_words",
         ),
         (
             "custom equality",
@@ -843,7 +843,7 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         (
             "full text",
             json!({"q": "vitamin"}),
-            "contact_search_document",
+            "contact_search_words",
         ),
         (
             "custom sort",
