@@ -840,11 +840,7 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
             json!({"filter": condition("custom.account", "eq", json!("A-31337"))}),
             "contacts_custom_values",
         ),
-        (
-            "full text",
-            json!({"q": "vitamin"}),
-            "contact_search_words",
-        ),
+        ("full text", json!({"q": "vitamin"}), "contact_search_words"),
         (
             "custom sort",
             json!({"sort": "-custom.score"}),
