@@ -24,14 +24,24 @@ const DOCUMENTS: &str = "tenant_contact_search s";
 /// computed once, while the statement is planned, and the plan is chosen knowing how common the
 /// word is.
 const MATCHES_WORD: &str = " and s.document @@ search_tsquery(?)";
+/// A fuzzy word whose absence was not checked: as typed, or approximately (`{similar}`).
 const MATCHES_WORD_OR_NEARLY: &str =
-    " and (s.document @@ search_tsquery(?) or search_folded(?) <% s.names)";
+    " and (s.document @@ search_tsquery(?) or search_folded(?) {similar} s.names)";
 /// A word no document holds as typed ([`narrow_fuzzy`] checked): only its similarity can match,
 /// and without an `or` the planner can intersect its trigram candidates with the other words'.
-const MATCHES_NEARLY: &str = " and search_folded(?) <% s.names";
-/// A long word no document holds as typed, compared with whole words ([`WHOLE_WORD_CHARS`];
-/// strict word similarity, threshold 0.55, migration 0028).
-const MATCHES_NEARLY_WHOLE: &str = " and search_folded(?) <<% s.names";
+const MATCHES_NEARLY: &str = " and search_folded(?) {similar} s.names";
+
+/// The trigram operator a fuzzy word is compared with: word similarity (`<%`, threshold 0.5,
+/// migration 0026), or for a long word ([`WHOLE_WORD_CHARS`]) strict word similarity against whole
+/// words (`<<%`, threshold 0.55, migration 0028).
+fn similar(word: &str) -> &'static str {
+    if word.chars().count() >= WHOLE_WORD_CHARS {
+        "<<%"
+    } else {
+        "<%"
+    }
+}
+
 /// Relevance: a contact whose document holds every word ranks above one found only by
 /// similarity, by its full-text rank (names weigh most, notes least); one found by similarity
 /// alone, by how close its names and emails are to `q` (a trigram comparison costs twenty times a
@@ -146,14 +156,12 @@ fn push_matching(
     query.raw(&format!("select {columns} from {}", source.from));
     if let Some(q) = &search.q {
         for (word, fuzzy) in q.words.iter().zip(&q.fuzzy) {
+            let nearly = |clause: &str| clause.replace("{similar}", similar(word));
             match (*fuzzy, q.checked) {
                 (false, _) => query.push(MATCHES_WORD, [format!("{word}:*").into()]),
-                (true, true) if word.chars().count() >= WHOLE_WORD_CHARS => {
-                    query.push(MATCHES_NEARLY_WHOLE, [word.as_str().into()])
-                }
-                (true, true) => query.push(MATCHES_NEARLY, [word.as_str().into()]),
+                (true, true) => query.push(&nearly(MATCHES_NEARLY), [word.as_str().into()]),
                 (true, false) => query.push(
-                    MATCHES_WORD_OR_NEARLY,
+                    &nearly(MATCHES_WORD_OR_NEARLY),
                     [format!("{word}:*").into(), word.as_str().into()],
                 ),
             };
