@@ -36,7 +36,7 @@ pub async fn sync(owner_url: &str) -> anyhow::Result<Synced> {
         let kind = FieldType::parse(row.get(1))
             .ok_or_else(|| anyhow::anyhow!("custom field {key} has an unknown type"))?;
         if let Some(index) = custom_field_index(&key, kind) {
-            wanted.insert(index.name, index.create);
+            wanted.insert(index.name.clone(), index);
         }
     }
     let existing = client
@@ -63,14 +63,34 @@ pub async fn sync(owner_url: &str) -> anyhow::Result<Synced> {
             .batch_execute(&format!("drop index concurrently if exists {name}"))
             .await?;
         if !wanted.contains_key(&name) {
+            client
+                .batch_execute(&format!("drop statistics if exists {name}"))
+                .await?;
             synced.dropped.push(name);
         }
     }
-    for (name, create) in wanted {
+    let mut new_statistics = false;
+    for (name, index) in wanted {
         if !valid.contains(&name) {
-            client.batch_execute(&create).await?;
-            synced.created.push(name);
+            client.batch_execute(&index.create).await?;
+            synced.created.push(name.clone());
         }
+        // Statistics for every wanted index, also those built before statistics were made here:
+        // the catalog says whether they exist, and they are gathered once, when new.
+        let exists = client
+            .query_opt(
+                "select 1 from pg_statistic_ext where stxname = $1",
+                &[&name],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            client.batch_execute(&index.statistics).await?;
+            new_statistics = true;
+        }
+    }
+    if new_statistics {
+        client.batch_execute("analyze contacts").await?;
     }
     Ok(synced)
 }
