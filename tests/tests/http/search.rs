@@ -842,6 +842,11 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
         ),
         ("full text", json!({"q": "vitamin"}), "contact_search_words"),
         (
+            "stage in creation order",
+            json!({"filter": condition("lifecycle_stage", "eq", json!("customer")), "sort": "-created_at"}),
+            "contacts_live_stage_created",
+        ),
+        (
             "custom sort",
             json!({"sort": "-custom.score"}),
             "contacts_cf_num_score",
