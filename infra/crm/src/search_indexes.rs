@@ -1,7 +1,8 @@
-//! `crm search-indexes`: builds the index of every custom field marked `indexed` and drops those no
-//! field needs any more, concurrently (writes go on meanwhile), as the schema owner. Run it every
-//! minute from cron, beside the webhook dispatch (README, "Scheduled maintenance"); a run with
-//! nothing to do reads two catalog rows and returns.
+//! `crm search-indexes`: builds the index of every custom field marked `indexed`, with statistics
+//! of its expression, and drops those no field needs any more, concurrently (writes go on
+//! meanwhile), as the schema owner. Run it every minute from cron, beside the webhook dispatch
+//! (README, "Scheduled maintenance"); a run with nothing to do makes three catalog reads and
+//! returns.
 
 use crm_contacts::search::indexes::{custom_field_index, PREFIX};
 use crm_domain::custom_field::FieldType;
@@ -50,6 +51,16 @@ pub async fn sync(owner_url: &str) -> anyhow::Result<Synced> {
             &[&PREFIX],
         )
         .await?;
+    // Statistics objects share their index's name (`CustomFieldIndex::statistics`).
+    let statistics: Vec<String> = client
+        .query(
+            "select stxname::text from pg_statistic_ext where starts_with(stxname::text, $1)",
+            &[&PREFIX],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let mut synced = Synced::default();
     let mut valid = Vec::new();
     for row in existing {
@@ -63,11 +74,13 @@ pub async fn sync(owner_url: &str) -> anyhow::Result<Synced> {
             .batch_execute(&format!("drop index concurrently if exists {name}"))
             .await?;
         if !wanted.contains_key(&name) {
-            client
-                .batch_execute(&format!("drop statistics if exists {name}"))
-                .await?;
             synced.dropped.push(name);
         }
+    }
+    for name in statistics.iter().filter(|name| !wanted.contains_key(*name)) {
+        client
+            .batch_execute(&format!("drop statistics if exists {name}"))
+            .await?;
     }
     let mut new_statistics = false;
     for (name, index) in wanted {
@@ -75,16 +88,8 @@ pub async fn sync(owner_url: &str) -> anyhow::Result<Synced> {
             client.batch_execute(&index.create).await?;
             synced.created.push(name.clone());
         }
-        // Statistics for every wanted index, also those built before statistics were made here:
-        // the catalog says whether they exist, and they are gathered once, when new.
-        let exists = client
-            .query_opt(
-                "select 1 from pg_statistic_ext where stxname = $1",
-                &[&name],
-            )
-            .await?
-            .is_some();
-        if !exists {
+        // Also for an index built before its statistics were made here; gathered once, when new.
+        if !statistics.contains(&name) {
             client.batch_execute(&index.statistics).await?;
             new_statistics = true;
         }

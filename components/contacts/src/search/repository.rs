@@ -62,21 +62,19 @@ pub async fn narrow_fuzzy(tx: &Tx, search: &mut Search) -> Result<(), DbError> {
         .fuzzy_words()
         .map(|(index, word)| (index, word.to_owned()))
         .collect();
-    if candidates.is_empty() {
-        q.checked();
-        return Ok(());
-    }
-    let mut query = SqlBuilder::new("select true", Vec::new());
-    for (position, (_, word)) in candidates.iter().enumerate() {
-        query.push(
-            &format!(", contact_search_holds(?) as w{position}"),
-            [word.as_str().into()],
-        );
-    }
-    let row = tx.query_one(&query.sql, &query.params).await?;
-    for (position, (index, _)) in candidates.iter().enumerate() {
-        if row.get::<bool>(format!("w{position}").as_str())? {
-            q.found_exactly(*index);
+    if !candidates.is_empty() {
+        let mut query = SqlBuilder::new("select true", Vec::new());
+        for (position, (_, word)) in candidates.iter().enumerate() {
+            query.push(
+                &format!(", contact_search_holds(?) as w{position}"),
+                [word.as_str().into()],
+            );
+        }
+        let row = tx.query_one(&query.sql, &query.params).await?;
+        for (position, (index, _)) in candidates.iter().enumerate() {
+            if row.get::<bool>(format!("w{position}").as_str())? {
+                q.found_exactly(*index);
+            }
         }
     }
     q.checked();
@@ -189,6 +187,35 @@ fn branches(search: &Search) -> Vec<Option<&Node>> {
 /// The most groups of a top-level `or` read each on its own (a longer `or` is read as one).
 const MAX_UNITED_GROUPS: usize = 8;
 
+/// Appends the rows of every branch ([`branches`]), each `select <columns> ...` followed by
+/// `each_tail` (a page's order and limit, or nothing), united when there are several; returns
+/// whether they were.
+fn push_found(
+    query: &mut SqlBuilder,
+    columns: &str,
+    source: &Source,
+    search: &Search,
+    lists: &ListMembership,
+    each_tail: impl Fn(&mut SqlBuilder),
+) -> bool {
+    let branches = branches(search);
+    let united = branches.len() > 1;
+    for (index, filter) in branches.into_iter().enumerate() {
+        if index > 0 {
+            query.raw(" union ");
+        }
+        if united {
+            query.raw("(");
+        }
+        push_matching(query, columns, source, search, filter, lists);
+        each_tail(query);
+        if united {
+            query.raw(")");
+        }
+    }
+    united
+}
+
 /// The sort's expression, its text for a cursor, and the placeholder that reads a cursor's text
 /// back. A contact without the value sorts as the lowest one.
 fn sort_sql(by: &SortBy) -> (String, String, &'static str) {
@@ -253,17 +280,8 @@ pub fn page_statement(tenant: TenantId, search: &Search, lists: &ListMembership)
     };
     let limit = search.limit as i64 + 1;
     let mut found = leading_params(tenant, search, ranked);
-    let branches = branches(search);
-    let united = branches.len() > 1;
-    for (index, filter) in branches.into_iter().enumerate() {
-        if index > 0 {
-            found.raw(" union ");
-        }
-        if united {
-            found.raw("(");
-        }
-        push_matching(&mut found, &columns, &source, search, filter, lists);
-        found.page(
+    let united = push_found(&mut found, &columns, &source, search, lists, |branch| {
+        branch.page(
             &order,
             search
                 .after
@@ -271,10 +289,7 @@ pub fn page_statement(tenant: TenantId, search: &Search, lists: &ListMembership)
                 .map(|cursor| vec![cursor.key.as_str().into(), cursor.id.into()]),
             limit,
         );
-        if united {
-            found.raw(")");
-        }
-    }
+    });
     if united {
         found.sql = format!(
             "select * from ({}) united order by sort_value {direction}, id {direction} limit {limit}",
@@ -312,19 +327,14 @@ pub async fn total(
 ) -> Result<Total, DbError> {
     let source = Source::of(search, false);
     let mut query = leading_params(tenant, search, false);
-    for (index, filter) in branches(search).into_iter().enumerate() {
-        if index > 0 {
-            query.raw(" union ");
-        }
-        push_matching(
-            &mut query,
-            &format!("{} as id", source.id),
-            &source,
-            search,
-            filter,
-            lists,
-        );
-    }
+    push_found(
+        &mut query,
+        &format!("{} as id", source.id),
+        &source,
+        search,
+        lists,
+        |_| {},
+    );
     let counted: i64 = tx
         .query_one(
             &format!(
