@@ -6,7 +6,7 @@ use crate::search::{self, ListMembership};
 use crate::service::{self, Upserted};
 use crm_domain::contact::filter::{self, ContactFilter, ListCursor};
 use crm_domain::contact::search::{Condition, Node, Target, Test};
-use crm_domain::contact::{Contact, ContactDraft, EmailAddress};
+use crm_domain::contact::{Contact, ContactDraft};
 use crm_domain::list::ContactLists;
 use crm_domain::{AuditRecordId, ContactId, ListId, ValidationErrors};
 use crm_platform::document::from_value;
@@ -49,7 +49,7 @@ pub async fn create_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body: Value = parse_body(&ctx.request)?;
     let draft: ContactDraft = from_value(body.clone())?;
-    let key = upsert_key(&draft)?;
+    let key = service::upsert_key(&draft)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
     let email_keys = email_keys(&draft);
     // A concurrent upsert may create the contact between our look-up and our insert: the unique
@@ -216,13 +216,7 @@ pub async fn patch_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
     let id = ctx.path_id::<ContactId>("id")?;
     let patch = parse_merge_patch(&ctx.request)?;
     let if_match = etag::if_match_version(&ctx.request.headers)?;
-    let mut email_keys = Vec::new();
-    if let Some(emails) = patch.get("emails").and_then(Value::as_array) {
-        email_keys = emails
-            .iter()
-            .filter_map(|e| e.get("address")?.as_str().map(|a| a.trim().to_lowercase()))
-            .collect();
-    }
+    let email_keys = email_keys_in(&patch);
     let updated = ctx
         .write(async |uow| {
             let contact = service::update(uow, id, &patch, if_match.as_ref()).await?;
@@ -318,6 +312,19 @@ fn region(ctx: &RequestContext, settings: &TenantSettings) -> crm_domain::Region
     settings.region(ctx.app.config.default_phone_region)
 }
 
+/// The keys duplicates are detected on, of every email a create body or a patch names.
+pub(crate) fn email_keys_in(body: &Value) -> Vec<String> {
+    body.get("emails")
+        .and_then(Value::as_array)
+        .map(|emails| {
+            emails
+                .iter()
+                .filter_map(|e| e.get("address")?.as_str().map(|a| a.trim().to_lowercase()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The keys duplicates are detected on, of every email the request names.
 fn email_keys(draft: &ContactDraft) -> Vec<String> {
     draft
@@ -325,25 +332,6 @@ fn email_keys(draft: &ContactDraft) -> Vec<String> {
         .iter()
         .map(|e| e.address.trim().to_lowercase())
         .collect()
-}
-
-/// The email an upsert matches on: the one marked primary, else the first.
-fn upsert_key(draft: &ContactDraft) -> Result<String, ApiError> {
-    let email = draft
-        .emails
-        .iter()
-        .find(|e| e.primary)
-        .or_else(|| draft.emails.first())
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "/emails",
-                "required",
-                "an upsert matches on an email: give at least one",
-            )
-        })?;
-    EmailAddress::parse(&email.address, "/emails/0/address")
-        .map(|email| email.key())
-        .map_err(|e| ApiError::Validation(crm_domain::ValidationErrors(vec![e])))
 }
 
 /// The JSON response for `contact` (with `ETag`, `Location` on 201 and the upsert's result).

@@ -3,6 +3,7 @@
 //! component's, the lists themselves are the segments component's). On Spin it also serves
 //! `/healthz`, `/readyz` and the OpenAPI document.
 
+pub mod batch;
 pub mod consents;
 pub mod custom_fields;
 mod handlers;
@@ -96,6 +97,7 @@ pub fn routes() -> Router {
             |ctx| Box::pin(handlers::list_contacts_of_list(ctx)),
         )
         .expensive()
+        .merge(batch::routes())
         .merge(relationships::routes())
         .merge(preferences::routes())
         .merge(consents::routes())

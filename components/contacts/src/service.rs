@@ -5,7 +5,7 @@
 use crate::custom_fields;
 use crate::repository::{self, EMAIL_TAKEN};
 use crm_domain::audit::AuditRecord;
-use crm_domain::contact::{Contact, ContactDraft, NewContact};
+use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::custom_field::{CustomField, CustomSchema};
 use crm_domain::event::{ContactAction, DomainEvent};
 use crm_domain::ContactId;
@@ -136,6 +136,25 @@ pub async fn erase(uow: &UnitOfWork<'_>, id: ContactId) -> Result<(), ApiError> 
     }
     repository::erase(uow.tx(), uow.tenant(), id).await?;
     record(uow, ContactAction::Erased, None, &contact).await
+}
+
+/// The email an upsert matches on: the one marked primary, else the first.
+pub fn upsert_key(draft: &ContactDraft) -> Result<String, ApiError> {
+    let email = draft
+        .emails
+        .iter()
+        .find(|e| e.primary)
+        .or_else(|| draft.emails.first())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "/emails",
+                "required",
+                "an upsert matches on an email: give at least one",
+            )
+        })?;
+    EmailAddress::parse(&email.address, "/emails/0/address")
+        .map(|email| email.key())
+        .map_err(|e| ApiError::Validation(crm_domain::ValidationErrors(vec![e])))
 }
 
 /// The conflict of an email another live contact of the tenant already has.

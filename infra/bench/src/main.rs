@@ -54,7 +54,15 @@ enum Call {
     FloorRead,
     /// `POST /api/v1/contacts/search` with a body of this shape, its values drawn per request.
     Search(Shape),
+    /// `POST /api/v1/contacts/batch` of [`BATCH_SIZE`] creates of new contacts.
+    BatchCreate,
+    /// `POST /api/v1/contacts/batch` of [`BATCH_SIZE`] upserts of existing contacts (a new job
+    /// title each time), each client its own contacts so that no two batches wait on each other.
+    BatchUpsert,
 }
+
+/// Operations per batch request.
+const BATCH_SIZE: usize = 1_000;
 
 /// The searches of the search benchmark (issue 15).
 #[derive(Clone, Copy)]
@@ -104,6 +112,8 @@ struct BenchContext {
     floor: Vec<tokio_postgres::Client>,
     floor_url: Option<String>,
     search: SearchData,
+    /// Primary emails of live contacts, [`BATCH_SIZE`] per client, for the batch upsert.
+    upsert_emails: Vec<String>,
 }
 
 #[tokio::main]
@@ -152,8 +162,27 @@ async fn main() -> anyhow::Result<()> {
     } else {
         SearchData::default()
     };
+    let upsert_emails = if args
+        .only
+        .iter()
+        .any(|w| "batch upsert".contains(w.as_str()))
+    {
+        owner
+            .query(
+                "select address from contact_emails where tenant_id = $1 and live and is_primary
+                 order by contact_id limit $2",
+                &[&tenant.as_uuid(), &((max_clients * BATCH_SIZE) as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let ctx = Arc::new(BenchContext {
         search,
+        upsert_emails,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(max_clients)
             .build()?,
@@ -229,6 +258,10 @@ async fn main() -> anyhow::Result<()> {
     for (name, shape) in searches {
         scenarios.push((name, Call::Search(*shape)));
     }
+    scenarios.push(("batch create (1,000 a request)", Call::BatchCreate));
+    if ctx.upsert_emails.len() >= max_clients * BATCH_SIZE {
+        scenarios.push(("batch upsert (1,000 a request)", Call::BatchUpsert));
+    }
     if ctx.floor_url.is_some() {
         scenarios.push((
             "floor: bare Spin component select by primary key",
@@ -244,20 +277,35 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|(name, _)| chosen(name))
         .collect();
+    let mut batches = Vec::new();
     for (name, call) in &scenarios {
         for &clients in &args.concurrency {
             // Warm connections and caches briefly, then measure.
             run(&ctx, call, clients, Duration::from_secs(1)).await;
             let result = run(&ctx, call, clients, Duration::from_secs(args.seconds)).await;
+            let per_second = result.latencies.len() as f64 / result.elapsed.as_secs_f64();
+            if matches!(call, Call::BatchCreate | Call::BatchUpsert) {
+                batches.push(format!(
+                    "| {name} | {clients} | {:.0} |",
+                    per_second * BATCH_SIZE as f64
+                ));
+            }
             println!(
-                "| {name} | {clients} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+                "| {name} | {clients} | {} | {per_second:.0} | {:.2} | {:.2} | {:.2} | {} |",
                 result.latencies.len(),
-                result.latencies.len() as f64 / result.elapsed.as_secs_f64(),
                 percentile(&result.latencies, 0.50),
                 percentile(&result.latencies, 0.95),
                 percentile(&result.latencies, 0.99),
                 result.errors
             );
+        }
+    }
+    if !batches.is_empty() {
+        println!();
+        println!("| batch scenario | clients | contacts/s |");
+        println!("|---|---:|---:|");
+        for row in batches {
+            println!("{row}");
         }
     }
     print_costs(&ctx, &scenarios).await;
@@ -279,7 +327,7 @@ async fn print_costs(ctx: &Arc<BenchContext>, scenarios: &[(&str, Call)]) {
         let mut totals = [0.0f64; 4];
         let mut counted = 0;
         for _ in 0..SAMPLES {
-            if let Ok(Some(cost)) = send(ctx, call).await.map(|r| server_timing(&r)) {
+            if let Ok(Some(cost)) = send(ctx, call, 0).await.map(|r| server_timing(&r)) {
                 for (total, value) in totals.iter_mut().zip(cost) {
                     *total += value;
                 }
@@ -469,7 +517,7 @@ async fn once(ctx: &BenchContext, call: &Call, client: usize) -> anyhow::Result<
             .await?;
         return row.map(|_| ()).context("no row");
     }
-    let response = send(ctx, call).await?;
+    let response = send(ctx, call, client).await?;
     let status = response.status();
     response.bytes().await?;
     if !status.is_success() {
@@ -478,8 +526,8 @@ async fn once(ctx: &BenchContext, call: &Call, client: usize) -> anyhow::Result<
     Ok(())
 }
 
-/// Sends one HTTP request of `call`.
-async fn send(ctx: &BenchContext, call: &Call) -> anyhow::Result<reqwest::Response> {
+/// Sends one HTTP request of `call` for the client numbered `client`.
+async fn send(ctx: &BenchContext, call: &Call, client: usize) -> anyhow::Result<reqwest::Response> {
     let random_id = |among: usize| ctx.ids[rand::rng().random_range(0..among.min(ctx.ids.len()))];
     let get = |url: String| ctx.http.get(url).bearer_auth(&ctx.token).send();
     Ok(match call {
@@ -517,6 +565,40 @@ async fn send(ctx: &BenchContext, call: &Call) -> anyhow::Result<reqwest::Respon
                 .json(&search_body(&ctx.search, *shape))
                 .send()
                 .await?
+        }
+        Call::BatchCreate | Call::BatchUpsert => {
+            let operations: Vec<serde_json::Value> = match call {
+                Call::BatchCreate => (0..BATCH_SIZE)
+                    .map(|_| {
+                        let email = format!("bench-{}@example.com", uuid::Uuid::now_v7());
+                        json!({"op": "create", "contact": {"first_name": "Bench", "last_name": "Batch",
+                              "emails": [{"address": email}], "phones": [{"number": "+1 212 736 5000"}],
+                              "lifecycle_stage": "lead"}})
+                    })
+                    .collect(),
+                _ => {
+                    let title = format!("Title {}", rand::rng().random_range(0..1_000_000));
+                    ctx.upsert_emails[client * BATCH_SIZE..(client + 1) * BATCH_SIZE]
+                        .iter()
+                        .map(|email| {
+                            json!({"op": "upsert", "contact": {"job_title": title,
+                                  "emails": [{"address": email}]}})
+                        })
+                        .collect()
+                }
+            };
+            let response = ctx
+                .http
+                .post(format!("{}/api/v1/contacts/batch", ctx.base_url))
+                .bearer_auth(&ctx.token)
+                .json(&json!({ "operations": operations }))
+                .send()
+                .await?;
+            // A batch whose operations failed answers 207: for a benchmark, an error.
+            if response.status() != reqwest::StatusCode::OK {
+                bail!("batch answered {}", response.status());
+            }
+            response
         }
         Call::DatabaseRead => bail!("not an HTTP scenario"),
     })

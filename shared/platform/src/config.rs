@@ -20,7 +20,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("default_phone_region", "US", "Region for numbers without a country code when a tenant sets none (ISO 3166-1 alpha-2)."),
     Variable::optional("rate_limit_tenant_per_minute", "6000", "Requests per minute per tenant, all routes (a tenant may override it: settings.rate_limits)."),
     Variable::optional("rate_limit_principal_per_minute", "1200", "Requests per minute per principal (token `sub`) within a tenant."),
-    Variable::optional("rate_limit_expensive_per_minute", "300", "Requests per minute per principal to expensive routes (search, imports, exports, batch)."),
+    Variable::optional("rate_limit_expensive_per_minute", "6000", "Operations per minute per principal on expensive routes: a search or a page of the contacts list is one, a batch one per operation."),
     Variable::optional("tenant_cache_seconds", "60", "How long an instance trusts what it read of a tenant (exists, suspended, rate-limit overrides) before reading it again; a suspension applies within this time. `0` reads it on every request."),
     Variable::optional("idempotency_lease_seconds", "60", "How long a claimed `Idempotency-Key` stays locked without its request renewing it (a running request renews it every third of this): a retry after a crash waits at most this long. At least 3."),
     Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),

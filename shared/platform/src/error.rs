@@ -57,6 +57,16 @@ pub enum ApiError {
     /// 422: an Idempotency-Key reused with a different request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// An atomic batch with failed operations: nothing was applied. Its status is the first failed
+    /// operation's; `errors` points at every operation at fault, `results` holds each operation's
+    /// outcome (a problem, or `424` for one that would have succeeded).
+    #[error("batch not applied")]
+    BatchNotApplied {
+        status: http::StatusCode,
+        detail: String,
+        errors: Vec<FieldError>,
+        results: Value,
+    },
     /// 503: a dependency (the database) is unavailable.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -88,6 +98,15 @@ impl ApiError {
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         ApiError::Unauthorized {
             detail: detail.into(),
+        }
+    }
+
+    /// The fields at fault this error names (a validation error's, a conflict's).
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ApiError::Validation(errors) => &errors.0,
+            ApiError::Conflict { errors, .. } | ApiError::BatchNotApplied { errors, .. } => errors,
+            _ => &[],
         }
     }
 

@@ -416,3 +416,51 @@ async fn redis_shares_counters_and_cache_between_servers() {
     assert_eq!(shared.header("cache-status"), Some("crm; hit"));
     assert_eq!(shared.json(), filled.json());
 }
+
+/// A batch counts each of its operations against the expensive limit, not one per call: a batch
+/// that would exhaust it is refused whole, and one larger than a whole window admits is a 422.
+#[tokio::test]
+async fn a_batch_counts_its_operations_against_the_expensive_limit() {
+    let tenant = limited_tenant(r#"{"expensive_per_minute": 10}"#).await;
+    let creates = |n: usize| {
+        let operations: Vec<_> = (0..n)
+            .map(|i| json!({"op": "create", "contact": {"first_name": format!("B{i}")}}))
+            .collect();
+        json!({ "operations": operations })
+    };
+    let writer = tenant.token_as("batcher", "contacts:read contacts:write");
+    away_from_a_window_edge().await;
+    let first = send(
+        base(),
+        &writer,
+        Method::POST,
+        "/api/v1/contacts/batch",
+        Some(creates(8)),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second = send(
+        base(),
+        &writer,
+        Method::POST,
+        "/api/v1/contacts/batch",
+        Some(creates(5)),
+    )
+    .await;
+    assert_eq!(second.status, 429, "{}", second.text);
+    assert!(second.header("retry-after").is_some());
+    assert_eq!(count_rows("contacts", tenant.id).await, 8);
+
+    let other = tenant.token_as("another-batcher", "contacts:read contacts:write");
+    let whole = send(
+        base(),
+        &other,
+        Method::POST,
+        "/api/v1/contacts/batch",
+        Some(creates(11)),
+    )
+    .await;
+    assert_eq!(whole.status, 422, "{}", whole.text);
+    assert_eq!(whole.error_fields(), ["/operations"]);
+    assert_eq!(count_rows("contacts", tenant.id).await, 8);
+}

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod batch;
 mod calls;
 mod contact_changes;
 mod contact_lists;

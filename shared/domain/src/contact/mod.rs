@@ -1,6 +1,7 @@
 //! The contact aggregate: its value objects, the rules for a new contact, and its representation.
 
 mod address;
+pub mod batch;
 mod draft;
 mod email;
 pub mod filter;

@@ -17,13 +17,13 @@ impl fmt::Display for KvError {
 
 impl std::error::Error for KvError {}
 
-/// Raises every key of `KEYS` by one, giving a key its expiry (`ARGV[1]` seconds) when the
+/// Raises every key of `KEYS` by `ARGV[2]`, giving a key its expiry (`ARGV[1]` seconds) when the
 /// increment created it, and answers the new counts: a request's rate-limit counters in one round
 /// trip, and finished windows that expire on their own.
 const COUNT_SCRIPT: &str = "local counts = {} \
 for i, key in ipairs(KEYS) do \
-  counts[i] = redis.call('INCR', key) \
-  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end \
+  counts[i] = redis.call('INCRBY', key, ARGV[2]) \
+  if counts[i] == tonumber(ARGV[2]) then redis.call('EXPIRE', key, ARGV[1]) end \
 end \
 return counts";
 
@@ -35,11 +35,17 @@ fn window_key(counter: &str, window: u64) -> String {
 /// [`KeyValue::count_in_window`] for a store without scripts: one counter after another. The
 /// increment that opens a window deletes the window this counter used before (its pointer says
 /// which), so finished windows do not pile up.
-async fn count_each(kv: &KeyValue, counters: &[String], window: u64) -> Result<Vec<u64>, KvError> {
+async fn count_each(
+    kv: &KeyValue,
+    counters: &[String],
+    amount: u64,
+    window: u64,
+) -> Result<Vec<u64>, KvError> {
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
     let mut counts = Vec::with_capacity(counters.len());
     for counter in counters {
-        let count = kv.increment(&window_key(counter, window), 1).await?;
-        if count == 1 {
+        let count = kv.increment(&window_key(counter, window), amount).await?;
+        if count == amount {
             let pointer = format!("{counter}:window");
             if let Some(previous) = kv.get(&pointer).await? {
                 let previous = String::from_utf8_lossy(&previous).to_string();
@@ -173,16 +179,17 @@ mod native {
             .await
         }
 
-        /// Adds one to each of `counters` in `window` and answers their counts, in that order: one
-        /// round trip on Redis, where a window's key expires `ttl_seconds` after it opened.
+        /// Adds `amount` to each of `counters` in `window` and answers their counts, in that order:
+        /// one round trip on Redis, where a window's key expires `ttl_seconds` after it opened.
         pub async fn count_in_window(
             &self,
             counters: &[String],
+            amount: u64,
             window: u64,
             ttl_seconds: u64,
         ) -> Result<Vec<u64>, KvError> {
             let KeyValue::Redis(redis) = self else {
-                return super::count_each(self, counters, window).await;
+                return super::count_each(self, counters, amount, window).await;
             };
             let keys: Vec<String> = counters
                 .iter()
@@ -192,7 +199,8 @@ mod native {
             eval.arg(super::COUNT_SCRIPT)
                 .arg(keys.len())
                 .arg(keys)
-                .arg(ttl_seconds);
+                .arg(ttl_seconds)
+                .arg(amount);
             let counts: Vec<u64> = crate::metering::kv_async(run(redis, &eval)).await?;
             Ok(counts)
         }
@@ -290,17 +298,18 @@ mod spin {
             }
         }
 
-        /// Adds one to each of `counters` in `window` and answers their counts, in that order: one
-        /// script on Redis when `redis_url` is configured (a window's key expires `ttl_seconds`
-        /// after it opened), else an increment per counter in the `default` store.
+        /// Adds `amount` to each of `counters` in `window` and answers their counts, in that
+        /// order: one script on Redis when `redis_url` is configured (a window's key expires
+        /// `ttl_seconds` after it opened), else an increment per counter in the `default` store.
         pub async fn count_in_window(
             &self,
             counters: &[String],
+            amount: u64,
             window: u64,
             ttl_seconds: u64,
         ) -> Result<Vec<u64>, KvError> {
             let Some(url) = &self.counters_redis else {
-                return super::count_each(self, counters, window).await;
+                return super::count_each(self, counters, amount, window).await;
             };
             let mut arguments = vec![
                 RedisParameter::Binary(super::COUNT_SCRIPT.as_bytes().to_vec()),
@@ -311,6 +320,9 @@ mod spin {
             }));
             arguments.push(RedisParameter::Int64(
                 i64::try_from(ttl_seconds).unwrap_or(i64::MAX),
+            ));
+            arguments.push(RedisParameter::Int64(
+                i64::try_from(amount).unwrap_or(i64::MAX),
             ));
             let results = crate::edge::spin_redis::run(url, async |connection| {
                 connection.execute("EVAL", arguments.clone()).await
@@ -363,7 +375,7 @@ mod tests {
         let counters = ["rl:t:principal:p".to_owned()];
         let mut counts = Vec::new();
         for window in [10, 10, 11, 15] {
-            counts.extend(kv.count_in_window(&counters, window, 120).await.unwrap());
+            counts.extend(kv.count_in_window(&counters, 1, window, 120).await.unwrap());
         }
         assert_eq!(counts, [1, 2, 1, 1]);
         // One live window and its pointer remain.

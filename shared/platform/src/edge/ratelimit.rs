@@ -1,7 +1,9 @@
 //! Rate limiting with fixed one-minute windows.
 //!
 //! Three counters may apply to a request: the tenant's, the principal's, and for expensive routes
-//! (search, imports, exports, batch) a stricter one per principal. Each is a key
+//! (search, imports, exports, batch) a stricter one per principal, which counts operations: a
+//! search or a page is one, a batch is as many as it holds ([`Limiter::charge`] adds the rest once
+//! its body has been read). Each is a key
 //! `rl:{tenant}:{counter}:{window}`, and all of a request's counters are raised together by
 //! [`KeyValue::count_in_window`]: one round trip on Redis (a script), and finished windows expire or
 //! are deleted, so the store holds one live window per counter. Algorithm, accuracy and failure
@@ -52,36 +54,58 @@ impl Limiter {
         expensive: bool,
         now: u64,
     ) -> Decision {
-        decide(
-            kv,
+        let counters = counters(
             self.defaults.with(overrides),
             tenant,
-            subject,
+            &short_hash(subject),
             expensive,
-            now,
-        )
-        .await
+        );
+        decide(kv, &counters, 1, now).await
+    }
+
+    /// Counts `operations` more against the expensive counter of `subject` (a batch's operations
+    /// beyond the one its request counted) and decides. The operations are counted whether or
+    /// not they are admitted, as a refused request is.
+    pub async fn charge(
+        &self,
+        kv: &KeyValue,
+        overrides: Overrides,
+        tenant: TenantId,
+        subject: &str,
+        operations: u64,
+        now: u64,
+    ) -> Decision {
+        let mut counters = counters(
+            self.defaults.with(overrides),
+            tenant,
+            &short_hash(subject),
+            true,
+        );
+        counters.retain(|counter| counter.name == EXPENSIVE);
+        decide(kv, &counters, operations, now).await
+    }
+
+    /// The most operations a principal of a tenant with `overrides` may send to expensive routes
+    /// in one window: a batch larger than this could never be admitted.
+    pub fn expensive_limit(&self, overrides: Overrides) -> u64 {
+        self.defaults.with(overrides).expensive_per_minute
     }
 }
 
-/// Raises the request's counters and decides.
-async fn decide(
-    kv: &KeyValue,
-    limits: RateLimits,
-    tenant: TenantId,
-    subject: &str,
-    expensive: bool,
-    now: u64,
-) -> Decision {
-    let principal = short_hash(subject);
+const EXPENSIVE: &str = "expensive";
+
+/// Raises `counters` by `amount` and decides.
+async fn decide(kv: &KeyValue, counters: &[Counter], amount: u64, now: u64) -> Decision {
     let window = now / WINDOW_SECONDS;
     let reset_seconds = WINDOW_SECONDS - now % WINDOW_SECONDS;
-    let counters = counters(limits, tenant, &principal, expensive);
-    let policy = policy_header(&counters);
+    let policy = policy_header(counters);
     let keys: Vec<String> = counters.iter().map(|c| c.key.clone()).collect();
-    let counts = match kv.count_in_window(&keys, window, 2 * WINDOW_SECONDS).await {
+    let counts = match kv
+        .count_in_window(&keys, amount, window, 2 * WINDOW_SECONDS)
+        .await
+    {
         Ok(counts) => counts,
-        Err(error) => return fail_open(&counters, now, &error),
+        Err(error) => return fail_open(counters, now, &error),
     };
     let mut admitted = true;
     let mut tightest: Option<(u64, &'static str)> = None;
@@ -122,7 +146,7 @@ fn counters(
     ];
     if expensive {
         counters.push(Counter {
-            name: "expensive",
+            name: EXPENSIVE,
             key: format!("rl:{tenant}:expensive:{principal}"),
             limit: limits.expensive_per_minute,
         });

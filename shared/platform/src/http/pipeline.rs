@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::config::Overrides;
 use crate::edge::ratelimit;
 use crate::http::idempotency::{self, ClaimOutcome, IdempotencyClaim};
 use crate::http::router::{Access, PathParams, Router};
@@ -65,6 +66,8 @@ pub struct RequestContext {
     pub request_id: String,
     pub params: PathParams,
     principal: Option<Principal>,
+    /// The tenant's rate-limit overrides, when rate limiting is on.
+    rate_limits: Option<Overrides>,
     idempotency: Option<Arc<IdempotencyClaim>>,
 }
 
@@ -86,6 +89,47 @@ impl RequestContext {
     /// The entity id in the path parameter `name`: a value that is not a UUID names no entity (404).
     pub fn path_id<T: crm_domain::EntityId>(&self, name: &str) -> Result<T, ApiError> {
         T::parse(self.param(name)?).ok_or(ApiError::NotFound)
+    }
+
+    /// Counts a batch's `operations` against the principal's expensive limit, which counted its
+    /// request as one: 429 when they exhaust it (nothing is done), 422 at `/operations` when the
+    /// batch holds more than the limit admits in a whole window.
+    pub async fn charge_operations(&self, operations: usize) -> Result<(), ApiError> {
+        let (Some(limiter), Some(overrides)) = (&self.app.rate_limiter, self.rate_limits) else {
+            return Ok(());
+        };
+        let principal = self.principal()?;
+        let operations = u64::try_from(operations).unwrap_or(u64::MAX);
+        let limit = limiter.expensive_limit(overrides);
+        if operations > limit {
+            return Err(ApiError::invalid_field(
+                "/operations",
+                "too_many",
+                format!(
+                    "this principal may send at most {limit} operations a minute; split the batch"
+                ),
+            ));
+        }
+        if operations <= 1 {
+            return Ok(());
+        }
+        let decision = limiter
+            .charge(
+                &self.app.kv,
+                overrides,
+                principal.tenant_id,
+                &principal.subject,
+                operations - 1,
+                unix_now(),
+            )
+            .await;
+        if decision.admitted {
+            Ok(())
+        } else {
+            Err(ApiError::RateLimited {
+                retry_after: decision.reset_seconds,
+            })
+        }
     }
 
     /// Makes one change as this request's principal, in a [`UnitOfWork`] whose correlation id is
@@ -199,6 +243,7 @@ impl App {
     {
         let (route, params) = router.resolve(&parts.method, parts.uri.path())?;
         tracing::Span::current().record("route", route.pattern);
+        let mut rate_limits = None;
         let principal = match route.access {
             Access::Public => None,
             Access::Operator => {
@@ -239,6 +284,7 @@ impl App {
                         .await;
                     let (admitted, retry_after) = (decision.admitted, decision.reset_seconds);
                     *limits = Some(decision);
+                    rate_limits = Some(tenant.rate_limits);
                     if !admitted {
                         return Err(ApiError::RateLimited { retry_after });
                     }
@@ -249,13 +295,14 @@ impl App {
         // The body is read only now: a request refused by authentication, its tenant's state, its
         // scope or a rate limit is answered without reading it (and an anonymous client learns
         // nothing from our limits).
-        let body = match read_body(body, self.config.max_body_bytes).await {
+        let body_limit = route
+            .body_limit
+            .map_or(self.config.max_body_bytes, |limit| {
+                limit.max(self.config.max_body_bytes)
+            });
+        let body = match read_body(body, body_limit).await {
             Body::Complete(body) => body,
-            Body::TooLarge => {
-                return Err(ApiError::PayloadTooLarge {
-                    limit: self.config.max_body_bytes,
-                })
-            }
+            Body::TooLarge => return Err(ApiError::PayloadTooLarge { limit: body_limit }),
             Body::Incomplete => {
                 return Err(ApiError::bad_request(
                     "the request body could not be read: broken off, or not sent in time",
@@ -293,6 +340,7 @@ impl App {
             request_id: request_id.to_owned(),
             params,
             principal,
+            rate_limits,
             idempotency: claim.clone(),
         };
         let outcome = match &claim {

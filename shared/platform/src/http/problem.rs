@@ -24,6 +24,7 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::BatchNotApplied { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -53,6 +54,10 @@ impl ApiError {
                 "idempotency-key-reused",
                 "This Idempotency-Key was used with a different request",
             ),
+            ApiError::BatchNotApplied { .. } => (
+                "batch-not-applied",
+                "No operation of the atomic batch was applied",
+            ),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -62,7 +67,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest { detail }
             | ApiError::Unauthorized { detail }
-            | ApiError::Conflict { detail, .. } => detail.clone(),
+            | ApiError::Conflict { detail, .. }
+            | ApiError::BatchNotApplied { detail, .. } => detail.clone(),
             ApiError::Forbidden { scope } => format!("this route needs the scope `{scope}`"),
             ApiError::TenantSuspended => {
                 "the tenant is suspended; its operator can make it active again".into()
@@ -102,18 +108,20 @@ impl ApiError {
         }
     }
 
-    /// Renders the problem+json response, stamped with the request id.
-    pub fn to_response(&self, request_id: &str) -> ApiResponse {
+    /// The problem document (RFC 9457) of this error, stamped with the request id when given (one
+    /// operation's problem inside a batch's results has none of its own).
+    pub fn to_problem(&self, request_id: Option<&str>) -> serde_json::Value {
         let (slug, title) = self.slug_and_title();
-        let status = self.status();
         let mut body = json!({
             "type": format!("/problems/{slug}"),
             "title": title,
-            "status": status.as_u16(),
+            "status": self.status().as_u16(),
             "detail": self.detail(),
-            "request_id": request_id,
         });
         let members = body.as_object_mut().expect("a json! object");
+        if let Some(request_id) = request_id {
+            members.insert("request_id".into(), json!(request_id));
+        }
         match self {
             ApiError::Validation(errors) => {
                 members.insert("errors".into(), json!(errors.0));
@@ -124,10 +132,22 @@ impl ApiError {
                 }
                 members.extend(extra.clone());
             }
+            ApiError::BatchNotApplied {
+                errors, results, ..
+            } => {
+                members.insert("errors".into(), json!(errors));
+                members.insert("results".into(), results.clone());
+            }
             _ => {}
         }
+        body
+    }
+
+    /// Renders the problem+json response, stamped with the request id.
+    pub fn to_response(&self, request_id: &str) -> ApiResponse {
+        let body = self.to_problem(Some(request_id));
         let mut response = http::Response::new(bytes::Bytes::from(body.to_string()));
-        *response.status_mut() = status;
+        *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         match self {

@@ -27,6 +27,8 @@ pub struct Route {
     pub access: Access,
     /// Counted against the stricter expensive-route limit (search, imports, exports, batch).
     pub expensive: bool,
+    /// A body limit of its own (a batch's), when larger than the configured `max_body_bytes`.
+    pub body_limit: Option<usize>,
     pub handler: Handler,
 }
 
@@ -65,6 +67,7 @@ impl Router {
             pattern,
             access,
             expensive: false,
+            body_limit: None,
             handler,
         });
         self
@@ -74,6 +77,15 @@ impl Router {
     pub fn expensive(mut self) -> Self {
         if let Some(route) = self.routes.last_mut() {
             route.expensive = true;
+        }
+        self
+    }
+
+    /// Lets the route added last take bodies of up to `bytes` (or the configured limit, when
+    /// larger).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        if let Some(route) = self.routes.last_mut() {
+            route.body_limit = Some(bytes);
         }
         self
     }

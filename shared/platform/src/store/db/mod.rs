@@ -578,6 +578,22 @@ impl Tx {
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
         self.0.execute(sql, params).await
     }
+
+    /// Runs `work` in a savepoint of this transaction: when it fails, what it wrote is undone and
+    /// the transaction goes on (one operation of a batch). The outer error is the savepoint's own.
+    pub async fn savepoint<T, E>(
+        &self,
+        work: impl AsyncFnOnce() -> Result<T, E>,
+    ) -> Result<Result<T, E>, DbError> {
+        self.execute("savepoint operation", &[]).await?;
+        let outcome = work().await;
+        let end = match outcome {
+            Ok(_) => "release savepoint operation",
+            Err(_) => "rollback to savepoint operation",
+        };
+        self.execute(end, &[]).await?;
+        Ok(outcome)
+    }
 }
 
 #[cfg(test)]

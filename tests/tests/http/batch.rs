@@ -1,0 +1,345 @@
+//! `POST /api/v1/contacts/batch`: one result per operation, in order; non-atomic batches keep what
+//! succeeded, atomic ones write nothing when any operation fails; each operation audited and
+//! evented as if made alone; the whole batch idempotent under one key.
+
+use crm_http_tests::{count_rows, owner_db, Reply, TestClient, TestTenant};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn batch(client: &TestClient, body: &Value) -> Reply {
+    client
+        .send_json(Method::POST, "/api/v1/contacts/batch", body)
+        .await
+}
+
+/// A contact body of about a kilobyte: a thousand of them make a body above the single-request
+/// limit of 1 MiB, which a batch accepts.
+fn wide_contact(n: usize) -> Value {
+    json!({
+        "first_name": format!("Batch{n}"),
+        "last_name": "Person",
+        "display_name": format!("{n} {}", "d".repeat(190)),
+        "company": "c".repeat(200),
+        "job_title": "j".repeat(200),
+        "source": "s".repeat(100),
+        "emails": [
+            {"address": format!("batch{n}@one.example"), "primary": true},
+            {"address": format!("batch{n}.second@two.example")},
+            {"address": format!("batch{n}.third@three.example")},
+            {"address": format!("batch{n}.{}@four.example", "f".repeat(50))},
+            {"address": format!("batch{n}.{}@five.example", "g".repeat(50))}
+        ]
+    })
+}
+
+fn creates(n: usize, invalid_at: Option<usize>) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut contact = wide_contact(i);
+            if Some(i) == invalid_at {
+                contact["emails"][0]["address"] = json!("not an email");
+            }
+            json!({"op": "create", "contact": contact})
+        })
+        .collect()
+}
+
+/// Events of `event_type` in the tenant's outbox.
+async fn events(tenant: &TestTenant, event_type: &str) -> i64 {
+    owner_db()
+        .await
+        .query_one(
+            "select count(*) from outbox_events where tenant_id = $1 and event_type = $2",
+            &[&tenant.id.as_uuid(), &event_type],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn every_kind_of_operation_answers_in_order_as_if_made_alone() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let kept = client
+        .create_contact(&json!({"first_name": "Kept", "emails": [{"address": "kept@example.com"}]}))
+        .await;
+    let gone = client.create_contact(&json!({"first_name": "Gone"})).await;
+    let reply = batch(
+        &client,
+        &json!({"operations": [
+            {"op": "create", "contact": {"first_name": "New"}},
+            {"op": "upsert", "contact": {"first_name": "Fresh", "emails": [{"address": "fresh@example.com"}]}},
+            {"op": "upsert", "contact": {"job_title": "Engineer", "emails": [{"address": "KEPT@example.com"}]}},
+            {"op": "update", "id": kept, "version": 2, "patch": {"company": "Acme"}},
+            {"op": "delete", "id": gone, "version": 1}
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(
+        (body["succeeded"].as_u64(), body["failed"].as_u64()),
+        (Some(5), Some(0))
+    );
+    let results = body["results"].as_array().unwrap();
+    let answered: Vec<(&str, u64, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap(),
+                r["status"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("create", 201, "created"),
+            ("upsert", 201, "created"),
+            ("upsert", 200, "updated"),
+            ("update", 200, "updated"),
+            ("delete", 204, "deleted"),
+        ]
+    );
+    // The upsert found the existing contact by its email; the update then saw its new version.
+    assert_eq!(results[2]["contact"]["id"], kept.as_str());
+    assert_eq!(results[3]["contact"]["version"], 3);
+    let stored = client.get_contact(&kept).await.json();
+    assert_eq!(
+        (stored["job_title"].as_str(), stored["company"].as_str()),
+        (Some("Engineer"), Some("Acme"))
+    );
+    assert_eq!(client.get_contact(&gone).await.status, 404);
+    assert_eq!(
+        client
+            .get_contact(results[0]["contact"]["id"].as_str().unwrap())
+            .await
+            .json()["first_name"],
+        "New"
+    );
+    // Audited and evented one by one: 3 creates (two before the batch), 2 updates, 1 delete.
+    assert_eq!(events(&tenant, "contact.created").await, 4);
+    assert_eq!(events(&tenant, "contact.updated").await, 2);
+    assert_eq!(events(&tenant, "contact.deleted").await, 1);
+    assert_eq!(count_rows("audit_log", tenant.id).await, 7);
+}
+
+#[tokio::test]
+async fn a_thousand_with_one_invalid_keeps_the_other_999() {
+    let tenant = TestTenant::create("US").await;
+    let body = json!({"operations": creates(1_000, Some(500))});
+    assert!(
+        body.to_string().len() > 1_048_576,
+        "above the single-request limit"
+    );
+    let reply = batch(&tenant.client(), &body).await;
+    assert_eq!(
+        reply.status,
+        207,
+        "{}",
+        &reply.text[..reply.text.len().min(500)]
+    );
+    let body = reply.json();
+    assert_eq!(
+        (body["succeeded"].as_u64(), body["failed"].as_u64()),
+        (Some(999), Some(1))
+    );
+    let failed = &body["results"][500];
+    assert_eq!(
+        (failed["status"].as_u64(), failed["outcome"].as_str()),
+        (Some(422), Some("failed"))
+    );
+    assert_eq!(failed["problem"]["type"], "/problems/validation-error");
+    assert_eq!(
+        failed["problem"]["errors"][0]["field"],
+        "/operations/500/contact/emails/0/address"
+    );
+    assert_eq!(body["results"][501]["contact"]["first_name"], "Batch501");
+    assert_eq!(count_rows("contacts", tenant.id).await, 999);
+    assert_eq!(count_rows("audit_log", tenant.id).await, 999);
+    assert_eq!(events(&tenant, "contact.created").await, 999);
+}
+
+#[tokio::test]
+async fn an_atomic_thousand_with_one_invalid_writes_nothing() {
+    let tenant = TestTenant::create("US").await;
+    let body = json!({"atomic": true, "operations": creates(1_000, Some(500))});
+    let reply = batch(&tenant.client(), &body).await;
+    assert_eq!(
+        reply.status,
+        422,
+        "{}",
+        &reply.text[..reply.text.len().min(500)]
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    let problem = reply.json();
+    assert_eq!(problem["type"], "/problems/batch-not-applied");
+    assert_eq!(
+        reply.error_fields(),
+        ["/operations/500/contact/emails/0/address"]
+    );
+    let results = problem["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1_000);
+    assert_eq!(
+        (
+            results[0]["status"].as_u64(),
+            results[0]["outcome"].as_str()
+        ),
+        (Some(424), Some("not_applied"))
+    );
+    assert!(results[0].get("contact").is_none());
+    assert_eq!(results[500]["status"], 422);
+    assert_eq!(count_rows("contacts", tenant.id).await, 0);
+    assert_eq!(count_rows("audit_log", tenant.id).await, 0);
+    assert_eq!(count_rows("outbox_events", tenant.id).await, 0);
+}
+
+#[tokio::test]
+async fn each_failure_is_its_operations_own() {
+    let tenant = TestTenant::create("US").await;
+    let other = TestTenant::create("US").await;
+    let client = tenant.client();
+    let theirs = other
+        .client()
+        .create_contact(&json!({"first_name": "Theirs"}))
+        .await;
+    let held = client
+        .create_contact(&json!({"first_name": "Held", "emails": [{"address": "held@example.com"}]}))
+        .await;
+    let reply = batch(
+        &client,
+        &json!({"operations": [
+            {"op": "update", "id": theirs, "patch": {"first_name": "Mine"}},
+            {"op": "update", "id": held, "version": 7, "patch": {"first_name": "Stale"}},
+            {"op": "create", "contact": {"first_name": "Twin", "emails": [{"address": "Held@Example.com"}]}},
+            {"op": "merge", "id": held},
+            {"op": "delete", "id": "not-a-uuid"},
+            {"op": "update", "id": held, "patch": ["not", "an", "object"]},
+            {"op": "upsert", "contact": {"first_name": "No email"}},
+            {"op": "create", "contact": {"first_name": "Fine"}}
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.status, 207, "{}", reply.text);
+    let results = reply.json()["results"].clone();
+    let statuses: Vec<u64> = (0..8)
+        .map(|i| results[i]["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [404, 412, 409, 422, 404, 422, 422, 201]);
+    assert_eq!(results[2]["problem"]["existing_contact_id"], held.as_str());
+    assert_eq!(
+        results[2]["problem"]["errors"][0]["field"],
+        "/operations/2/contact/emails"
+    );
+    assert!(results[3]["problem"]["errors"][0]["field"]
+        .as_str()
+        .unwrap()
+        .starts_with("/operations/3"));
+    assert_eq!(
+        results[5]["problem"]["errors"][0]["field"],
+        "/operations/5/patch"
+    );
+    assert_eq!(
+        results[6]["problem"]["errors"][0]["field"],
+        "/operations/6/contact/emails"
+    );
+    // Nothing of the failures was written: another tenant's contact is untouched, ours too.
+    assert_eq!(
+        other.client().get_contact(&theirs).await.json()["first_name"],
+        "Theirs"
+    );
+    assert_eq!(client.get_contact(&held).await.json()["version"], 1);
+    assert_eq!(count_rows("contacts", tenant.id).await, 2);
+}
+
+#[tokio::test]
+async fn an_atomic_failure_names_every_operation_at_fault() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let missing = "0190a4d2-0000-7000-8000-000000000000";
+    let reply = batch(
+        &client,
+        &json!({"atomic": true, "operations": [
+            {"op": "create", "contact": {"first_name": "Would be"}},
+            {"op": "delete", "id": missing},
+            {"op": "create", "contact": {"emails": [{"address": "bad"}]}}
+        ]}),
+    )
+    .await;
+    // The first failure's status; every operation at fault pointed at.
+    assert_eq!(reply.status, 404, "{}", reply.text);
+    assert_eq!(
+        reply.error_fields(),
+        ["/operations/1", "/operations/2/contact/emails/0/address"]
+    );
+    assert_eq!(reply.json()["errors"][0]["code"], "not_found");
+    assert_eq!(count_rows("contacts", tenant.id).await, 0);
+}
+
+#[tokio::test]
+async fn the_whole_batch_is_idempotent_under_one_key() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let body = json!({"operations": creates(3, None)});
+    let post = async |body: &Value| {
+        client
+            .send(
+                client
+                    .request(Method::POST, "/api/v1/contacts/batch")
+                    .header("idempotency-key", "batch-key")
+                    .json(body),
+            )
+            .await
+    };
+    let first = post(&body).await;
+    let again = post(&body).await;
+    assert_eq!((first.status, again.status), (200, 200), "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.json(), again.json());
+    assert_eq!(count_rows("contacts", tenant.id).await, 3);
+
+    // An atomic batch that failed wrote nothing and left its key free: sent again, it runs again.
+    let failing = json!({"atomic": true, "operations": [
+        {"op": "create", "contact": {"first_name": "Would be"}},
+        {"op": "create", "contact": {"emails": [{"address": "bad"}]}}
+    ]});
+    let post_failing = async || {
+        client
+            .send(
+                client
+                    .request(Method::POST, "/api/v1/contacts/batch")
+                    .header("idempotency-key", "atomic-key")
+                    .json(&failing),
+            )
+            .await
+    };
+    let (one, two) = (post_failing().await, post_failing().await);
+    assert_eq!((one.status, two.status), (422, 422));
+    assert_eq!(two.header("idempotent-replayed"), None);
+    assert_eq!(count_rows("contacts", tenant.id).await, 3);
+}
+
+#[tokio::test]
+async fn a_batch_holds_one_to_a_thousand_operations() {
+    let client = TestTenant::create("US").await.client();
+    let none = batch(&client, &json!({"operations": []})).await;
+    assert_eq!(
+        (none.status, none.error_fields()),
+        (422, vec!["/operations".to_owned()])
+    );
+    let too_many: Vec<Value> = (0..1_001)
+        .map(|_| json!({"op": "create", "contact": {}}))
+        .collect();
+    let over = batch(&client, &json!({"operations": too_many})).await;
+    assert_eq!(
+        (over.status, over.error_fields()),
+        (422, vec!["/operations".to_owned()])
+    );
+    let unknown = batch(&client, &json!({"operations": [], "mode": "fast"})).await;
+    assert_eq!(unknown.status, 422);
+}
