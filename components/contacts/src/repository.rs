@@ -11,52 +11,83 @@ use serde_json::{json, Value};
 
 pub const EMAIL_TAKEN: &str = "contact_emails_live_address_key";
 
-/// Inserts the contact with its emails and phones in one statement.
-const INSERT: &str = "
-    with contact as (
+/// The contacts of a write as one JSON record set (`$2`), one record per contact: [`record`].
+macro_rules! contact_records {
+    () => {
+        "input as (
+            select * from jsonb_to_recordset($2) as c(
+                id uuid, first_name text, last_name text, display_name text,
+                display_name_explicit boolean, company text, job_title text, address jsonb,
+                lifecycle_stage text, owner_id text, source text, custom jsonb, emails jsonb,
+                phones jsonb))"
+    };
+}
+
+/// The emails and phones of the contacts in `input` (a second statement after an update: rows
+/// deleted and re-inserted under the same keys cannot share one).
+macro_rules! insert_lists {
+    () => {
+        "emails as (
+            insert into contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)
+            select $1, i.id, e.position, e.address, e.address_key, e.label, e.is_primary
+            from input i cross join lateral jsonb_to_recordset(i.emails)
+                as e(position smallint, address text, address_key text, label text, is_primary boolean)
+        ), phones as (
+            insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
+            select $1, i.id, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
+            from input i cross join lateral jsonb_to_recordset(i.phones)
+                as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)
+        )"
+    };
+}
+
+/// Inserts the contacts with their emails and phones in one statement, however many.
+const INSERT: &str = concat!(
+    "with ",
+    contact_records!(),
+    ", contact as (
         insert into contacts (tenant_id, id, first_name, last_name, display_name, display_name_explicit,
                               company, job_title, address, lifecycle_stage, owner_id, source, custom)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15)
-        returning version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at,
-                  rfc3339(last_contacted_at) as last_contacted_at
-    ), emails as (
-        insert into contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)
-        select $1, $2, e.position, e.address, e.address_key, e.label, e.is_primary
-        from jsonb_to_recordset($13) as e(position smallint, address text, address_key text, label text, is_primary boolean)
-    ), phones as (
-        insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
-        select $1, $2, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
-        from jsonb_to_recordset($14) as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)
-    )
-    select * from contact";
-
-/// Replaces every writable column, bumps the version, and clears the lists for [`INSERT_LISTS`].
-const UPDATE: &str = "
-    with contact as (
-        update contacts
-        set first_name = $3, last_name = $4, display_name = $5, display_name_explicit = $6,
-            company = $7, job_title = $8, address = $9, lifecycle_stage = $10, owner_id = $11,
-            source = $12, custom = $13, version = version + 1
-        where tenant_id = $1 and id = $2
+        select $1, id, first_name, last_name, display_name, display_name_explicit, company,
+               job_title, address, lifecycle_stage, owner_id, source, custom
+        from input
         returning id, version, rfc3339(created_at) as created_at, rfc3339(updated_at) as updated_at,
                   rfc3339(last_contacted_at) as last_contacted_at
+    ), ",
+    insert_lists!(),
+    " select * from contact"
+);
+
+/// Replaces every writable column of the contacts, bumps their versions, and clears their lists
+/// for [`INSERT_LISTS`].
+const UPDATE: &str = concat!(
+    "with ",
+    contact_records!(),
+    ", contact as (
+        update contacts c
+        set first_name = i.first_name, last_name = i.last_name, display_name = i.display_name,
+            display_name_explicit = i.display_name_explicit, company = i.company,
+            job_title = i.job_title, address = i.address, lifecycle_stage = i.lifecycle_stage,
+            owner_id = i.owner_id, source = i.source, custom = i.custom, version = c.version + 1
+        from input i
+        where c.tenant_id = $1 and c.id = i.id
+        returning c.id, c.version, rfc3339(c.created_at) as created_at,
+                  rfc3339(c.updated_at) as updated_at, rfc3339(c.last_contacted_at) as last_contacted_at
     ), emails as (
         delete from contact_emails where tenant_id = $1 and contact_id in (select id from contact)
     ), phones as (
         delete from contact_phones where tenant_id = $1 and contact_id in (select id from contact)
     )
-    select version, created_at, updated_at, last_contacted_at from contact";
+    select * from contact"
+);
 
-/// A second statement: rows deleted and re-inserted under the same keys cannot share one.
-const INSERT_LISTS: &str = "
-    with emails as (
-        insert into contact_emails (tenant_id, contact_id, position, address, address_key, label, is_primary)
-        select $1, $2, e.position, e.address, e.address_key, e.label, e.is_primary
-        from jsonb_to_recordset($3) as e(position smallint, address text, address_key text, label text, is_primary boolean)
-    )
-    insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
-    select $1, $2, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
-    from jsonb_to_recordset($4) as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)";
+const INSERT_LISTS: &str = concat!(
+    "with ",
+    contact_records!(),
+    ", ",
+    insert_lists!(),
+    " select 1"
+);
 
 /// Soft delete (`$3` true) or restore (`$3` false); a contact's emails are unique only while live.
 const SET_DELETED: &str = "
@@ -114,6 +145,18 @@ const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
          where tenant_id = $1 and live and address_key = $2)
      for update of c"
 );
+/// The live contacts holding any of the email keys `$2`, each with the key it holds, locked for an
+/// update, in id order (so that two batches lock their contacts in the same order).
+const FIND_LIVE_BY_EMAILS_FOR_UPDATE: &str = select_contact!(
+    ", e.address_key as matched_key",
+    "join contact_emails e on e.tenant_id = c.tenant_id and e.contact_id = c.id
+     where c.tenant_id = $1 and c.deleted_at is null and e.live and e.address_key = any($2)
+     order by c.id
+     for update of c"
+);
+const LIVE_HOLDERS_OF_EMAILS: &str = "
+    select address_key, contact_id from contact_emails
+    where tenant_id = $1 and live and address_key = any($2)";
 /// The contacts of a page whose ids (and sort keys) the statement `{found}` chose, in its order
 /// `{order}`: a page is found first and read whole after, so that what a contact's representation
 /// costs (its emails, its phones) weighs nothing in how the page is found.
@@ -134,30 +177,8 @@ const HISTORY: &str = "
     order by a.id desc, c.ordinality asc
     limit $5";
 
-/// The writable columns of `contact`: parameters `$1..$12` of [`INSERT`] and [`UPDATE`].
-fn column_params(tenant: TenantId, id: ContactId, contact: &NewContact) -> Vec<SqlValue> {
-    vec![
-        tenant.into(),
-        id.as_uuid().into(),
-        contact.first_name.as_ref().map(|n| n.as_str()).into(),
-        contact.last_name.as_ref().map(|n| n.as_str()).into(),
-        contact.display_name.as_str().into(),
-        contact.display_name_explicit.into(),
-        contact.company.clone().into(),
-        contact.job_title.clone().into(),
-        contact.address.as_ref().map(|a| json!(a)).into(),
-        contact.lifecycle_stage.map(|s| s.as_str()).into(),
-        contact.owner_id.clone().into(),
-        contact.source.clone().into(),
-    ]
-}
-
-/// The emails and phones of `contact` as the JSON record sets the statements expand.
-fn custom_param(contact: &NewContact) -> SqlValue {
-    SqlValue::Json(Value::Object(contact.custom.clone()))
-}
-
-fn list_params(contact: &NewContact) -> (SqlValue, SqlValue) {
+/// One record of [`contact_records`]: the contact's writable columns, emails and phones.
+fn record(id: ContactId, contact: &NewContact) -> Value {
     let emails: Vec<Value> = contact
         .emails
         .iter()
@@ -188,50 +209,81 @@ fn list_params(contact: &NewContact) -> (SqlValue, SqlValue) {
             })
         })
         .collect();
-    (Value::Array(emails).into(), Value::Array(phones).into())
+    json!({
+        "id": id,
+        "first_name": contact.first_name.as_ref().map(|n| n.as_str()),
+        "last_name": contact.last_name.as_ref().map(|n| n.as_str()),
+        "display_name": contact.display_name.as_str(),
+        "display_name_explicit": contact.display_name_explicit,
+        "company": contact.company,
+        "job_title": contact.job_title,
+        "address": contact.address,
+        "lifecycle_stage": contact.lifecycle_stage.map(|s| s.as_str()),
+        "owner_id": contact.owner_id,
+        "source": contact.source,
+        "custom": contact.custom,
+        "emails": emails,
+        "phones": phones,
+    })
 }
 
-/// Stores a new contact and returns it as stored.
+/// The record set of `contacts`, and the statement's parameters with it.
+fn records(tenant: TenantId, contacts: &[(ContactId, &NewContact)]) -> [SqlValue; 2] {
+    let records: Vec<Value> = contacts
+        .iter()
+        .map(|(id, contact)| record(*id, contact))
+        .collect();
+    [tenant.into(), Value::Array(records).into()]
+}
+
+/// Each of `contacts` as stored, from the rows a write returned (matched by id).
+fn stored_all(
+    contacts: &[(ContactId, &NewContact)],
+    rows: &[Row],
+) -> Result<Vec<Contact>, DbError> {
+    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        by_id.insert(row.get::<ContactId>("id")?, row);
+    }
+    contacts
+        .iter()
+        .map(|(id, contact)| {
+            let row = by_id
+                .get(id)
+                .ok_or_else(|| DbError::Query(format!("contact {id} was not written")))?;
+            stored(*id, contact, row)
+        })
+        .collect()
+}
+
+/// Stores new contacts, however many, in one statement and returns them as stored, in order.
 ///
 /// # Errors
-/// MUST return the violation of [`EMAIL_TAKEN`] when a live contact of the tenant has one of its emails.
+/// MUST return the violation of [`EMAIL_TAKEN`] when a live contact of the tenant has one of their
+/// emails (or two of them share one).
 pub async fn insert(
     tx: &Tx,
     tenant: TenantId,
-    id: ContactId,
-    contact: &NewContact,
-) -> Result<Contact, DbError> {
-    let mut params = column_params(tenant, id, contact);
-    let (emails, phones) = list_params(contact);
-    params.extend([emails, phones, custom_param(contact)]);
-    let row = tx.query_one(INSERT, &params).await?;
-    stored(id, contact, &row)
+    contacts: &[(ContactId, &NewContact)],
+) -> Result<Vec<Contact>, DbError> {
+    let rows = tx.query(INSERT, &records(tenant, contacts)).await?;
+    stored_all(contacts, &rows)
 }
 
-/// Replaces the writable fields of a locked, live contact and returns it as stored.
+/// Replaces the writable fields of locked, live contacts, however many, in two statements, and
+/// returns them as stored, in order.
 ///
 /// # Errors
 /// As [`insert`] for emails held by another live contact.
 pub async fn update(
     tx: &Tx,
     tenant: TenantId,
-    id: ContactId,
-    contact: &NewContact,
-) -> Result<Contact, DbError> {
-    let row = tx
-        .query_one(UPDATE, &{
-            let mut params = column_params(tenant, id, contact);
-            params.push(custom_param(contact));
-            params
-        })
-        .await?;
-    let (emails, phones) = list_params(contact);
-    tx.execute(
-        INSERT_LISTS,
-        &[tenant.into(), id.as_uuid().into(), emails, phones],
-    )
-    .await?;
-    stored(id, contact, &row)
+    contacts: &[(ContactId, &NewContact)],
+) -> Result<Vec<Contact>, DbError> {
+    let params = records(tenant, contacts);
+    let rows = tx.query(UPDATE, &params).await?;
+    tx.execute(INSERT_LISTS, &params).await?;
+    stored_all(contacts, &rows)
 }
 
 /// The contact as stored: the validated input plus what the database set (`version`,
@@ -284,6 +336,39 @@ pub async fn calls_of(tx: &Tx, tenant: TenantId, id: ContactId) -> Result<Vec<Ca
 
 fn found(contact: Option<Contact>) -> Result<Contact, DbError> {
     contact.ok_or_else(|| DbError::Query("the contact vanished inside its own transaction".into()))
+}
+
+/// The live contacts holding any of the email `keys`, locked for an update: `(key, contact)` for
+/// each key held.
+pub async fn find_live_by_emails_for_update(
+    tx: &Tx,
+    tenant: TenantId,
+    keys: Vec<String>,
+) -> Result<Vec<(String, Contact)>, DbError> {
+    tx.query(
+        FIND_LIVE_BY_EMAILS_FOR_UPDATE,
+        &[tenant.into(), SqlValue::TextArray(keys)],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((row.get("matched_key")?, contact_from_row(row)?)))
+    .collect()
+}
+
+/// Which live contact holds each of the email `keys` that one holds.
+pub async fn live_holders_of_emails(
+    tx: &Tx,
+    tenant: TenantId,
+    keys: Vec<String>,
+) -> Result<Vec<(String, ContactId)>, DbError> {
+    tx.query(
+        LIVE_HOLDERS_OF_EMAILS,
+        &[tenant.into(), SqlValue::TextArray(keys)],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((row.get("address_key")?, row.get("contact_id")?)))
+    .collect()
 }
 
 /// The contact, read in one call that also sets the tenant (`contact_by_id`, migration 0015): the

@@ -189,33 +189,43 @@ async fn apply_patch(
     before: Contact,
     patch: &Value,
 ) -> Result<Contact, ApiError> {
+    let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
+    let Some(contact) = patched(&before, patch, &fields, uow.region(settings))? else {
+        return Ok(before); // Nothing changes: no new version, no audit record, no event.
+    };
+    unique_values(uow, &fields, &contact, Some(&before)).await?;
+    let after = repository::update(uow.tx(), uow.tenant(), &[(before.id, &contact)])
+        .await
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?
+        .remove(0);
+    record(uow, ContactAction::Updated, Some(&before), &after).await?;
+    Ok(after)
+}
+
+/// `before` with `patch` merged into its writable view, validated as a whole against the tenant's
+/// `fields`; `None` when the patch changes nothing.
+pub(crate) fn patched(
+    before: &Contact,
+    patch: &Value,
+    fields: &[CustomField],
+    region: crm_domain::Region,
+) -> Result<Option<NewContact>, ApiError> {
     let mut view = before.writable_view();
     merge_patch(&mut view, patch);
     let draft: ContactDraft = from_value(view)?;
-    let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
     let schema = CustomSchema {
-        fields: &fields,
+        fields,
         previous: Some(&before.custom),
     };
-    let contact = NewContact::parse(draft, uow.region(settings), schema)?;
+    let contact = NewContact::parse(draft, region, schema)?;
     let preview = contact.to_contact(
         before.id,
         before.version,
         before.created_at,
         before.updated_at,
     );
-    if AuditRecord::contact(ContactAction::Updated, Some(&before), &preview)
-        .changes
-        .is_empty()
-    {
-        return Ok(before); // Nothing changes: no new version, no audit record, no event.
-    }
-    unique_values(uow, &fields, &contact, Some(&before)).await?;
-    let after = repository::update(uow.tx(), uow.tenant(), before.id, &contact)
-        .await
-        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
-    record(uow, ContactAction::Updated, Some(&before), &after).await?;
-    Ok(after)
+    let changes = AuditRecord::contact(ContactAction::Updated, Some(before), &preview).changes;
+    Ok((!changes.is_empty()).then_some(contact))
 }
 
 async fn insert(
@@ -224,9 +234,10 @@ async fn insert(
     contact: &NewContact,
 ) -> Result<Contact, ApiError> {
     unique_values(uow, fields, contact, None).await?;
-    let contact = repository::insert(uow.tx(), uow.tenant(), ContactId::generate(), contact)
+    let contact = repository::insert(uow.tx(), uow.tenant(), &[(ContactId::generate(), contact)])
         .await
-        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
+        .map_err(on_constraint(EMAIL_TAKEN, email_taken))?
+        .remove(0);
     record(uow, ContactAction::Created, None, &contact).await?;
     Ok(contact)
 }
@@ -268,10 +279,27 @@ async fn record(
     before: Option<&Contact>,
     after: &Contact,
 ) -> Result<(), ApiError> {
-    uow.invalidate(cache::CONTACT, after.id);
-    uow.record(
-        &AuditRecord::contact(action, before, after),
-        &DomainEvent::contact(action, after),
-    )
-    .await
+    record_all(uow, &[(action, before, after)]).await
+}
+
+/// [`record`] of many changes, in one statement.
+pub(crate) async fn record_all(
+    uow: &UnitOfWork<'_>,
+    changes: &[(ContactAction, Option<&Contact>, &Contact)],
+) -> Result<(), ApiError> {
+    let records: Vec<(AuditRecord, DomainEvent)> = changes
+        .iter()
+        .map(|(action, before, after)| {
+            uow.invalidate(cache::CONTACT, after.id);
+            (
+                AuditRecord::contact(*action, *before, after),
+                DomainEvent::contact(*action, after),
+            )
+        })
+        .collect();
+    let records: Vec<_> = records
+        .iter()
+        .map(|(audit, event)| (audit, event))
+        .collect();
+    uow.record_all(&records).await
 }

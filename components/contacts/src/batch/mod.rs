@@ -3,6 +3,7 @@
 
 mod handlers;
 pub mod service;
+mod set_wise;
 
 use crate::WRITE;
 use crm_platform::http::router::{Access, Router};

@@ -3,13 +3,15 @@
 //! others go on, and each is audited and evented as if made alone (the batch's actor, its request
 //! id as correlation id). An atomic batch with any failure is rolled back whole.
 
+use super::set_wise::{self, Answer, Item};
+use crate::custom_fields;
 use crate::handlers::email_keys_in;
 use crate::repository;
 use crate::service::{self, Upserted};
 use crm_domain::contact::batch::{
     BatchDraft, BatchResults, Operation, OperationDraft, OperationResult, Outcome,
 };
-use crm_domain::contact::{Contact, ContactDraft};
+use crm_domain::contact::ContactDraft;
 use crm_domain::FieldError;
 use crm_platform::document::from_value;
 use crm_platform::store::expected::ExpectedVersion;
@@ -19,41 +21,106 @@ use http::StatusCode;
 use serde_json::Value;
 
 /// Applies every operation of `draft` in order and answers one result for each; an atomic batch
-/// with a failed operation is `ApiError::BatchNotApplied` (its unit of work then rolls back).
+/// with a failed operation is `ApiError::BatchNotApplied` (its unit of work then rolls back). Runs
+/// of consecutive creates and upserts are made set-wise where that answers as one by one would
+/// ([`set_wise`]); every other operation is made alone, in a savepoint.
 pub async fn apply(uow: &UnitOfWork<'_>, draft: BatchDraft) -> Result<BatchResults, ApiError> {
-    let mut results = Vec::with_capacity(draft.operations.len());
-    // The fields at fault of every failed operation, pointed from the batch's root.
-    let mut faults = Vec::new();
-    for (index, raw) in draft.operations.into_iter().enumerate() {
-        let at = format!("/operations/{index}");
-        let op = Operation::name_in(&raw);
-        let operation = match read(raw) {
-            Ok(operation) => operation,
+    let total = draft.operations.len();
+    let mut names = Vec::with_capacity(total);
+    let mut answers: Vec<Option<Answer>> = Vec::with_capacity(total);
+    let mut operations: Vec<Option<Operation>> = Vec::with_capacity(total);
+    for raw in draft.operations {
+        names.push(Operation::name_in(&raw));
+        match read(raw) {
+            Ok(operation) => {
+                operations.push(Some(operation));
+                answers.push(None);
+            }
             Err(error) => {
-                results.push(failed(op, &error, &at, &at, &mut faults));
+                operations.push(None);
+                answers.push(Some(Err(error)));
+            }
+        }
+    }
+    let settings = uow.settings().await?;
+    let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
+    let mut index = 0;
+    while index < total {
+        let run = operations[index..]
+            .iter()
+            .take_while(|operation| {
+                matches!(
+                    operation,
+                    Some(Operation::Create { .. } | Operation::Upsert { .. })
+                )
+            })
+            .count();
+        if run >= 2 {
+            let items: Vec<Item> = operations[index..index + run]
+                .iter()
+                .flatten()
+                .map(|operation| match operation {
+                    Operation::Upsert { contact } => Item {
+                        body: contact,
+                        upsert: true,
+                    },
+                    Operation::Create { contact } | Operation::Update { patch: contact, .. } => {
+                        Item {
+                            body: contact,
+                            upsert: false,
+                        }
+                    }
+                    Operation::Delete { .. } => unreachable!("runs hold creates and upserts"),
+                })
+                .collect();
+            if let Some(made) = set_wise::apply(uow, &items, &settings, &fields).await? {
+                for (offset, answer) in made.into_iter().enumerate() {
+                    answers[index + offset] = Some(answer);
+                }
+                index += run;
                 continue;
             }
-        };
-        let body_at = format!("{at}{}", operation.body_member());
-        let result = match uow
-            .tx()
-            .savepoint(async || run(uow, &operation).await)
-            .await?
-        {
-            Ok((status, outcome, contact)) => OperationResult {
+        }
+        for position in index..index + run.max(1) {
+            if let Some(operation) = &operations[position] {
+                answers[position] = Some(
+                    uow.tx()
+                        .savepoint(async || run_one(uow, operation).await)
+                        .await?,
+                );
+            }
+        }
+        index += run.max(1);
+    }
+
+    // The fields at fault of every failed operation, pointed from the batch's root.
+    let mut faults = Vec::new();
+    let mut results = Vec::with_capacity(total);
+    for (position, ((op, answer), operation)) in
+        names.into_iter().zip(answers).zip(&operations).enumerate()
+    {
+        let answer = answer.unwrap_or_else(|| {
+            Err(ApiError::Internal(anyhow::anyhow!(
+                "operation {position} was not answered"
+            )))
+        });
+        let at = format!("/operations/{position}");
+        results.push(match (answer, operation) {
+            (Ok((status, outcome, contact)), _) => OperationResult {
                 op,
                 status: status.as_u16(),
                 outcome,
                 contact,
                 problem: None,
             },
-            Err(error) if error.status().is_server_error() => return Err(error),
-            Err(error) => {
-                let error = name_the_duplicate(uow, &operation, error).await?;
+            (Err(error), _) if error.status().is_server_error() => return Err(error),
+            (Err(error), None) => failed(op, &error, &at, &at, &mut faults),
+            (Err(error), Some(operation)) => {
+                let body_at = format!("{at}{}", operation.body_member());
+                let error = name_the_duplicate(uow, operation, error).await?;
                 failed(op, &error, &at, &body_at, &mut faults)
             }
-        };
-        results.push(result);
+        });
     }
     let failed = results
         .iter()
@@ -85,10 +152,7 @@ fn read(raw: Value) -> Result<Operation, ApiError> {
 }
 
 /// Makes one operation: the single-contact service call, its status as that route answers.
-async fn run(
-    uow: &UnitOfWork<'_>,
-    operation: &Operation,
-) -> Result<(StatusCode, Outcome, Option<Contact>), ApiError> {
+async fn run_one(uow: &UnitOfWork<'_>, operation: &Operation) -> Answer {
     let expected = |version: &Option<i64>| version.map(|v| ExpectedVersion::Versions(vec![v]));
     Ok(match operation {
         Operation::Create { contact } => {
@@ -117,10 +181,7 @@ async fn run(
 
 /// An upsert keyed by the contact's primary email. A concurrent create of the same email makes
 /// the insert fail on the unique key; tried once more, it finds and updates that contact.
-async fn upsert(
-    uow: &UnitOfWork<'_>,
-    body: &Value,
-) -> Result<(StatusCode, Outcome, Option<Contact>), ApiError> {
+async fn upsert(uow: &UnitOfWork<'_>, body: &Value) -> Answer {
     let draft: ContactDraft = from_value(body.clone())?;
     let key = service::upsert_key(&draft)?;
     let attempt = async || service::upsert(uow, draft.clone(), body, &key, None).await;
