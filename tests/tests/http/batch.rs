@@ -343,3 +343,161 @@ async fn a_batch_holds_one_to_a_thousand_operations() {
     let unknown = batch(&client, &json!({"operations": [], "mode": "fast"})).await;
     assert_eq!(unknown.status, 422);
 }
+
+fn outcomes(reply: &Reply) -> Vec<(u64, String)> {
+    reply.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A run of creates and upserts is made set-wise; it answers as the operations one by one would.
+#[tokio::test]
+async fn a_run_of_creates_and_upserts_answers_as_one_by_one() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let ada = client
+        .create_contact(&json!({"first_name": "Ada", "emails": [{"address": "ada@run.example"}]}))
+        .await;
+    let bob = client
+        .create_contact(&json!({"first_name": "Bob", "emails": [{"address": "bob@run.example"}]}))
+        .await;
+    client
+        .create_contact(&json!({"first_name": "Eve", "emails": [{"address": "eve@run.example"}]}))
+        .await;
+    // Every email of the run is another (else the run would be made one by one).
+    let reply = batch(
+        &client,
+        &json!({"operations": [
+            {"op": "create", "contact": {"first_name": "Cy", "emails": [{"address": "cy@run.example"}]}},
+            {"op": "create", "contact": {"first_name": "Ada again", "emails": [{"address": "ADA@run.example"}]}},
+            {"op": "upsert", "contact": {"job_title": "CTO", "emails": [{"address": "bob@run.example"}]}},
+            {"op": "upsert", "contact": {"first_name": "Eve", "emails": [{"address": "eve@run.example"}]}},
+            {"op": "create", "contact": {"emails": [{"address": "not an email"}]}},
+            {"op": "upsert", "contact": {"first_name": "Di", "emails": [{"address": "di@run.example"}]}},
+            {"op": "upsert", "contact": {"first_name": "No email"}}
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.status, 207, "{}", reply.text);
+    let to = |status: u64, outcome: &str| (status, outcome.to_owned());
+    assert_eq!(
+        outcomes(&reply),
+        [
+            to(201, "created"),
+            to(409, "failed"),
+            to(200, "updated"),
+            to(200, "updated"),
+            to(422, "failed"),
+            to(201, "created"),
+            to(422, "failed"),
+        ]
+    );
+    let results = reply.json()["results"].clone();
+    assert_eq!(results[1]["problem"]["existing_contact_id"], ada.as_str());
+    assert_eq!(
+        results[1]["problem"]["errors"][0]["field"],
+        "/operations/1/contact/emails"
+    );
+    assert_eq!(results[2]["contact"]["id"], bob.as_str());
+    assert_eq!(results[2]["contact"]["version"], 2);
+    // An upsert that changes nothing answers the contact as it is, and writes nothing.
+    assert_eq!(results[3]["contact"]["version"], 1);
+    assert_eq!(
+        results[4]["problem"]["errors"][0]["field"],
+        "/operations/4/contact/emails/0/address"
+    );
+    assert_eq!(
+        results[6]["problem"]["errors"][0]["field"],
+        "/operations/6/contact/emails"
+    );
+    assert_eq!(client.get_contact(&bob).await.json()["job_title"], "CTO");
+    assert_eq!(count_rows("contacts", tenant.id).await, 5);
+    // Three creates before the batch, two in it, one update: one audit record and event each.
+    assert_eq!(count_rows("audit_log", tenant.id).await, 6);
+    assert_eq!(events(&tenant, "contact.updated").await, 1);
+    // What the run wrote is searchable once it has committed.
+    let found = client
+        .send_json(
+            Method::POST,
+            "/api/v1/contacts/search",
+            &json!({"q": "di@run.example"}),
+        )
+        .await;
+    assert_eq!(
+        found.json()["data"][0]["first_name"],
+        "Di",
+        "{}",
+        found.text
+    );
+}
+
+/// Where one operation of a run would see another's change, the run is made one by one.
+#[tokio::test]
+async fn operations_of_a_run_that_meet_are_made_in_order() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let two_emails = client
+        .create_contact(&json!({"first_name": "Two", "emails": [
+            {"address": "one@meet.example", "primary": true}, {"address": "two@meet.example"}]}))
+        .await;
+    let reply = batch(
+        &client,
+        &json!({"operations": [
+            {"op": "create", "contact": {"first_name": "First", "emails": [{"address": "same@meet.example"}]}},
+            {"op": "create", "contact": {"first_name": "Second", "emails": [{"address": "same@meet.example"}]}},
+            {"op": "upsert", "contact": {"job_title": "One", "emails": [{"address": "one@meet.example"}]}},
+            {"op": "upsert", "contact": {"company": "Two", "emails": [{"address": "two@meet.example"}]}}
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.status, 207, "{}", reply.text);
+    let first = reply.json()["results"][0]["contact"]["id"].clone();
+    assert_eq!(
+        reply.json()["results"][1]["problem"]["existing_contact_id"],
+        first
+    );
+    // The first upsert left the contact only its first email; the second, made after it, found
+    // no one with the other and created a contact for it.
+    let statuses: Vec<u64> = outcomes(&reply).iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [201, 409, 200, 201]);
+    let updated = client.get_contact(&two_emails).await.json();
+    assert_eq!(updated["job_title"], "One");
+    assert_eq!(updated["emails"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.json()["results"][3]["contact"]["company"], "Two");
+}
+
+/// A tenant that requires `If-Match` requires a version of every update; an upsert has none, so
+/// one that finds its contact is 428, one that creates is not.
+#[tokio::test]
+async fn a_run_honours_a_tenant_that_requires_versions() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    client
+        .create_contact(
+            &json!({"first_name": "Held", "emails": [{"address": "held@version.example"}]}),
+        )
+        .await;
+    tenant.require_if_match(true).await;
+    let reply = batch(
+        &client,
+        &json!({"operations": [
+            {"op": "upsert", "contact": {"job_title": "X", "emails": [{"address": "held@version.example"}]}},
+            {"op": "upsert", "contact": {"first_name": "New", "emails": [{"address": "new@version.example"}]}}
+        ]}),
+    )
+    .await;
+    let statuses: Vec<u64> = outcomes(&reply).iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [428, 201], "{}", reply.text);
+    assert_eq!(
+        reply.json()["results"][0]["problem"]["type"],
+        "/problems/precondition-required"
+    );
+}
