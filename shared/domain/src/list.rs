@@ -242,6 +242,22 @@ pub struct MembershipResults {
     pub results: Vec<MemberResult>,
 }
 
+/// One operation of a lists batch (`POST /api/v1/lists/batch`): a contact added to or removed
+/// from a static list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MemberOperation {
+    Add { list_id: String, contact_id: String },
+    Remove { list_id: String, contact_id: String },
+}
+
+/// What a lists batch operation answers: the membership it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub list_id: ListId,
+    pub contact_id: ContactId,
+}
+
 /// A membership change read: each id parsed (or not), in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipChange {

@@ -122,6 +122,15 @@ pub struct TagAttachment {
     pub tag_id: String,
 }
 
+/// One operation of a tags batch (`POST /api/v1/tags/batch`): a tag attached to or detached from
+/// a contact.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TagOperation {
+    Attach { contact_id: String, tag_id: String },
+    Detach { contact_id: String, tag_id: String },
+}
+
 /// A body naming the whole set of tags a contact should carry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -501,3 +501,125 @@ async fn a_run_honours_a_tenant_that_requires_versions() {
         "/problems/precondition-required"
     );
 }
+
+/// Tags and list memberships change in batches of the same shape: one result per operation, each
+/// audited and evented as made alone, atomic all or nothing.
+#[tokio::test]
+async fn tags_and_list_memberships_change_in_the_same_shape() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let ada = client.create_contact(&json!({"first_name": "Ada"})).await;
+    let bob = client.create_contact(&json!({"first_name": "Bob"})).await;
+    let missing = "0190a4d2-0000-7000-8000-000000000000";
+    let created = |reply: Reply| reply.json()["id"].as_str().unwrap().to_owned();
+    let tag = created(
+        client
+            .send_json(Method::POST, "/api/v1/tags", &json!({"name": "VIP"}))
+            .await,
+    );
+    let list = created(
+        client
+            .send_json(Method::POST, "/api/v1/lists", &json!({"name": "Q1"}))
+            .await,
+    );
+
+    let tags = client
+        .send_json(
+            Method::POST,
+            "/api/v1/tags/batch",
+            &json!({"operations": [
+                {"op": "attach", "contact_id": ada, "tag_id": tag},
+                {"op": "attach", "contact_id": bob, "tag_id": tag},
+                {"op": "detach", "contact_id": bob, "tag_id": tag},
+                {"op": "attach", "contact_id": missing, "tag_id": tag},
+                {"op": "attach", "contact_id": ada, "tag_id": "not-a-tag"}
+            ]}),
+        )
+        .await;
+    assert_eq!(tags.status, 207, "{}", tags.text);
+    let to = |status: u64, outcome: &str| (status, outcome.to_owned());
+    assert_eq!(
+        outcomes(&tags),
+        [
+            to(200, "attached"),
+            to(200, "attached"),
+            to(200, "detached"),
+            to(404, "failed"),
+            to(422, "failed"),
+        ]
+    );
+    let results = tags.json()["results"].clone();
+    assert_eq!(results[0]["contact_id"], ada.as_str());
+    assert_eq!(results[0]["tags"][0]["name"], "VIP");
+    assert_eq!(
+        results[4]["problem"]["errors"][0]["field"],
+        "/operations/4/tag_id"
+    );
+    let carried = |id: &str| {
+        let client = &client;
+        let path = format!("/api/v1/contacts/{id}/tags");
+        async move {
+            client.get(&path).await.json()["tags"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!((carried(&ada).await, carried(&bob).await), (1, 0));
+    assert_eq!(events(&tenant, "contact.tags_changed").await, 3);
+
+    let members = client
+        .send_json(
+            Method::POST,
+            "/api/v1/lists/batch",
+            &json!({"operations": [
+                {"op": "add", "list_id": list, "contact_id": ada},
+                {"op": "add", "list_id": list, "contact_id": bob},
+                {"op": "remove", "list_id": list, "contact_id": bob},
+                {"op": "add", "list_id": list, "contact_id": missing},
+                {"op": "add", "list_id": missing, "contact_id": ada}
+            ]}),
+        )
+        .await;
+    assert_eq!(members.status, 207, "{}", members.text);
+    assert_eq!(
+        outcomes(&members),
+        [
+            to(200, "added"),
+            to(200, "added"),
+            to(200, "removed"),
+            to(404, "failed"),
+            to(404, "failed"),
+        ]
+    );
+    assert_eq!(members.json()["results"][0]["list_id"], list.as_str());
+    let on_list = async || {
+        client
+            .get(&format!("/api/v1/lists/{list}/contacts"))
+            .await
+            .json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on_list().await, [ada.as_str()]);
+
+    // Atomic: one failure and nothing changes.
+    let atomic = client
+        .send_json(
+            Method::POST,
+            "/api/v1/lists/batch",
+            &json!({"atomic": true, "operations": [
+                {"op": "add", "list_id": list, "contact_id": bob},
+                {"op": "remove", "list_id": list, "contact_id": ada},
+                {"op": "add", "list_id": list, "contact_id": missing}
+            ]}),
+        )
+        .await;
+    assert_eq!(atomic.status, 404, "{}", atomic.text);
+    assert_eq!(atomic.json()["type"], "/problems/batch-not-applied");
+    assert_eq!(atomic.error_fields(), ["/operations/2"]);
+    assert_eq!(on_list().await, [ada.as_str()]);
+}

@@ -2,7 +2,7 @@
 //! call, all or nothing (`atomic`) or each standing alone.
 
 mod handlers;
-pub mod service;
+mod operations;
 mod set_wise;
 
 use crate::WRITE;

@@ -9,14 +9,15 @@
 //!   second would see the first's change);
 //! - a write meets a unique email taken meanwhile by a concurrent request.
 
+use super::operations::{done, Changed};
 use crate::repository::{self, EMAIL_TAKEN};
 use crate::service::{self, email_taken};
-use crm_domain::contact::batch::Outcome;
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::custom_field::{CustomField, CustomSchema};
 use crm_domain::event::ContactAction;
 use crm_domain::ContactId;
 use crm_platform::document::from_value;
+use crm_platform::http::batch::Answer;
 use crm_platform::store::db::on_constraint;
 use crm_platform::store::expected;
 use crm_platform::store::tenants::TenantSettings;
@@ -32,21 +33,18 @@ pub struct Item<'a> {
     pub upsert: bool,
 }
 
-/// What one operation answered.
-pub type Answer = Result<(StatusCode, Outcome, Option<Contact>), ApiError>;
-
 /// Makes the run `items`, answering each in order, or `None` when it must be made one by one.
 pub async fn apply(
     uow: &UnitOfWork<'_>,
     items: &[Item<'_>],
     settings: &TenantSettings,
     fields: &[CustomField],
-) -> Result<Option<Vec<Answer>>, ApiError> {
+) -> Result<Option<Vec<Answer<Changed>>>, ApiError> {
     if fields.iter().any(|f| f.unique && !f.archived) {
         return Ok(None);
     }
     let region = uow.region(settings);
-    let mut answers: Vec<Option<Answer>> = items.iter().map(|_| None).collect();
+    let mut answers: Vec<Option<Answer<Changed>>> = items.iter().map(|_| None).collect();
     // Each operation read: its draft, and an upsert's key.
     let mut drafts: Vec<Option<(ContactDraft, Option<String>)>> = Vec::with_capacity(items.len());
     let mut seen = HashSet::new();
@@ -104,9 +102,7 @@ pub async fn apply(
                 .and_then(|()| service::patched(&before, items[slot].body, fields, region))
                 .map(|patched| match patched {
                     Some(contact) => updates.push((slot, before, contact)),
-                    None => {
-                        answers[slot] = Some(Ok((StatusCode::OK, Outcome::Updated, Some(before))))
-                    }
+                    None => answers[slot] = Some(Ok(done(StatusCode::OK, "updated", Some(before)))),
                 }),
             None => {
                 let schema = CustomSchema {
@@ -169,10 +165,10 @@ pub async fn apply(
         Err(error) => return Err(error),
     };
     for ((slot, _, _), contact) in inserts.iter().zip(created) {
-        answers[*slot] = Some(Ok((StatusCode::CREATED, Outcome::Created, Some(contact))));
+        answers[*slot] = Some(Ok(done(StatusCode::CREATED, "created", Some(contact))));
     }
     for ((slot, _, _), contact) in updates.iter().zip(updated) {
-        answers[*slot] = Some(Ok((StatusCode::OK, Outcome::Updated, Some(contact))));
+        answers[*slot] = Some(Ok(done(StatusCode::OK, "updated", Some(contact))));
     }
     Ok(Some(
         answers

@@ -3,8 +3,13 @@
 
 use super::repository;
 use super::service;
-use crm_domain::list::{ContactList, ListDraft, ListKind, MembershipChange, MembershipChangeDraft};
-use crm_domain::ListId;
+use crm_domain::list::{
+    ContactList, ListDraft, ListKind, MemberOperation, MemberOutcome, Membership, MembershipChange,
+    MembershipChangeDraft,
+};
+use crm_domain::{ContactId, ListId};
+use crm_platform::document::from_value;
+use crm_platform::http::batch::{alone, op_name, Answered, Done};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
@@ -12,8 +17,10 @@ use crm_platform::http::query::Query;
 use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
 use crm_platform::store::db::Tx;
+use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
+use serde_json::Value;
 
 /// `POST /api/v1/lists`: 201 with the list, its `ETag` and `Location`.
 pub async fn create_list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
@@ -97,6 +104,8 @@ pub async fn change_members(ctx: RequestContext) -> Result<ApiResponse, ApiError
     let id = ctx.path_id::<ListId>("id")?;
     let draft: MembershipChangeDraft = parse_body(&ctx.request)?;
     let change = MembershipChange::parse(draft)?;
+    ctx.charge_operations(change.add.len() + change.remove.len())
+        .await?;
     ctx.write(async |uow| {
         json(
             StatusCode::OK,
@@ -104,4 +113,80 @@ pub async fn change_members(ctx: RequestContext) -> Result<ApiResponse, ApiError
         )
     })
     .await
+}
+
+/// `POST /api/v1/lists/batch`: up to 1,000 `add` / `remove` operations (`list_id`, `contact_id`)
+/// over static lists, one result per operation, in the shared batch shape.
+pub async fn batch(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    ctx.batch(apply_batch).await
+}
+
+/// Answers every operation of a lists batch, in order: each add or remove made alone, as
+/// `POST /api/v1/lists/{id}/members` makes it (a list or contact that is not the tenant's: 404).
+async fn apply_batch(
+    uow: &UnitOfWork<'_>,
+    operations: Vec<Value>,
+) -> Result<Vec<Answered<Membership>>, ApiError> {
+    let mut answered = Vec::with_capacity(operations.len());
+    for (position, raw) in operations.into_iter().enumerate() {
+        let op = op_name(&raw);
+        let answer = match read_operation(raw) {
+            Err(error) => Err(error),
+            Ok((adding, list, contact)) => {
+                alone(uow, async || {
+                    let ids = vec![(contact.to_string(), Some(contact))];
+                    let change = match adding {
+                        true => MembershipChange {
+                            add: ids,
+                            remove: Vec::new(),
+                        },
+                        false => MembershipChange {
+                            add: Vec::new(),
+                            remove: ids,
+                        },
+                    };
+                    let changed = service::change_members(uow, list, change).await?;
+                    let outcome = match changed.results.first().map(|r| r.result) {
+                        Some(MemberOutcome::Added) => "added",
+                        Some(MemberOutcome::AlreadyMember) => "already_member",
+                        Some(MemberOutcome::Removed) => "removed",
+                        Some(MemberOutcome::NotMember) => "not_member",
+                        _ => return Err(ApiError::NotFound),
+                    };
+                    Ok(Done {
+                        status: StatusCode::OK,
+                        outcome,
+                        value: Some(Membership {
+                            list_id: list,
+                            contact_id: contact,
+                        }),
+                    })
+                })
+                .await?
+            }
+        };
+        answered.push(Answered {
+            op,
+            answer,
+            fields_at: format!("/operations/{position}"),
+        });
+    }
+    Ok(answered)
+}
+
+/// One operation of a lists batch: add (or remove), the list, the contact.
+fn read_operation(raw: Value) -> Result<(bool, ListId, ContactId), ApiError> {
+    let (adding, list, contact) = match from_value::<MemberOperation>(raw)? {
+        MemberOperation::Add {
+            list_id,
+            contact_id,
+        } => (true, list_id, contact_id),
+        MemberOperation::Remove {
+            list_id,
+            contact_id,
+        } => (false, list_id, contact_id),
+    };
+    let list = ListId::parse(list.trim()).ok_or(ApiError::NotFound)?;
+    let contact = ContactId::parse(contact.trim()).ok_or(ApiError::NotFound)?;
+    Ok((adding, list, contact))
 }

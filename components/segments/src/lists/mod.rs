@@ -19,6 +19,13 @@ pub fn routes() -> Router {
             Box::pin(handlers::list_lists(ctx))
         })
         .route(
+            Method::POST,
+            "/api/v1/lists/batch",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::batch(ctx)),
+        )
+        .expensive()
+        .route(
             Method::GET,
             "/api/v1/lists/{id}",
             Access::Scope(READ),

@@ -2,8 +2,12 @@
 
 use super::repository;
 use super::service;
-use crm_domain::tag::{parse_tag_ids, ContactTags, Tag, TagAttachment, TagDraft, TagSet};
+use crm_domain::tag::{
+    parse_tag_ids, ContactTags, Tag, TagAttachment, TagDraft, TagOperation, TagSet,
+};
 use crm_domain::{ContactId, TagId};
+use crm_platform::document::from_value;
+use crm_platform::http::batch::{alone, op_name, Answered, Done};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
@@ -12,8 +16,10 @@ use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
 use crm_platform::store::contacts::{self, Hold};
 use crm_platform::store::db::Tx;
+use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::{ApiError, RequestContext};
 use http::StatusCode;
+use serde_json::Value;
 
 /// `POST /api/v1/tags`: 201 with the tag, its `ETag` and `Location`.
 pub async fn create_tag(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
@@ -141,4 +147,58 @@ pub async fn detach(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         Ok(response::no_content())
     })
     .await
+}
+
+/// `POST /api/v1/tags/batch`: up to 1,000 `attach` / `detach` operations (`contact_id`,
+/// `tag_id`), one result per operation with the contact's tags, in the shared batch shape.
+pub async fn batch(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    ctx.batch(apply_batch).await
+}
+
+/// Answers every operation of a tags batch, in order: each attach or detach made alone, as the
+/// single routes make it (`contact_id` not a contact's: 404; `tag_id` not the tenant's: 422).
+async fn apply_batch(
+    uow: &UnitOfWork<'_>,
+    operations: Vec<Value>,
+) -> Result<Vec<Answered<ContactTags>>, ApiError> {
+    let mut answered = Vec::with_capacity(operations.len());
+    for (position, raw) in operations.into_iter().enumerate() {
+        let op = op_name(&raw);
+        let answer = match read_operation(raw) {
+            Err(error) => Err(error),
+            Ok((attaching, contact, tag)) => {
+                alone(uow, async || {
+                    let (tags, outcome) = match attaching {
+                        true => (service::attach(uow, contact, tag).await?, "attached"),
+                        false => (service::detach(uow, contact, tag).await?, "detached"),
+                    };
+                    Ok(Done {
+                        status: StatusCode::OK,
+                        outcome,
+                        value: Some(tags),
+                    })
+                })
+                .await?
+            }
+        };
+        answered.push(Answered {
+            op,
+            answer,
+            fields_at: format!("/operations/{position}"),
+        });
+    }
+    Ok(answered)
+}
+
+/// One operation of a tags batch: attach (or detach), the contact, the tag.
+fn read_operation(raw: Value) -> Result<(bool, ContactId, TagId), ApiError> {
+    let (attaching, contact, tag) = match from_value::<TagOperation>(raw)? {
+        TagOperation::Attach { contact_id, tag_id } => (true, contact_id, tag_id),
+        TagOperation::Detach { contact_id, tag_id } => (false, contact_id, tag_id),
+    };
+    let contact = ContactId::parse(contact.trim()).ok_or(ApiError::NotFound)?;
+    let tag = TagId::parse(tag.trim()).ok_or_else(|| {
+        ApiError::invalid_field("/tag_id", "invalid_id", "must be a tag id (a UUID)")
+    })?;
+    Ok((attaching, contact, tag))
 }

@@ -18,6 +18,13 @@ pub fn routes() -> Router {
             Box::pin(handlers::list_tags(ctx))
         })
         .route(
+            Method::POST,
+            "/api/v1/tags/batch",
+            Access::Scope(WRITE),
+            |ctx| Box::pin(handlers::batch(ctx)),
+        )
+        .expensive()
+        .route(
             Method::GET,
             "/api/v1/tags/{id}",
             Access::Scope(READ),

@@ -1,24 +1,8 @@
-//! A batch of contact changes: up to [`MAX_OPERATIONS`] creates, upserts, updates and deletes in
-//! one call, answered with one result per operation in order.
+//! The operations of a batch of contact changes: creates, upserts, updates and deletes.
 
-use super::Contact;
 use crate::ids::ContactId;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
-
-/// The most operations one batch may hold.
-pub const MAX_OPERATIONS: usize = 1_000;
-
-/// The body of `POST /api/v1/contacts/batch`, each operation still raw: one operation that does
-/// not read is that operation's failure, not the batch's.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchDraft {
-    /// All or nothing, in one transaction; otherwise each operation stands alone.
-    #[serde(default)]
-    pub atomic: bool,
-    pub operations: Vec<Value>,
-}
 
 /// One operation as its client wrote it.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,40 +50,6 @@ pub enum Operation {
     },
 }
 
-/// What an operation did (or, in an atomic batch that failed, would have done).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Created,
-    Updated,
-    Deleted,
-    Failed,
-    /// An atomic batch failed elsewhere: this operation would have succeeded, and was undone.
-    NotApplied,
-}
-
-/// One operation's answer: its status as the single-contact route would have answered, and the
-/// contact, or the problem (RFC 9457) with field pointers from the batch's root.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperationResult {
-    pub op: String,
-    pub status: u16,
-    pub outcome: Outcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contact: Option<Contact>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub problem: Option<Value>,
-}
-
-/// The answer to a batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchResults {
-    pub atomic: bool,
-    pub succeeded: usize,
-    pub failed: usize,
-    pub results: Vec<OperationResult>,
-}
-
 impl OperationDraft {
     /// Reads the operation's id: one that is not a UUID names no contact (a 404, as in a path),
     /// and comes back as the error.
@@ -126,13 +76,13 @@ impl OperationDraft {
 }
 
 impl Operation {
-    /// The `op` name of an operation (`create`, `upsert`, `update`, `delete`) as a client wrote
-    /// it, for a result whose operation did not read.
-    pub fn name_in(raw: &Value) -> String {
-        raw.get("op")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+    /// The contact body or patch the operation carries (none for a delete).
+    pub fn body(&self) -> Option<&Value> {
+        match self {
+            Operation::Create { contact } | Operation::Upsert { contact } => Some(contact),
+            Operation::Update { patch, .. } => Some(patch),
+            Operation::Delete { .. } => None,
+        }
     }
 
     /// Where this operation's body sits in the operation: its field errors are pointed from there.

@@ -1,6 +1,7 @@
 //! HTTP, one of each: the request pipeline, routing, JSON bodies, problem+json, request ids,
 //! pagination, ETags, Idempotency-Key replays and the operational routes.
 
+pub mod batch;
 pub mod etag;
 pub mod idempotency;
 pub mod json;
