@@ -9,7 +9,7 @@ use crm_domain::list::{
 };
 use crm_domain::{ContactId, ListId};
 use crm_platform::document::from_value;
-use crm_platform::http::batch::{alone, op_name, Answered, Done};
+use crm_platform::http::batch::{one_by_one, Answered, Done};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
@@ -127,51 +127,41 @@ async fn apply_batch(
     uow: &UnitOfWork<'_>,
     operations: Vec<Value>,
 ) -> Result<Vec<Answered<Membership>>, ApiError> {
-    let mut answered = Vec::with_capacity(operations.len());
-    for (position, raw) in operations.into_iter().enumerate() {
-        let op = op_name(&raw);
-        let answer = match read_operation(raw) {
-            Err(error) => Err(error),
-            Ok((adding, list, contact)) => {
-                alone(uow, async || {
-                    let ids = vec![(contact.to_string(), Some(contact))];
-                    let change = match adding {
-                        true => MembershipChange {
-                            add: ids,
-                            remove: Vec::new(),
-                        },
-                        false => MembershipChange {
-                            add: Vec::new(),
-                            remove: ids,
-                        },
-                    };
-                    let changed = service::change_members(uow, list, change).await?;
-                    let outcome = match changed.results.first().map(|r| r.result) {
-                        Some(MemberOutcome::Added) => "added",
-                        Some(MemberOutcome::AlreadyMember) => "already_member",
-                        Some(MemberOutcome::Removed) => "removed",
-                        Some(MemberOutcome::NotMember) => "not_member",
-                        _ => return Err(ApiError::NotFound),
-                    };
-                    Ok(Done {
-                        status: StatusCode::OK,
-                        outcome,
-                        value: Some(Membership {
-                            list_id: list,
-                            contact_id: contact,
-                        }),
-                    })
-                })
-                .await?
-            }
-        };
-        answered.push(Answered {
-            op,
-            answer,
-            fields_at: format!("/operations/{position}"),
-        });
-    }
-    Ok(answered)
+    one_by_one(
+        uow,
+        operations,
+        read_operation,
+        |(adding, list, contact)| async move {
+            let ids = vec![(contact.to_string(), Some(contact))];
+            let change = match adding {
+                true => MembershipChange {
+                    add: ids,
+                    remove: Vec::new(),
+                },
+                false => MembershipChange {
+                    add: Vec::new(),
+                    remove: ids,
+                },
+            };
+            let changed = service::change_members(uow, list, change).await?;
+            let outcome = match changed.results.first().map(|r| r.result) {
+                Some(MemberOutcome::Added) => "added",
+                Some(MemberOutcome::AlreadyMember) => "already_member",
+                Some(MemberOutcome::Removed) => "removed",
+                Some(MemberOutcome::NotMember) => "not_member",
+                _ => return Err(ApiError::NotFound),
+            };
+            Ok(Done {
+                status: StatusCode::OK,
+                outcome,
+                value: Some(Membership {
+                    list_id: list,
+                    contact_id: contact,
+                }),
+            })
+        },
+    )
+    .await
 }
 
 /// One operation of a lists batch: add (or remove), the list, the contact.

@@ -7,7 +7,7 @@ use crm_domain::tag::{
 };
 use crm_domain::{ContactId, TagId};
 use crm_platform::document::from_value;
-use crm_platform::http::batch::{alone, op_name, Answered, Done};
+use crm_platform::http::batch::{one_by_one, Answered, Done};
 use crm_platform::http::etag;
 use crm_platform::http::json::{parse_body, parse_merge_patch};
 use crm_platform::http::pagination::{Page, PageRequest};
@@ -161,33 +161,23 @@ async fn apply_batch(
     uow: &UnitOfWork<'_>,
     operations: Vec<Value>,
 ) -> Result<Vec<Answered<ContactTags>>, ApiError> {
-    let mut answered = Vec::with_capacity(operations.len());
-    for (position, raw) in operations.into_iter().enumerate() {
-        let op = op_name(&raw);
-        let answer = match read_operation(raw) {
-            Err(error) => Err(error),
-            Ok((attaching, contact, tag)) => {
-                alone(uow, async || {
-                    let (tags, outcome) = match attaching {
-                        true => (service::attach(uow, contact, tag).await?, "attached"),
-                        false => (service::detach(uow, contact, tag).await?, "detached"),
-                    };
-                    Ok(Done {
-                        status: StatusCode::OK,
-                        outcome,
-                        value: Some(tags),
-                    })
-                })
-                .await?
-            }
-        };
-        answered.push(Answered {
-            op,
-            answer,
-            fields_at: format!("/operations/{position}"),
-        });
-    }
-    Ok(answered)
+    one_by_one(
+        uow,
+        operations,
+        read_operation,
+        |(attaching, contact, tag)| async move {
+            let (tags, outcome) = match attaching {
+                true => (service::attach(uow, contact, tag).await?, "attached"),
+                false => (service::detach(uow, contact, tag).await?, "detached"),
+            };
+            Ok(Done {
+                status: StatusCode::OK,
+                outcome,
+                value: Some(tags),
+            })
+        },
+    )
+    .await
 }
 
 /// One operation of a tags batch: attach (or detach), the contact, the tag.

@@ -95,6 +95,33 @@ pub async fn alone<T>(
     }
 }
 
+/// Answers every operation of a batch alone, in order: `read` reads one (its errors point from
+/// the operation), `make` makes it in a savepoint.
+pub async fn one_by_one<O: Copy, T, F>(
+    uow: &UnitOfWork<'_>,
+    operations: Vec<Value>,
+    read: impl Fn(Value) -> Result<O, ApiError>,
+    make: impl Fn(O) -> F,
+) -> Result<Vec<Answered<T>>, ApiError>
+where
+    F: std::future::Future<Output = Answer<T>>,
+{
+    let mut answered = Vec::with_capacity(operations.len());
+    for (position, raw) in operations.into_iter().enumerate() {
+        let op = op_name(&raw);
+        let answer = match read(raw) {
+            Err(error) => Err(error),
+            Ok(operation) => alone(uow, async || make(operation).await).await?,
+        };
+        answered.push(Answered {
+            op,
+            answer,
+            fields_at: format!("/operations/{position}"),
+        });
+    }
+    Ok(answered)
+}
+
 impl RequestContext {
     /// Answers a batch route: reads the body (1 to [`MAX_OPERATIONS`] operations, 422 at
     /// `/operations` otherwise), counts its operations against the expensive limit, and has
