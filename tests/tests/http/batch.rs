@@ -623,3 +623,27 @@ async fn tags_and_list_memberships_change_in_the_same_shape() {
     assert_eq!(atomic.error_fields(), ["/operations/2"]);
     assert_eq!(on_list().await, [ada.as_str()]);
 }
+
+/// An upsert that gives up one of its contact's emails, then a create with that email: one by one
+/// the create finds it free, and so it does in a run.
+#[tokio::test]
+async fn an_email_an_upsert_gives_up_is_free_for_a_later_create() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let held = client
+        .create_contact(&json!({"first_name": "Held", "emails": [
+            {"address": "keep@free.example", "primary": true}, {"address": "give@free.example"}]}))
+        .await;
+    let reply = batch(
+        &client,
+        &json!({"operations": [
+            {"op": "upsert", "contact": {"job_title": "Kept", "emails": [{"address": "keep@free.example"}]}},
+            {"op": "create", "contact": {"first_name": "Given", "emails": [{"address": "give@free.example"}]}}
+        ]}),
+    )
+    .await;
+    let statuses: Vec<u64> = outcomes(&reply).iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 201], "{}", reply.text);
+    assert_eq!(reply.json()["results"][0]["contact"]["id"], held.as_str());
+    assert_eq!(reply.json()["results"][1]["contact"]["first_name"], "Given");
+}

@@ -5,8 +5,9 @@
 //! have had one by one; when that cannot be guaranteed the run is not made here (`None`) and the
 //! caller makes its operations one by one:
 //! - the tenant has a unique custom field (each value's check reads the table);
-//! - two operations of the run name the same email, or two upserts find the same contact (the
-//!   second would see the first's change);
+//! - two operations of the run name the same email, two upserts find the same contact, or an
+//!   operation names an email held by a contact the run updates (a later operation would see the
+//!   earlier one's change);
 //! - a write meets a unique email taken meanwhile by a concurrent request.
 
 use super::operations::{done, Changed};
@@ -134,6 +135,25 @@ pub async fn apply(
             .await?
             .into_iter()
             .collect();
+    // An email held by a contact this run updates may be one the update gives up: one by one, an
+    // operation after that update would find it free, one before it taken.
+    let updated: HashSet<ContactId> = updates.iter().map(|(_, before, _)| before.id).collect();
+    let meets_an_update = |contact: &NewContact, own: Option<ContactId>| {
+        emails(contact).iter().any(|key| {
+            holders
+                .get(key)
+                .is_some_and(|holder| updated.contains(holder) && Some(*holder) != own)
+        })
+    };
+    if inserts
+        .iter()
+        .any(|(_, _, contact)| meets_an_update(contact, None))
+        || updates
+            .iter()
+            .any(|(_, before, contact)| meets_an_update(contact, Some(before.id)))
+    {
+        return Ok(None);
+    }
     let taken = |contact: &NewContact, own: Option<ContactId>| {
         emails(contact)
             .iter()
