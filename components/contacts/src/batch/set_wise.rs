@@ -137,12 +137,12 @@ pub async fn apply(
             .collect();
     // An email held by a contact this run updates may be one the update gives up: one by one, an
     // operation after that update would find it free, one before it taken.
-    let updated: HashSet<ContactId> = updates.iter().map(|(_, before, _)| before.id).collect();
+    let updating: HashSet<ContactId> = updates.iter().map(|(_, before, _)| before.id).collect();
     let meets_an_update = |contact: &NewContact, own: Option<ContactId>| {
         emails(contact).iter().any(|key| {
             holders
                 .get(key)
-                .is_some_and(|holder| updated.contains(holder) && Some(*holder) != own)
+                .is_some_and(|holder| updating.contains(holder) && Some(*holder) != own)
         })
     };
     if inserts

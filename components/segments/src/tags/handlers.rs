@@ -117,9 +117,7 @@ pub async fn contact_tags(ctx: RequestContext) -> Result<ApiResponse, ApiError> 
 pub async fn attach(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let contact = ctx.path_id::<ContactId>("id")?;
     let body: TagAttachment = parse_body(&ctx.request)?;
-    let tag = TagId::parse(body.tag_id.trim()).ok_or_else(|| {
-        ApiError::invalid_field("/tag_id", "invalid_id", "must be a tag id (a UUID)")
-    })?;
+    let tag = tag_id(&body.tag_id)?;
     ctx.write(async |uow| json(StatusCode::OK, &service::attach(uow, contact, tag).await?))
         .await
 }
@@ -187,8 +185,12 @@ fn read_operation(raw: Value) -> Result<(bool, ContactId, TagId), ApiError> {
         TagOperation::Detach { contact_id, tag_id } => (false, contact_id, tag_id),
     };
     let contact = ContactId::parse(contact.trim()).ok_or(ApiError::NotFound)?;
-    let tag = TagId::parse(tag.trim()).ok_or_else(|| {
+    Ok((attaching, contact, tag_id(&tag)?))
+}
+
+/// The tag id at `/tag_id` of a body (an attachment, a batch operation).
+fn tag_id(raw: &str) -> Result<TagId, ApiError> {
+    TagId::parse(raw.trim()).ok_or_else(|| {
         ApiError::invalid_field("/tag_id", "invalid_id", "must be a tag id (a UUID)")
-    })?;
-    Ok((attaching, contact, tag))
+    })
 }

@@ -133,20 +133,22 @@ impl RequestContext {
         apply: impl AsyncFnOnce(&UnitOfWork<'_>, Vec<Value>) -> Result<Vec<Answered<T>>, ApiError>,
     ) -> Result<ApiResponse, ApiError> {
         let draft: BatchDraft = parse_body(&self.request)?;
-        let bound = match draft.operations.len() {
-            0 => Some("give at least one operation".to_owned()),
-            n if n > MAX_OPERATIONS => {
-                Some(format!("at most {MAX_OPERATIONS} operations per batch"))
+        match draft.operations.len() {
+            0 => {
+                return Err(ApiError::invalid_field(
+                    "/operations",
+                    "required",
+                    "give at least one operation",
+                ))
             }
-            _ => None,
-        };
-        if let Some(message) = bound {
-            let code = if draft.operations.is_empty() {
-                "required"
-            } else {
-                "too_many"
-            };
-            return Err(ApiError::invalid_field("/operations", code, message));
+            n if n > MAX_OPERATIONS => {
+                return Err(ApiError::invalid_field(
+                    "/operations",
+                    "too_many",
+                    format!("at most {MAX_OPERATIONS} operations per batch"),
+                ))
+            }
+            _ => {}
         }
         self.charge_operations(draft.operations.len()).await?;
         let atomic = draft.atomic;
