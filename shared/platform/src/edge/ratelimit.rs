@@ -75,14 +75,9 @@ impl Limiter {
         operations: u64,
         now: u64,
     ) -> Decision {
-        let mut counters = counters(
-            self.defaults.with(overrides),
-            tenant,
-            &short_hash(subject),
-            true,
-        );
-        counters.retain(|counter| counter.name == EXPENSIVE);
-        decide(kv, &counters, operations, now).await
+        let counter =
+            expensive_counter(self.defaults.with(overrides), tenant, &short_hash(subject));
+        decide(kv, &[counter], operations, now).await
     }
 
     /// The most operations a principal of a tenant with `overrides` may send to expensive routes
@@ -91,8 +86,6 @@ impl Limiter {
         self.defaults.with(overrides).expensive_per_minute
     }
 }
-
-const EXPENSIVE: &str = "expensive";
 
 /// Raises `counters` by `amount` and decides.
 async fn decide(kv: &KeyValue, counters: &[Counter], amount: u64, now: u64) -> Decision {
@@ -145,13 +138,18 @@ fn counters(
         },
     ];
     if expensive {
-        counters.push(Counter {
-            name: EXPENSIVE,
-            key: format!("rl:{tenant}:expensive:{principal}"),
-            limit: limits.expensive_per_minute,
-        });
+        counters.push(expensive_counter(limits, tenant, principal));
     }
     counters
+}
+
+/// The stricter counter of expensive routes, per principal (hashed), in operations.
+fn expensive_counter(limits: RateLimits, tenant: TenantId, principal: &str) -> Counter {
+    Counter {
+        name: "expensive",
+        key: format!("rl:{tenant}:expensive:{principal}"),
+        limit: limits.expensive_per_minute,
+    }
 }
 
 fn fail_open(counters: &[Counter], now: u64, error: &KvError) -> Decision {
