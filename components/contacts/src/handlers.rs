@@ -76,7 +76,8 @@ pub async fn upsert_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError
 }
 
 /// `GET /api/v1/contacts/{id}`, answering 304 when `If-None-Match` names the current version. A
-/// soft-deleted contact is not found unless `include_deleted=true`.
+/// soft-deleted contact is not found unless `include_deleted=true`; a merged one answers 410 naming
+/// its survivor (`merged_into`) unless `include_deleted=true`.
 pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let tenant = ctx.principal()?.tenant_id;
     let id = ctx.path_id::<ContactId>("id")?;
@@ -86,8 +87,15 @@ pub async fn get_contact(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let (contact, status) =
         cache::read_through(ctx.app.cache(tenant, CACHE_KIND), &id.to_string(), load)
             .await?
-            .filter(|(contact, _)| include_deleted || contact.deleted_at.is_none())
             .ok_or(ApiError::NotFound)?;
+    if !include_deleted {
+        if let Some(into) = contact.merged_into {
+            return Err(ApiError::Merged { into });
+        }
+        if contact.deleted_at.is_some() {
+            return Err(ApiError::NotFound);
+        }
+    }
     response::versioned(&ctx.request.headers, &contact, contact.version, status)
 }
 

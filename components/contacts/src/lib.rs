@@ -6,7 +6,9 @@
 pub mod batch;
 pub mod consents;
 pub mod custom_fields;
+mod duplicates;
 mod handlers;
+pub mod merges;
 pub mod preferences;
 pub mod relationships;
 mod repository;
@@ -98,6 +100,8 @@ pub fn routes() -> Router {
         )
         .expensive()
         .merge(batch::routes())
+        .merge(merges::routes())
+        .merge(duplicates::routes())
         .merge(relationships::routes())
         .merge(preferences::routes())
         .merge(consents::routes())

@@ -125,7 +125,7 @@ macro_rules! select_contact {
                       as phones,
                     c.company, c.job_title, c.address, c.lifecycle_stage, c.owner_id, c.source,
                     c.display_name_explicit, rfc3339(c.last_contacted_at) as last_contacted_at,
-                    c.custom",
+                    c.custom, c.merged_into",
             $extra,
             " from contacts c ",
             $tail
@@ -138,6 +138,12 @@ pub const FIND: &str = select_contact!("", "where c.tenant_id = $1 and c.id = $2
 pub const FIND_ALONE: &str = "select * from contact_by_id($1, $2)";
 const FIND_FOR_UPDATE: &str =
     select_contact!("", "where c.tenant_id = $1 and c.id = $2 for update of c");
+/// The contacts `$2`, locked in id order (so that two merges of overlapping contacts lock them in
+/// the same order).
+const FIND_ALL_FOR_UPDATE: &str = select_contact!(
+    "",
+    "where c.tenant_id = $1 and c.id = any($2::text[]::uuid[]) order by c.id for update of c"
+);
 const FIND_LIVE_BY_EMAIL_FOR_UPDATE: &str = select_contact!(
     "",
     "where c.tenant_id = $1 and c.deleted_at is null and c.id = (
@@ -404,6 +410,22 @@ pub async fn find_for_update(
         .transpose()
 }
 
+/// The contacts of `ids` that exist, locked until the transaction ends, in id order.
+pub async fn find_all_for_update(
+    tx: &Tx,
+    tenant: TenantId,
+    ids: &[ContactId],
+) -> Result<Vec<Contact>, DbError> {
+    tx.query(
+        FIND_ALL_FOR_UPDATE,
+        &[tenant.into(), SqlValue::id_array(ids)],
+    )
+    .await?
+    .iter()
+    .map(contact_from_row)
+    .collect()
+}
+
 /// The live contact holding the email whose duplicate key is `email_key`, locked.
 pub async fn find_live_by_email_for_update(
     tx: &Tx,
@@ -565,6 +587,7 @@ pub(crate) fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
         source: row.get("source")?,
         display_name_explicit: row.get("display_name_explicit")?,
         last_contacted_at: row.get("last_contacted_at")?,
+        merged_into: row.get("merged_into")?,
         custom: match row.get::<Value>("custom")? {
             Value::Object(values) => values,
             other => {

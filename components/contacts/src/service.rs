@@ -167,7 +167,8 @@ pub fn email_taken() -> ApiError {
     )
 }
 
-/// Locks the contact for a change and checks the tenant's and the caller's preconditions.
+/// Locks the contact for a change and checks the tenant's and the caller's preconditions; a merged
+/// contact answers 410 naming its survivor (undo the merge to change it again).
 async fn locked_for_change(
     uow: &UnitOfWork<'_>,
     id: ContactId,
@@ -177,6 +178,9 @@ async fn locked_for_change(
     let contact = repository::find_for_update(uow.tx(), uow.tenant(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(into) = contact.merged_into {
+        return Err(ApiError::Merged { into });
+    }
     expected::check(expected, settings.require_if_match, contact.version)?;
     Ok(contact)
 }
@@ -244,7 +248,7 @@ async fn insert(
 
 /// Refuses a value of a unique custom field that another live contact holds (409 at
 /// `/custom/<key>`); a value the contact already had is not checked again.
-async fn unique_values(
+pub(crate) async fn unique_values(
     uow: &UnitOfWork<'_>,
     fields: &[CustomField],
     contact: &NewContact,

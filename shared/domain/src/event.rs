@@ -13,6 +13,14 @@ pub enum ContactAction {
     Deleted,
     Restored,
     Erased,
+    /// Other contacts were merged into this one (the survivor).
+    Merged,
+    /// This contact was merged into another (it is deleted, naming its survivor).
+    MergedInto,
+    /// A merge into this contact was undone.
+    MergeUndone,
+    /// A merge of this contact was undone: it is back, as it was.
+    Unmerged,
 }
 
 /// A kind of change of one entity type: its audit action and its event type, named once, so that
@@ -41,6 +49,9 @@ impl Action for ContactAction {
             Self::Deleted => "delete",
             Self::Restored => "restore",
             Self::Erased => "erase",
+            Self::Merged => "merge",
+            Self::MergedInto => "merged_into",
+            Self::MergeUndone | Self::Unmerged => "unmerge",
         }
     }
 
@@ -49,8 +60,11 @@ impl Action for ContactAction {
             Self::Created => "contact.created",
             Self::Updated => "contact.updated",
             Self::Deleted => "contact.deleted",
-            Self::Restored => "contact.restored",
+            Self::Restored | Self::Unmerged => "contact.restored",
             Self::Erased => "contact.erased",
+            Self::Merged => "contact.merged",
+            Self::MergedInto => "contact.merged_into",
+            Self::MergeUndone => "contact.unmerged",
         }
     }
 }

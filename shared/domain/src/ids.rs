@@ -71,6 +71,10 @@ uuid_id!(
     ContactId
 );
 uuid_id!(
+    /// A merge of contacts into one, which can be undone.
+    MergeId
+);
+uuid_id!(
     /// A logged call.
     CallId
 );

@@ -25,6 +25,6 @@ pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
     AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EntityId, EventId,
-    ListId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
+    ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 pub use region::Region;

@@ -26,6 +26,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable::optional("rate_limit_enabled", "true", "`false` turns rate limiting off (benchmarks, trusted internal deployments)."),
     Variable::optional("cache_enabled", "false", "`true` turns the read cache on: worth it with Redis as the store and reads that repeat (docs/adr/0009-fast-on-spin.md); a miss costs more than no cache, and Spin's built-in store costs more than the database."),
     Variable::optional("server_timing", "false", "`true` adds a `Server-Timing` header to every response: database calls and checkouts, key-value operations, and the time in each (benchmarks, diagnosis)."),
+    Variable::optional("merge_undo_days", "30", "How long a contact merge can be undone (`POST /api/v1/merges/{id}/undo`); the merge keeps the merged contacts' snapshots until then. At least 1."),
     Variable::optional("max_body_bytes", "1048576", "Largest request body accepted; larger ones answer 413."),
     Variable::optional("max_token_bytes", "8192", "Longest bearer token accepted; longer ones answer 401."),
     Variable::optional("jwt_max_lifetime_seconds", "86400", "Longest lifetime a token may have, from `iat` (or from now without one) to `exp`; a token without `exp` or living longer answers 401."),
@@ -76,6 +77,8 @@ pub struct Config {
     pub tenant_cache_seconds: u64,
     /// How long an `Idempotency-Key` claim holds without renewal.
     pub idempotency_lease: std::time::Duration,
+    /// How long a contact merge can be undone, in days.
+    pub merge_undo_days: u64,
     /// Report each request's database and key-value cost in `Server-Timing`.
     pub server_timing: bool,
     /// The bearer token of operator routes; `None` disables them.
@@ -146,6 +149,10 @@ impl Config {
         if idempotency_lease_seconds < 3 {
             problems.push("idempotency_lease_seconds must be at least 3".into());
         }
+        let merge_undo_days = values.number("merge_undo_days", &mut problems);
+        if merge_undo_days < 1 {
+            problems.push("merge_undo_days must be at least 1".into());
+        }
         let server_timing = values.flag("server_timing", &mut problems);
         let operator_token = values.get("operator_token");
         if operator_token.as_ref().is_some_and(|t| t.len() < 32) {
@@ -175,6 +182,7 @@ impl Config {
             cache_enabled,
             tenant_cache_seconds,
             idempotency_lease: std::time::Duration::from_secs(idempotency_lease_seconds),
+            merge_undo_days,
             server_timing,
             operator_token,
             redis_url: values.get("redis_url").filter(|url| url.trim() != "none"),

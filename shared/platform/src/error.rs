@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 404: no such resource for this tenant (another tenant's ids answer this too).
     #[error("not found")]
     NotFound,
+    /// 410: the contact was merged into `into` (its survivor), which answers in its place.
+    #[error("merged into {into}")]
+    Merged { into: crm_domain::ContactId },
     /// 405 with `Allow`.
     #[error("method not allowed")]
     MethodNotAllowed { allowed: Vec<Method> },

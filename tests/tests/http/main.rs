@@ -15,6 +15,7 @@ mod hostile_input;
 mod idempotency;
 mod limits_and_cache;
 mod lists;
+mod merges;
 mod migrations;
 mod notes;
 mod ops;

@@ -150,7 +150,10 @@ async fn the_one_call_read_refuses_to_run_inside_a_leftover_transaction() {
 
 /// Every table whose rows belong to a contact and have ids of their own (so audit records and
 /// events name them) is registered for erasure (migration 0019); the contact's own parts (emails,
-/// phones, tag attachments) go with it by cascade and are audited as the contact.
+/// phones, tag attachments) go with it by cascade and are audited as the contact. Two tables name a
+/// contact without being owned rows: `contacts` itself (a merged contact names its survivor) and
+/// `contact_merges` (a merge record goes with its survivor by cascade and with a merged contact by
+/// trigger, migration 0031; its history is the contacts' own).
 #[tokio::test]
 async fn erasure_knows_every_kind_of_row_a_contact_owns() {
     let db = crm_http_tests::owner_db().await;
@@ -167,6 +170,7 @@ async fn erasure_knows_every_kind_of_row_a_contact_owns() {
         .unwrap()
         .iter()
         .map(|row| row.get(0))
+        .filter(|table: &String| table != "contacts" && table != "contact_merges")
         .collect();
     let registered: Vec<String> = db
         .query("select table_name from contact_owned_rows order by 1", &[])

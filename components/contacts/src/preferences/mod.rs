@@ -3,7 +3,7 @@
 //! own record (ADR 0011): a change is audited and evented as a change of the contact.
 
 mod handlers;
-mod repository;
+pub(crate) mod repository;
 pub mod service;
 
 use crm_platform::http::router::{Access, Router};

@@ -247,6 +247,7 @@ impl NewContact {
             created_at,
             updated_at,
             deleted_at: None,
+            merged_into: None,
         }
     }
 }

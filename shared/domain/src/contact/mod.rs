@@ -3,9 +3,11 @@
 mod address;
 pub mod batch;
 mod draft;
+pub mod duplicates;
 mod email;
 pub mod filter;
 mod lifecycle;
+pub mod merge;
 mod name;
 mod phone;
 pub mod search;
@@ -50,6 +52,9 @@ pub struct Contact {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The contact this one was merged into (it is deleted then); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<ContactId>,
 }
 
 impl Contact {

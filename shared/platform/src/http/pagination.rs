@@ -67,6 +67,15 @@ impl<T> Page<T> {
         }
     }
 
+    /// A page whose next cursor its caller decided (a walk that stops after a budget of rows may
+    /// return fewer than `limit` entries and still have more to walk).
+    pub fn with_next<K: Serialize>(data: Vec<T>, next: Option<&K>) -> Self {
+        Self {
+            data,
+            next_cursor: next.map(encode_cursor),
+        }
+    }
+
     /// Builds the page from rows fetched with their sort key beside them (a key the
     /// representation does not show, such as a lower-cased name): `cursor` makes the next cursor
     /// from the last row and its key; the keys are dropped.

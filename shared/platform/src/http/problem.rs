@@ -14,6 +14,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } | ApiError::TenantSuspended => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Merged { .. } => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -38,6 +39,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => ("forbidden", "The token lacks a required scope"),
             ApiError::TenantSuspended => ("tenant-suspended", "The tenant is suspended"),
             ApiError::NotFound => ("not-found", "No such resource"),
+            ApiError::Merged { .. } => ("contact-merged", "The contact was merged into another"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { .. } => ("conflict", "The request conflicts with existing data"),
             ApiError::IdempotencyKeyInFlight => (
@@ -74,6 +76,9 @@ impl ApiError {
                 "the tenant is suspended; its operator can make it active again".into()
             }
             ApiError::NotFound => "the resource does not exist".into(),
+            ApiError::Merged { into } => format!(
+                "this contact was merged into {into}, which holds its data now; the merge can be undone (POST /api/v1/merges/{{id}}/undo)"
+            ),
             ApiError::MethodNotAllowed { allowed } => format!(
                 "allowed: {}",
                 allowed
@@ -131,6 +136,9 @@ impl ApiError {
                     members.insert("errors".into(), json!(errors));
                 }
                 members.extend(extra.clone());
+            }
+            ApiError::Merged { into } => {
+                members.insert("merged_into".into(), json!(into));
             }
             ApiError::BatchNotApplied {
                 errors, results, ..

@@ -20,7 +20,7 @@ use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
     AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EventId, ListId,
-    NoteId, RelationshipId, TagId, TenantId, WebhookId,
+    MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -83,6 +83,7 @@ macro_rules! id_columns {
 id_columns!(
     TenantId,
     ContactId,
+    MergeId,
     CallId,
     NoteId,
     TagId,
