@@ -49,8 +49,9 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Purge expired idempotency keys, and finished deliveries and fanned-out outbox events older
-    /// than the retention, and create the audit partitions ahead (run daily, e.g. from cron).
+    /// Purge expired idempotency keys and contact merges past their undo time, and finished
+    /// deliveries and fanned-out outbox events older than the retention, and create the audit
+    /// partitions ahead (run daily, e.g. from cron).
     Maintain {
         /// Days finished deliveries and delivered events are kept.
         #[arg(long, default_value_t = 30)]
@@ -219,8 +220,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let purged = crm::maintain::purge(&database.url, retention_days).await?;
             println!(
-                "purged {} expired idempotency key(s), {} finished deliver(ies), {} delivered event(s)",
-                purged.idempotency_keys, purged.deliveries, purged.events
+                "purged {} expired idempotency key(s), {} finished deliver(ies), {} delivered event(s), {} expired merge(s)",
+                purged.idempotency_keys, purged.deliveries, purged.events, purged.merges
             );
             let created = crm::audit::maintain(&database.url, crm::audit::MONTHS_AHEAD).await?;
             println!("{created} audit partition(s) created");

@@ -10,9 +10,12 @@ pub struct Purged {
     pub deliveries: u64,
     /// Outbox events fanned out more than the retention ago that no delivery still refers to.
     pub events: u64,
+    /// Contact merges past the time they could be undone (`merge_undo_days`): the snapshots of the
+    /// merged contacts they keep are personal data.
+    pub merges: u64,
 }
 
-/// Purges expired idempotency keys, and finished deliveries and fanned-out events older than
+/// Purges expired idempotency keys and contact merges that can no longer be undone, and finished deliveries and fanned-out events older than
 /// `retention_days`. Pending deliveries and the events they need are kept, whatever their age.
 pub async fn purge(owner_url: &str, retention_days: i32) -> anyhow::Result<Purged> {
     anyhow::ensure!(
@@ -41,10 +44,14 @@ pub async fn purge(owner_url: &str, retention_days: i32) -> anyhow::Result<Purge
             &[&retention_days],
         )
         .await?;
+    let merges = tx
+        .execute("delete from contact_merges where expires_at < now()", &[])
+        .await?;
     tx.commit().await?;
     Ok(Purged {
         idempotency_keys,
         deliveries,
         events,
+        merges,
     })
 }

@@ -676,3 +676,60 @@ async fn duplicates_are_pairs_with_a_score_and_their_reasons() {
     assert_eq!(merged.status, 201, "{}", merged.text);
     assert_eq!(duplicate_pairs(&client, "").await.len(), 2);
 }
+
+/// A merge can be undone for `merge_undo_days`; after that its undo answers 409 `expired`, and
+/// `crm maintain` purges its record (the merged contacts' snapshots).
+#[tokio::test]
+async fn an_expired_merge_cannot_be_undone_and_maintenance_purges_it() {
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant);
+    let ada = client.create_contact(&json!({"first_name": "Ada"})).await;
+    let al = client.create_contact(&json!({"first_name": "Al"})).await;
+    let done = merge(&client, &ada, json!({"contact_ids": [al]}), None).await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    let record = done.json();
+    let merge_id = record["id"].as_str().unwrap().to_owned();
+    let merged_at =
+        chrono::DateTime::parse_from_rfc3339(record["merged_at"].as_str().unwrap()).unwrap();
+    let undo_until =
+        chrono::DateTime::parse_from_rfc3339(record["undo_until"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (undo_until - merged_at).num_days(),
+        30,
+        "the default retention"
+    );
+
+    owner_db()
+        .await
+        .execute(
+            "update contact_merges set expires_at = now() - interval '1 second'
+             where tenant_id = $1 and id = $2::text::uuid",
+            &[&tenant.id.as_uuid(), &merge_id],
+        )
+        .await
+        .unwrap();
+    let late = post(
+        &client,
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(late.status, 409, "{}", late.text);
+    assert_eq!(late.json()["errors"][0]["code"], "expired");
+    let purged = crm::maintain::purge(&crm_http_tests::harness().owner_url, 30)
+        .await
+        .unwrap();
+    assert!(purged.merges >= 1, "{purged:?}");
+    assert_eq!(
+        client
+            .get(&format!("/api/v1/merges/{merge_id}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        client.get_contact(&al).await.status,
+        410,
+        "the contact stays merged"
+    );
+}
