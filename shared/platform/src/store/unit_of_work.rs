@@ -38,7 +38,10 @@ pub struct UnitOfWork<'a> {
 
 /// Appends audit records and their events, the n-th record with the n-th event, in one statement
 /// however many there are; and for each record, its entry on the timeline of every contact it is
-/// about that still exists (`subjects`: comma-separated contact ids).
+/// about that still exists (`subjects`: comma-separated contact ids). Whether it exists is one probe
+/// of the primary key per subject (`limit 1` in a lateral join): as a semi-join, a thousand records
+/// were planned as a hash of every contact of the tenant (28,000 rows read for a batch on a tenant
+/// of 28,000 contacts; a million on a tenant of a million).
 const RECORD: &str = "
     with change as (
         select * from unnest($2::text[]::uuid[], $3::text[], $4::text[], $5::text[]::uuid[],
@@ -55,7 +58,8 @@ const RECORD: &str = "
         select $1, subject, now(), change.audit_id, change.event_id, change.kind
         from change
         cross join lateral unnest(string_to_array(nullif(change.subjects, ''), ',')::uuid[]) as subject
-        where exists (select 1 from contacts k where k.tenant_id = $1 and k.id = subject)
+        cross join lateral (select 1 from contacts k where k.tenant_id = $1 and k.id = subject
+                            limit 1) still_there
     )
     insert into outbox_events (tenant_id, id, event_type, entity_type, entity_id, payload,
                                request_id, actor)
