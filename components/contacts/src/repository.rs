@@ -19,12 +19,13 @@ macro_rules! contact_records {
                 id uuid, first_name text, last_name text, display_name text,
                 display_name_explicit boolean, company text, job_title text, address jsonb,
                 lifecycle_stage text, owner_id text, source text, custom jsonb, emails jsonb,
-                phones jsonb))"
+                phones jsonb, lists_changed boolean))"
     };
 }
 
-/// The emails and phones of the contacts in `input` (a second statement after an update: rows
-/// deleted and re-inserted under the same keys cannot share one).
+/// The emails and phones of the contacts in `input` whose lists are written (all of a new
+/// contact's; an updated contact's when they changed: a second statement after the update, since
+/// rows deleted and re-inserted under the same keys cannot share one).
 macro_rules! insert_lists {
     () => {
         "emails as (
@@ -32,11 +33,13 @@ macro_rules! insert_lists {
             select $1, i.id, e.position, e.address, e.address_key, e.label, e.is_primary
             from input i cross join lateral jsonb_to_recordset(i.emails)
                 as e(position smallint, address text, address_key text, label text, is_primary boolean)
+            where i.lists_changed
         ), phones as (
             insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
             select $1, i.id, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
             from input i cross join lateral jsonb_to_recordset(i.phones)
                 as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)
+            where i.lists_changed
         )"
     };
 }
@@ -58,8 +61,8 @@ const INSERT: &str = concat!(
     " select * from contact"
 );
 
-/// Replaces every writable column of the contacts, bumps their versions, and clears their lists
-/// for [`INSERT_LISTS`].
+/// Replaces every writable column of the contacts, bumps their versions, and clears the lists that
+/// changed for [`INSERT_LISTS`].
 const UPDATE: &str = concat!(
     "with ",
     contact_records!(),
@@ -74,9 +77,11 @@ const UPDATE: &str = concat!(
         returning c.id, c.version, rfc3339(c.created_at) as created_at,
                   rfc3339(c.updated_at) as updated_at, rfc3339(c.last_contacted_at) as last_contacted_at
     ), emails as (
-        delete from contact_emails where tenant_id = $1 and contact_id in (select id from contact)
+        delete from contact_emails
+        where tenant_id = $1 and contact_id in (select id from input where lists_changed)
     ), phones as (
-        delete from contact_phones where tenant_id = $1 and contact_id in (select id from contact)
+        delete from contact_phones
+        where tenant_id = $1 and contact_id in (select id from input where lists_changed)
     )
     select * from contact"
 );
@@ -183,8 +188,9 @@ const HISTORY: &str = "
     order by a.id desc, c.ordinality asc
     limit $5";
 
-/// One record of [`contact_records`]: the contact's writable columns, emails and phones.
-fn record(id: ContactId, contact: &NewContact) -> Value {
+/// One record of [`contact_records`]: the contact's writable columns, emails and phones, and
+/// whether its emails and phones are to be written.
+fn record(id: ContactId, contact: &NewContact, lists_changed: bool) -> Value {
     let emails: Vec<Value> = contact
         .emails
         .iter()
@@ -230,16 +236,29 @@ fn record(id: ContactId, contact: &NewContact) -> Value {
         "custom": contact.custom,
         "emails": emails,
         "phones": phones,
+        "lists_changed": lists_changed,
     })
 }
 
-/// The record set of `contacts`, and the statement's parameters with it.
-fn records(tenant: TenantId, contacts: &[(ContactId, &NewContact)]) -> [SqlValue; 2] {
+/// The record set of `contacts` (each with whether its lists are written), and the statement's
+/// parameters with it.
+fn records(tenant: TenantId, contacts: &[(ContactId, &NewContact, bool)]) -> [SqlValue; 2] {
     let records: Vec<Value> = contacts
         .iter()
-        .map(|(id, contact)| record(*id, contact))
+        .map(|(id, contact, lists_changed)| record(*id, contact, *lists_changed))
         .collect();
     [tenant.into(), Value::Array(records).into()]
+}
+
+/// Whether `after` has other emails or phones than `before` (their entries, labels or order).
+fn lists_changed(before: &Contact, after: &NewContact) -> bool {
+    let after = after.to_contact(
+        before.id,
+        before.version,
+        before.created_at,
+        before.updated_at,
+    );
+    after.emails != before.emails || after.phones != before.phones
 }
 
 /// Each of `contacts` as stored, from the rows a write returned (matched by id).
@@ -272,24 +291,34 @@ pub async fn insert(
     tenant: TenantId,
     contacts: &[(ContactId, &NewContact)],
 ) -> Result<Vec<Contact>, DbError> {
-    let rows = tx.query(INSERT, &records(tenant, contacts)).await?;
+    let all: Vec<(ContactId, &NewContact, bool)> =
+        contacts.iter().map(|(id, c)| (*id, *c, true)).collect();
+    let rows = tx.query(INSERT, &records(tenant, &all)).await?;
     stored_all(contacts, &rows)
 }
 
-/// Replaces the writable fields of locked, live contacts, however many, in two statements, and
-/// returns them as stored, in order.
+/// Replaces the writable fields of locked, live contacts (each as it was, and as it is to be),
+/// however many, and returns them as stored, in order: one statement, and a second that writes the
+/// emails and phones of those whose lists changed (an upsert of a job title rewrites neither).
 ///
 /// # Errors
 /// As [`insert`] for emails held by another live contact.
 pub async fn update(
     tx: &Tx,
     tenant: TenantId,
-    contacts: &[(ContactId, &NewContact)],
+    contacts: &[(&Contact, &NewContact)],
 ) -> Result<Vec<Contact>, DbError> {
-    let params = records(tenant, contacts);
+    let all: Vec<(ContactId, &NewContact, bool)> = contacts
+        .iter()
+        .map(|(before, after)| (before.id, *after, lists_changed(before, after)))
+        .collect();
+    let params = records(tenant, &all);
     let rows = tx.query(UPDATE, &params).await?;
-    tx.execute(INSERT_LISTS, &params).await?;
-    stored_all(contacts, &rows)
+    if all.iter().any(|(_, _, changed)| *changed) {
+        tx.execute(INSERT_LISTS, &params).await?;
+    }
+    let ids: Vec<(ContactId, &NewContact)> = all.iter().map(|(id, c, _)| (*id, *c)).collect();
+    stored_all(&ids, &rows)
 }
 
 /// The contact as stored: the validated input plus what the database set (`version`,

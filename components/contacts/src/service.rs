@@ -198,7 +198,7 @@ async fn apply_patch(
         return Ok(before); // Nothing changes: no new version, no audit record, no event.
     };
     unique_values(uow, &fields, &contact, Some(&before)).await?;
-    let after = repository::update(uow.tx(), uow.tenant(), &[(before.id, &contact)])
+    let after = repository::update(uow.tx(), uow.tenant(), &[(&before, &contact)])
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?
         .remove(0);

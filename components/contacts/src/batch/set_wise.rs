@@ -212,10 +212,8 @@ async fn write(
     updates: &[(usize, Contact, NewContact)],
 ) -> Result<(Vec<Contact>, Vec<Contact>), ApiError> {
     let new: Vec<(ContactId, &NewContact)> = inserts.iter().map(|(_, id, c)| (*id, c)).collect();
-    let changed: Vec<(ContactId, &NewContact)> = updates
-        .iter()
-        .map(|(_, before, c)| (before.id, c))
-        .collect();
+    let changed: Vec<(&Contact, &NewContact)> =
+        updates.iter().map(|(_, before, c)| (before, c)).collect();
     let created = match new.is_empty() {
         true => Vec::new(),
         false => repository::insert(uow.tx(), uow.tenant(), &new)

@@ -102,7 +102,7 @@ pub async fn merge(
 
     let merged_after = repository::mark_merged(tx, tenant, survivor.id, &others).await?;
     unique_values(uow, &fields, &contact, Some(&survivor)).await?;
-    let after = contacts::update(tx, tenant, &[(survivor.id, &contact)])
+    let after = contacts::update(tx, tenant, &[(&survivor, &contact)])
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?
         .remove(0);
@@ -425,7 +425,7 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
     };
     let contact = NewContact::parse(draft, uow.region(&settings), schema)
         .map_err(|errors| later_changes(under("/survivor", errors).field_errors().to_vec()))?;
-    let after = contacts::update(tx, tenant, &[(survivor.id, &contact)])
+    let after = contacts::update(tx, tenant, &[(&survivor, &contact)])
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?
         .remove(0);
