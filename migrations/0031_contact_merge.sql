@@ -12,7 +12,8 @@
 --   contacts, so the application may change their `contact_id` and nothing else.
 -- * `contact_emails.mailbox_key`: the address as a mailbox receives it (no `+tag`; for Gmail, no
 --   dots in the local part), the key duplicates are found on: two live contacts cannot share an
---   address, but `ada+news@example.com` and `ada@example.com` reach one person.
+--   address, but `ada+news@example.com` and `ada@example.com` reach one person; and
+--   `contacts_duplicate_block`, the names of a company compared for duplicates.
 
 alter table contacts add column merged_into uuid,
     add constraint contacts_merged_into_fkey foreign key (tenant_id, merged_into)
@@ -68,6 +69,13 @@ alter table contact_emails add column mailbox_key text generated always as (
                        split_part(address_key, '@', 1)) || '@' || split_part(address_key, '@', 2)
     end) stored;
 create index contact_emails_mailbox on contact_emails (tenant_id, mailbox_key, contact_id) where live;
+
+-- Names compared for duplicates: within a company, among contacts whose last name (else display
+-- name) starts with the same two letters (a block: "Lovelace" and "Lovelase", "Smith" and "Smyth"),
+-- so that a company of thousands is not compared pair by pair.
+create index contacts_duplicate_block on contacts (
+    tenant_id, lower(company), left(lower(coalesce(last_name, display_name)), 2), id)
+    where company is not null and deleted_at is null;
 
 drop function contact_by_id(uuid, uuid);
 create function contact_by_id(p_tenant uuid, p_id uuid)

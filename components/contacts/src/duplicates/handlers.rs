@@ -14,7 +14,7 @@ use http::StatusCode;
 
 /// How many contacts one page walks at most: a page may hold fewer pairs than `limit` (even none)
 /// and still have a `next_cursor`; the walk ends when `next_cursor` is null.
-const WALK_BUDGET: i64 = 2_000;
+const WALK_BUDGET: i64 = 500;
 
 /// `GET /api/v1/contacts/duplicates?limit=&cursor=&contact_id=&min_score=`.
 pub async fn list_duplicates(ctx: RequestContext) -> Result<ApiResponse, ApiError> {

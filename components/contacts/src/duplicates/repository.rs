@@ -9,9 +9,10 @@ use serde_json::Value;
 /// `$2`/`$3`: the last pair of the previous page (or null), `$4`: how many contacts to walk,
 /// `$5`: the one contact whose candidates are wanted (or null: every contact, in id order), `$6`:
 /// how many pairs to return. A pair is found from its lower id's side (both sides for `$5`).
-/// Names compare within a company of at most 200 other contacts after the walked one (a bound,
-/// so that one large company cannot make a page slow); `tenant_contacts` lets the company
-/// and name conditions use their indexes (migration 0026).
+/// Names compare within a block: the same company, and a last name (else display name) starting
+/// with the same two letters, at most 50 of them after the walked contact (a bound, so that one
+/// large block cannot make a page slow); `tenant_contacts` lets the block's conditions use their
+/// index (`contacts_duplicate_block`, migration 0031).
 const PAGE: &str = "
     with walked as (
         select c.id from contacts c
@@ -42,11 +43,14 @@ const PAGE: &str = "
         join tenant_contacts c on c.id = w.id
         cross join lateral (
             select o.id, o.display_name from tenant_contacts o
-            where o.company is not null and lower(o.company) = lower(c.company)
-              and o.deleted_at is null and o.id <> c.id
+            where o.company is not null and o.deleted_at is null
+              and lower(o.company) = lower(c.company)
+              and left(lower(coalesce(o.last_name, o.display_name)), 2)
+                  = left(lower(coalesce(c.last_name, c.display_name)), 2)
+              and o.id <> c.id
               and ($5::uuid is not null or o.id > c.id)
             order by o.id
-            limit 200
+            limit 50
         ) o
         where c.company is not null
           and similarity(lower(c.display_name), lower(o.display_name)) >= 0.5
