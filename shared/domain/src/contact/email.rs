@@ -17,7 +17,13 @@ impl EmailAddress {
 
     pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
         let invalid = |message: &str| FieldError::new(field, "invalid_email", message);
-        let normalised: String = raw.trim().nfc().collect();
+        // ASCII is its own NFC: most addresses skip the normalisation.
+        let raw = raw.trim();
+        let normalised: String = if raw.is_ascii() {
+            raw.to_owned()
+        } else {
+            raw.nfc().collect()
+        };
         let trimmed = normalised.as_str();
         if trimmed.is_empty() {
             return Err(FieldError::new(field, "required", "must not be empty"));
@@ -60,6 +66,9 @@ impl EmailAddress {
 
     /// The form duplicates are detected on.
     pub fn key(&self) -> String {
+        if self.0.is_ascii() {
+            return self.0.to_ascii_lowercase();
+        }
         self.0.to_lowercase().nfc().collect()
     }
 }
