@@ -733,3 +733,66 @@ async fn an_expired_merge_cannot_be_undone_and_maintenance_purges_it() {
         "the contact stays merged"
     );
 }
+
+/// A unique custom field's value a merged contact had, taken by another contact while it was
+/// merged, stands in the way of the undo: bringing the contact back would make two holders.
+#[tokio::test]
+async fn an_undo_refuses_to_bring_back_a_unique_value_another_contact_took() {
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant);
+    created(
+        &client,
+        "/api/v1/custom-fields",
+        json!({"key": "account_no", "label": "Account", "type": "text", "unique": true}),
+    )
+    .await;
+    let ada = client.create_contact(&json!({"first_name": "Ada"})).await;
+    let al = client
+        .create_contact(&json!({"first_name": "Al", "custom": {"account_no": "A-1"}}))
+        .await;
+    let done = merge(
+        &client,
+        &ada,
+        json!({"contact_ids": [al], "rules": {"custom.account_no": "target"}}),
+        None,
+    )
+    .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    let merge_id = done.json()["id"].as_str().unwrap().to_owned();
+    let taker = client
+        .create_contact(&json!({"first_name": "Taker", "custom": {"account_no": "A-1"}}))
+        .await;
+
+    let refused = post(
+        &client,
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(
+        refused.error_fields(),
+        ["/merged_contacts/0/custom/account_no"]
+    );
+    assert_eq!(
+        client.get_contact(&al).await.status,
+        410,
+        "nothing was undone"
+    );
+
+    let freed = client
+        .patch_contact(&taker, &json!({"custom": {"account_no": null}}), None)
+        .await;
+    assert_eq!(freed.status, 200, "{}", freed.text);
+    let undone = post(
+        &client,
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(undone.status, 200, "{}", undone.text);
+    assert_eq!(
+        read(&client, &format!("/api/v1/contacts/{al}")).await["custom"]["account_no"],
+        "A-1"
+    );
+}

@@ -412,12 +412,13 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
             ));
         }
     }
+    let fields = custom_fields::repository::list(tx, tenant, true).await?;
+    conflicts.extend(unique_values_taken(uow, &fields, &record, &view).await?);
     if !conflicts.is_empty() {
         return Err(later_changes(conflicts));
     }
 
     let settings = uow.settings().await?;
-    let fields = custom_fields::repository::list(tx, tenant, true).await?;
     let draft: ContactDraft = from_value(view)?;
     let schema = CustomSchema {
         fields: &fields,
@@ -455,6 +456,41 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
     }
     record_changes(uow, &changes).await?;
     Ok(undone)
+}
+
+/// The values of unique custom fields the merged contacts would bring back that another contact
+/// holds now: a live contact but the survivor, or the survivor as the undo leaves it (`view`).
+async fn unique_values_taken(
+    uow: &UnitOfWork<'_>,
+    fields: &[crm_domain::custom_field::CustomField],
+    record: &MergeRecord,
+    view: &Value,
+) -> Result<Vec<FieldError>, ApiError> {
+    let mut taken = Vec::new();
+    for field in fields.iter().filter(|f| f.unique && !f.archived) {
+        for (at, merged) in record.merged_before.iter().enumerate() {
+            let Some(value) = merged.custom.get(&field.key) else {
+                continue;
+            };
+            let survivor_keeps = view.get("custom").and_then(|c| c.get(&field.key)) == Some(value);
+            let elsewhere = custom_fields::repository::value_taken(
+                uow.tx(),
+                uow.tenant(),
+                &field.key,
+                value,
+                Some(record.survivor_id),
+            )
+            .await?;
+            if survivor_keeps || elsewhere {
+                taken.push(FieldError::new(
+                    format!("/merged_contacts/{at}/custom/{}", field.key),
+                    "value_taken",
+                    format!("another contact has this {} now", field.label),
+                ));
+            }
+        }
+    }
+    Ok(taken)
 }
 
 /// The 409 of an undo that later changes stand in the way of.
