@@ -117,6 +117,13 @@ pub async fn restore(
     if before.deleted_at.is_none() {
         return Ok(before);
     }
+    let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
+    if let Some(field) = values_taken(uow, &fields, &before.custom, id)
+        .await?
+        .first()
+    {
+        return Err(value_taken(field));
+    }
     let after = repository::set_deleted(uow.tx(), uow.tenant(), id, false)
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
@@ -265,15 +272,47 @@ pub(crate) async fn unique_values(
         if custom_fields::repository::value_taken(uow.tx(), uow.tenant(), &field.key, value, except)
             .await?
         {
-            return Err(ApiError::conflict(
-                format!("another contact has this {}", field.label),
-                &format!("/custom/{}", field.key),
-                "value_taken",
-                "the field's values are unique within the tenant",
-            ));
+            return Err(value_taken(field));
         }
     }
     Ok(())
+}
+
+/// The unique fields of `fields` whose value in `custom` a live contact other than `except` holds.
+pub(crate) async fn values_taken<'f>(
+    uow: &UnitOfWork<'_>,
+    fields: &'f [CustomField],
+    custom: &serde_json::Map<String, Value>,
+    except: ContactId,
+) -> Result<Vec<&'f CustomField>, ApiError> {
+    let mut taken = Vec::new();
+    for field in fields.iter().filter(|f| f.unique && !f.archived) {
+        let Some(value) = custom.get(&field.key) else {
+            continue;
+        };
+        if custom_fields::repository::value_taken(
+            uow.tx(),
+            uow.tenant(),
+            &field.key,
+            value,
+            Some(except),
+        )
+        .await?
+        {
+            taken.push(field);
+        }
+    }
+    Ok(taken)
+}
+
+/// The conflict of a unique custom field's value another contact holds (409 at `/custom/<key>`).
+fn value_taken(field: &CustomField) -> ApiError {
+    ApiError::conflict(
+        format!("another contact has this {}", field.label),
+        &format!("/custom/{}", field.key),
+        "value_taken",
+        "the field's values are unique within the tenant",
+    )
 }
 
 /// The audit record and event of `action`, and the invalidation of the contact's cached copies.

@@ -439,3 +439,53 @@ async fn contacts_hold_values_checked_against_their_fields() {
         .get(0);
     assert_eq!(traces, 0);
 }
+
+/// A soft-deleted contact's unique value is free for others; restoring the contact once another
+/// contact took it would make two holders: 409 at `/custom/<key>`, until the value is free again.
+#[tokio::test]
+async fn restoring_a_contact_whose_unique_value_was_taken_is_a_conflict() {
+    let (_tenant, client) = client().await;
+    let defined = define(
+        &client,
+        json!({"key": "account", "label": "Account", "type": "text", "unique": true}),
+    )
+    .await;
+    assert_eq!(defined.status, 201, "{}", defined.text);
+    let first = contact(
+        &client,
+        json!({"first_name": "First", "custom": {"account": "A-7"}}),
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let first = first.json()["id"].as_str().unwrap().to_owned();
+    let deleted = client
+        .request(Method::DELETE, &format!("/api/v1/contacts/{first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let second = contact(
+        &client,
+        json!({"first_name": "Second", "custom": {"account": "A-7"}}),
+    )
+    .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let second = second.json()["id"].as_str().unwrap().to_owned();
+
+    let restore = format!("/api/v1/contacts/{first}/restore");
+    let refused = client.send_json(Method::POST, &restore, &json!({})).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.error_fields(), ["/custom/account"]);
+    assert_eq!(
+        client.get_contact(&first).await.status,
+        404,
+        "still deleted"
+    );
+
+    let freed = client
+        .patch_contact(&second, &json!({"custom": {"account": null}}), None)
+        .await;
+    assert_eq!(freed.status, 200, "{}", freed.text);
+    let restored = client.send_json(Method::POST, &restore, &json!({})).await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+}

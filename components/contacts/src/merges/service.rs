@@ -5,7 +5,7 @@
 use super::repository::{self, Holdings, MergeRecord, NewMerge};
 use crate::repository as contacts;
 use crate::repository::EMAIL_TAKEN;
-use crate::service::{email_taken, unique_values};
+use crate::service::{email_taken, unique_values, values_taken};
 use crate::{custom_fields, preferences};
 use crm_domain::audit::{AuditRecord, FieldChange};
 use crm_domain::contact::merge::{
@@ -467,28 +467,30 @@ async fn unique_values_taken(
     view: &Value,
 ) -> Result<Vec<FieldError>, ApiError> {
     let mut taken = Vec::new();
-    for field in fields.iter().filter(|f| f.unique && !f.archived) {
-        for (at, merged) in record.merged_before.iter().enumerate() {
-            let Some(value) = merged.custom.get(&field.key) else {
-                continue;
-            };
-            let survivor_keeps = view.get("custom").and_then(|c| c.get(&field.key)) == Some(value);
-            let elsewhere = custom_fields::repository::value_taken(
-                uow.tx(),
-                uow.tenant(),
-                &field.key,
-                value,
-                Some(record.survivor_id),
+    for (at, merged) in record.merged_before.iter().enumerate() {
+        let elsewhere = values_taken(uow, fields, &merged.custom, record.survivor_id).await?;
+        let survivor_keeps = fields
+            .iter()
+            .filter(|f| f.unique && !f.archived)
+            .filter(|f| {
+                let kept = view.get("custom").and_then(|c| c.get(&f.key));
+                kept.is_some() && kept == merged.custom.get(&f.key)
+            });
+        let mut keys: Vec<&str> = elsewhere
+            .iter()
+            .copied()
+            .chain(survivor_keeps)
+            .map(|f| f.key.as_str())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        taken.extend(keys.into_iter().map(|key| {
+            FieldError::new(
+                format!("/merged_contacts/{at}/custom/{key}"),
+                "value_taken",
+                "another contact has this value now: the fields' values are unique",
             )
-            .await?;
-            if survivor_keeps || elsewhere {
-                taken.push(FieldError::new(
-                    format!("/merged_contacts/{at}/custom/{}", field.key),
-                    "value_taken",
-                    format!("another contact has this {} now", field.label),
-                ));
-            }
-        }
+        }));
     }
     Ok(taken)
 }
