@@ -575,18 +575,9 @@ pub async fn history(
     .collect()
 }
 
-/// The JSON column `name` as `T`.
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row, name: &str) -> Result<T, DbError> {
-    serde_json::from_value(row.get::<Value>(name)?).map_err(|e| DbError::Decode {
-        column: name.to_owned(),
-        expected: "a stored contact document",
-        found: e.to_string(),
-    })
-}
-
 pub(crate) fn contact_from_row(row: &Row) -> Result<Contact, DbError> {
-    let emails: Vec<ContactEmail> = json_column(row, "emails")?;
-    let phones: Vec<ContactPhone> = json_column(row, "phones")?;
+    let emails: Vec<ContactEmail> = row.json("emails")?;
+    let phones: Vec<ContactPhone> = row.json("phones")?;
     let address: Option<Value> = row.get("address")?;
     let stage: Option<String> = row.get("lifecycle_stage")?;
     Ok(Contact {

@@ -3,8 +3,7 @@
 
 use crm_domain::contact::duplicates::{CandidateContact, Reason};
 use crm_domain::{ContactId, TenantId};
-use crm_platform::store::db::{DbError, Row, SqlValue, Tx};
-use serde_json::Value;
+use crm_platform::store::db::{DbError, SqlValue, Tx};
 
 /// `$2`/`$3`: the last pair of the previous page (or null), `$4`: how many contacts to walk,
 /// `$5`: the one contact whose candidates are wanted (or null: every contact, in id order), `$6`:
@@ -123,15 +122,7 @@ pub async fn page(
     Ok(Walk {
         walked: row.get("walked")?,
         last_walked: row.get("last_walked")?,
-        pairs: json_column(&row, "pairs")?,
-        contacts: json_column(&row, "contacts")?,
-    })
-}
-
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row, name: &str) -> Result<T, DbError> {
-    serde_json::from_value(row.get::<Value>(name)?).map_err(|e| DbError::Decode {
-        column: name.to_owned(),
-        expected: std::any::type_name::<T>(),
-        found: e.to_string(),
+        pairs: row.json("pairs")?,
+        contacts: row.json("contacts")?,
     })
 }

@@ -7,7 +7,6 @@ use crm_domain::preferences::Preferences;
 use crm_domain::relationship::RelationshipType;
 use crm_domain::{ContactId, MergeId, TenantId};
 use crm_platform::store::db::{DbError, Row, SqlValue, Tx};
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 /// What the merged contacts (`$3`) have, what the survivor (`$2`) is attached to, every link of
@@ -189,10 +188,6 @@ fn merge_sql(template: &str) -> String {
     template.replace("{merge}", MERGE_COLUMNS)
 }
 
-fn ids<T: ToString>(ids: impl IntoIterator<Item = T>) -> SqlValue {
-    SqlValue::TextArray(ids.into_iter().map(|id| id.to_string()).collect())
-}
-
 /// A contact as a merge record keeps it: its representation and whether its display name was
 /// given (which the representation leaves out, and undoing the merge needs).
 fn snapshot(contact: &Contact) -> Value {
@@ -215,14 +210,6 @@ fn from_snapshot(value: Value) -> Result<Contact, DbError> {
     })?;
     contact.display_name_explicit = explicit;
     Ok(contact)
-}
-
-fn json_column<T: DeserializeOwned>(row: &Row, name: &str) -> Result<T, DbError> {
-    serde_json::from_value(row.get::<Value>(name)?).map_err(|e| DbError::Decode {
-        column: name.to_owned(),
-        expected: std::any::type_name::<T>(),
-        found: e.to_string(),
-    })
 }
 
 /// What the merged contacts have and the survivor is attached to.
@@ -272,18 +259,23 @@ pub async fn holdings(
     let row = tx
         .query_one(
             HOLDINGS,
-            &[tenant.into(), survivor.into(), ids(merged), ids(everyone)],
+            &[
+                tenant.into(),
+                survivor.into(),
+                SqlValue::id_array(merged),
+                SqlValue::id_array(everyone),
+            ],
         )
         .await?;
-    let links: Vec<LinkWithNames> = json_column(&row, "links")?;
+    let links: Vec<LinkWithNames> = row.json("links")?;
     Ok(Holdings {
-        calls: json_column(&row, "calls")?,
-        notes: json_column(&row, "notes")?,
-        consent_records: json_column(&row, "consent_records")?,
-        tags: json_column(&row, "tags")?,
-        survivor_tags: json_column(&row, "survivor_tags")?,
-        lists: json_column(&row, "lists")?,
-        survivor_lists: json_column(&row, "survivor_lists")?,
+        calls: row.json("calls")?,
+        notes: row.json("notes")?,
+        consent_records: row.json("consent_records")?,
+        tags: row.json("tags")?,
+        survivor_tags: row.json("survivor_tags")?,
+        lists: row.json("lists")?,
+        survivor_lists: row.json("survivor_lists")?,
         links: links
             .iter()
             .map(|link| LinkRow {
@@ -294,7 +286,7 @@ pub async fn holdings(
                 symmetric: link.symmetric(),
             })
             .collect(),
-        preferences: json_column(&row, "preferences")?,
+        preferences: row.json("preferences")?,
     })
 }
 
@@ -311,7 +303,7 @@ pub async fn mark_merged(
             &[
                 tenant.into(),
                 survivor.into(),
-                ids(before.iter().map(|c| c.id)),
+                SqlValue::id_array(before.iter().map(|c| c.id)),
             ],
         )
         .await?;
@@ -340,7 +332,7 @@ pub async fn move_to(
     merged: &[ContactId],
     moved: &Moved,
 ) -> Result<(), DbError> {
-    let of = |items: &[Attachment]| ids(items.iter().map(|a| a.id));
+    let of = |items: &[Attachment]| SqlValue::id_array(items.iter().map(|a| a.id));
     let (removed, repointed): (Vec<&MovedLink>, Vec<&MovedLink>) = moved
         .relationships
         .iter()
@@ -357,13 +349,13 @@ pub async fn move_to(
         &[
             tenant.into(),
             survivor.into(),
-            ids(merged),
+            SqlValue::id_array(merged),
             of(&moved.calls),
             of(&moved.notes),
             of(&moved.consent_records),
-            ids(&moved.tags_added),
-            ids(&moved.lists_added),
-            ids(removed.iter().map(|link| link.was.id)),
+            SqlValue::id_array(&moved.tags_added),
+            SqlValue::id_array(&moved.lists_added),
+            SqlValue::id_array(removed.iter().map(|link| link.was.id)),
             SqlValue::Json(Value::Array(repointed)),
         ],
     )
@@ -388,7 +380,7 @@ pub async fn where_now(
     moved: &Moved,
     email_keys: Vec<String>,
 ) -> Result<WhereNow, DbError> {
-    let of = |items: &[Attachment]| ids(items.iter().map(|a| a.id));
+    let of = |items: &[Attachment]| SqlValue::id_array(items.iter().map(|a| a.id));
     let row = tx
         .query_one(
             WHERE_NOW,
@@ -397,18 +389,18 @@ pub async fn where_now(
                 of(&moved.calls),
                 of(&moved.notes),
                 of(&moved.consent_records),
-                ids(moved.relationships.iter().map(|link| link.was.id)),
+                SqlValue::id_array(moved.relationships.iter().map(|link| link.was.id)),
                 SqlValue::TextArray(email_keys),
                 survivor.into(),
             ],
         )
         .await?;
     Ok(WhereNow {
-        calls: json_column(&row, "calls")?,
-        notes: json_column(&row, "notes")?,
-        consent_records: json_column(&row, "consent_records")?,
-        links: json_column(&row, "links")?,
-        email_holders: json_column(&row, "email_holders")?,
+        calls: row.json("calls")?,
+        notes: row.json("notes")?,
+        consent_records: row.json("consent_records")?,
+        links: row.json("links")?,
+        email_holders: row.json("email_holders")?,
     })
 }
 
@@ -417,7 +409,7 @@ pub async fn where_now(
 /// # Errors
 /// The violation of the live email key when another contact took one of their emails meanwhile.
 pub async fn unmark_merged(tx: &Tx, tenant: TenantId, merged: &[ContactId]) -> Result<(), DbError> {
-    tx.execute(UNMARK_MERGED, &[tenant.into(), ids(merged)])
+    tx.execute(UNMARK_MERGED, &[tenant.into(), SqlValue::id_array(merged)])
         .await?;
     Ok(())
 }
@@ -453,9 +445,9 @@ pub async fn move_back(
             attachments(&moved.calls),
             attachments(&moved.notes),
             attachments(&moved.consent_records),
-            ids(&moved.tags_added),
+            SqlValue::id_array(&moved.tags_added),
             attachments(&moved.tags),
-            ids(&moved.lists_added),
+            SqlValue::id_array(&moved.lists_added),
             attachments(&moved.lists),
             as_was(&repointed),
             as_was(&removed),
@@ -506,7 +498,7 @@ pub async fn insert(
                 tenant.into(),
                 MergeId::generate().into(),
                 merge.survivor_after.id.into(),
-                ids(merge.merged_before.iter().map(|c| c.id)),
+                SqlValue::id_array(merge.merged_before.iter().map(|c| c.id)),
                 SqlValue::Json(snapshot(merge.survivor_before)),
                 SqlValue::Json(snapshot(merge.survivor_after)),
                 SqlValue::Json(Value::Array(
@@ -564,11 +556,12 @@ fn merge_from_row(row: &Row) -> Result<MergeRecord, DbError> {
             .collect(),
         survivor_before: from_snapshot(row.get("survivor_before")?)?,
         survivor_after: from_snapshot(row.get("survivor_after")?)?,
-        merged_before: json_column::<Vec<Value>>(row, "merged_before")?
+        merged_before: row
+            .json::<Vec<Value>>("merged_before")?
             .into_iter()
             .map(from_snapshot)
             .collect::<Result<_, _>>()?,
-        moved: json_column(row, "moved")?,
+        moved: row.json("moved")?,
         actor_type: row.get("actor_type")?,
         actor: row.get("actor")?,
         merged_at: row.get("merged_at")?,

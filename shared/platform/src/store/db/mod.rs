@@ -98,8 +98,8 @@ id_columns!(
 );
 impl SqlValue {
     /// Ids as one text array parameter, which a statement reads as `$n::text[]::uuid[]`.
-    pub fn id_array<T: std::fmt::Display>(ids: &[T]) -> Self {
-        SqlValue::TextArray(ids.iter().map(ToString::to_string).collect())
+    pub fn id_array<T: std::fmt::Display>(ids: impl IntoIterator<Item = T>) -> Self {
+        SqlValue::TextArray(ids.into_iter().map(|id| id.to_string()).collect())
     }
 }
 impl From<Value> for SqlValue {
@@ -257,6 +257,18 @@ impl Row {
             column: column.to_string(),
             found: format!("{value:?}").chars().take(40).collect(),
             expected,
+        })
+    }
+
+    /// The JSON column `name` read as `T` (a document the statement built: a list, a record).
+    ///
+    /// # Errors
+    /// `DbError::Decode` naming the column when it is not JSON of `T`'s shape.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, DbError> {
+        serde_json::from_value(self.get::<Value>(name)?).map_err(|e| DbError::Decode {
+            column: name.to_owned(),
+            expected: std::any::type_name::<T>(),
+            found: e.to_string(),
         })
     }
 }
