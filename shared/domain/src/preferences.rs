@@ -84,6 +84,29 @@ pub struct Preferences {
 }
 
 impl Preferences {
+    /// The preferences of a contact that has not set any: the defaults, version 0.
+    pub fn unset(contact_id: ContactId) -> Self {
+        Self {
+            contact_id,
+            preferred_channel: None,
+            language: None,
+            time_zone: None,
+            do_not_contact: DoNotContact::default(),
+            version: 0,
+            updated_at: None,
+        }
+    }
+
+    /// What is set, as a write stores it.
+    pub fn to_new(&self) -> NewPreferences {
+        NewPreferences {
+            preferred_channel: self.preferred_channel.clone(),
+            language: self.language.clone(),
+            time_zone: self.time_zone.clone(),
+            do_not_contact: self.do_not_contact,
+        }
+    }
+
     /// The writable fields, for JSON Merge Patch.
     pub fn writable_view(&self) -> serde_json::Value {
         serde_json::json!({

@@ -15,7 +15,7 @@ use crm_domain::contact::merge::{
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::custom_field::CustomSchema;
 use crm_domain::event::{ContactAction, DomainEvent};
-use crm_domain::preferences::{DoNotContact, NewPreferences, Preferences};
+use crm_domain::preferences::Preferences;
 use crm_domain::{relationship, tag, ContactId, FieldError, MergeId, ValidationErrors};
 use crm_platform::document::from_value;
 use crm_platform::edge::cache;
@@ -108,7 +108,7 @@ pub async fn merge(
         .remove(0);
     repository::move_to(tx, tenant, survivor.id, &merged_ids, &moved).await?;
     if let Some(change) = &moved.preferences {
-        preferences::repository::upsert(tx, tenant, survivor.id, &writable(&change.after)).await?;
+        preferences::repository::upsert(tx, tenant, survivor.id, &change.after.to_new()).await?;
     }
     let record = repository::insert(
         tx,
@@ -240,7 +240,7 @@ fn plan(survivor: &Contact, merged: &[ContactId], holdings: Holdings) -> Result<
             .find(|p| p.contact_id == id)
             .cloned()
     };
-    let mine = preferences_of(survivor.id).unwrap_or_else(|| unset_preferences(survivor.id));
+    let mine = preferences_of(survivor.id).unwrap_or_else(|| Preferences::unset(survivor.id));
     let theirs: Vec<Preferences> = merged.iter().filter_map(|id| preferences_of(*id)).collect();
     let after = merged_preferences(&mine, &theirs);
     let preferences = (!same_preferences(&mine, &after)).then_some(PreferencesChange {
@@ -258,27 +258,6 @@ fn plan(survivor: &Contact, merged: &[ContactId], holdings: Holdings) -> Result<
         relationships,
         preferences,
     })
-}
-
-fn unset_preferences(contact: ContactId) -> Preferences {
-    Preferences {
-        contact_id: contact,
-        preferred_channel: None,
-        language: None,
-        time_zone: None,
-        do_not_contact: DoNotContact::default(),
-        version: 0,
-        updated_at: None,
-    }
-}
-
-fn writable(preferences: &Preferences) -> NewPreferences {
-    NewPreferences {
-        preferred_channel: preferences.preferred_channel.clone(),
-        language: preferences.language.clone(),
-        time_zone: preferences.time_zone.clone(),
-        do_not_contact: preferences.do_not_contact,
-    }
 }
 
 /// Undoes the merge `id`: the merged contacts live again as they were, everything moved goes back
@@ -435,7 +414,7 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
     repository::move_back(tx, tenant, survivor.id, moved).await?;
     if let Some(change) = &moved.preferences {
-        preferences::repository::upsert(tx, tenant, survivor.id, &writable(&change.before)).await?;
+        preferences::repository::upsert(tx, tenant, survivor.id, &change.before.to_new()).await?;
     }
     let undone = repository::mark_undone(tx, tenant, id).await?;
     for call in &moved.calls {

@@ -39,15 +39,7 @@ pub async fn find(
         .await?
         .map(|row| preferences_from_row(contact, &row))
         .transpose()?
-        .unwrap_or(Preferences {
-            contact_id: contact,
-            preferred_channel: None,
-            language: None,
-            time_zone: None,
-            do_not_contact: DoNotContact::default(),
-            version: 0,
-            updated_at: None,
-        }))
+        .unwrap_or_else(|| Preferences::unset(contact)))
 }
 
 pub async fn upsert(

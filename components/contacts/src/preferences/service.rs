@@ -31,13 +31,7 @@ pub async fn update(
     merge_patch(&mut view, patch);
     let draft: PreferencesDraft = from_value(view)?;
     let preferences = NewPreferences::parse(draft)?;
-    let unchanged = NewPreferences {
-        preferred_channel: before.preferred_channel.clone(),
-        language: before.language.clone(),
-        time_zone: before.time_zone.clone(),
-        do_not_contact: before.do_not_contact,
-    };
-    if before.version > 0 && preferences == unchanged {
+    if before.version > 0 && preferences == before.to_new() {
         return Ok(before);
     }
     let after = repository::upsert(uow.tx(), uow.tenant(), contact, &preferences).await?;
