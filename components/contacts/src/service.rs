@@ -4,7 +4,7 @@
 
 use crate::custom_fields;
 use crate::repository::{self, EMAIL_TAKEN};
-use crm_domain::audit::AuditRecord;
+use crm_domain::audit::{AuditRecord, FieldChange};
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::custom_field::{CustomField, CustomSchema};
 use crm_domain::event::{ContactAction, DomainEvent};
@@ -118,7 +118,7 @@ pub async fn restore(
         return Ok(before);
     }
     let fields = custom_fields::repository::list(uow.tx(), uow.tenant(), true).await?;
-    if let Some(field) = values_taken(uow, &fields, &before.custom, id)
+    if let Some(field) = values_taken(uow, &fields, &before.custom, Some(id))
         .await?
         .first()
     {
@@ -261,43 +261,31 @@ pub(crate) async fn unique_values(
     contact: &NewContact,
     before: Option<&Contact>,
 ) -> Result<(), ApiError> {
-    for field in fields.iter().filter(|f| f.unique && !f.archived) {
-        let Some(value) = contact.custom.get(&field.key) else {
-            continue;
-        };
-        if before.and_then(|b| b.custom.get(&field.key)) == Some(value) {
-            continue;
-        }
-        let except = before.map(|b| b.id);
-        if custom_fields::repository::value_taken(uow.tx(), uow.tenant(), &field.key, value, except)
-            .await?
-        {
-            return Err(value_taken(field));
-        }
+    let mut changed = contact.custom.clone();
+    if let Some(before) = before {
+        changed.retain(|key, value| before.custom.get(key) != Some(value));
     }
-    Ok(())
+    let taken = values_taken(uow, fields, &changed, before.map(|b| b.id)).await?;
+    match taken.first() {
+        Some(field) => Err(value_taken(field)),
+        None => Ok(()),
+    }
 }
 
-/// The unique fields of `fields` whose value in `custom` a live contact other than `except` holds.
+/// The unique fields of `fields` whose value in `custom` a live contact (other than `except`) holds.
 pub(crate) async fn values_taken<'f>(
     uow: &UnitOfWork<'_>,
     fields: &'f [CustomField],
     custom: &serde_json::Map<String, Value>,
-    except: ContactId,
+    except: Option<ContactId>,
 ) -> Result<Vec<&'f CustomField>, ApiError> {
     let mut taken = Vec::new();
     for field in fields.iter().filter(|f| f.unique && !f.archived) {
         let Some(value) = custom.get(&field.key) else {
             continue;
         };
-        if custom_fields::repository::value_taken(
-            uow.tx(),
-            uow.tenant(),
-            &field.key,
-            value,
-            Some(except),
-        )
-        .await?
+        if custom_fields::repository::value_taken(uow.tx(), uow.tenant(), &field.key, value, except)
+            .await?
         {
             taken.push(field);
         }
@@ -330,14 +318,39 @@ pub(crate) async fn record_all(
     uow: &UnitOfWork<'_>,
     changes: &[(ContactAction, Option<&Contact>, &Contact)],
 ) -> Result<(), ApiError> {
+    let noted: Vec<_> = changes
+        .iter()
+        .map(|(action, before, after)| (*action, *before, *after, None))
+        .collect();
+    record_all_noted(uow, &noted).await
+}
+
+/// What a change was beyond its fields (a merge: which, and what moved): a member of the event
+/// (`name`) and an entry of the audit record's changes under the same name.
+pub(crate) type Note<'a> = Option<(&'static str, &'a Value)>;
+
+/// [`record_all`] of changes that carry a [`Note`] each.
+pub(crate) async fn record_all_noted(
+    uow: &UnitOfWork<'_>,
+    changes: &[(ContactAction, Option<&Contact>, &Contact, Note<'_>)],
+) -> Result<(), ApiError> {
     let records: Vec<(AuditRecord, DomainEvent)> = changes
         .iter()
-        .map(|(action, before, after)| {
+        .map(|(action, before, after, note)| {
             uow.invalidate(cache::CONTACT, after.id);
-            (
-                AuditRecord::contact(*action, *before, after),
-                DomainEvent::contact(*action, after),
-            )
+            let mut audit = AuditRecord::contact(*action, *before, after);
+            let mut event = DomainEvent::contact(*action, after);
+            if let Some((name, value)) = note {
+                audit.changes.push(FieldChange {
+                    field: (*name).into(),
+                    old: Value::Null,
+                    new: (*value).clone(),
+                });
+                if let Some(data) = event.data.as_object_mut() {
+                    data.insert((*name).into(), (*value).clone());
+                }
+            }
+            (audit, event)
         })
         .collect();
     let records: Vec<_> = records

@@ -119,10 +119,12 @@ const UNMARK_MERGED: &str = "
         update contacts
         set deleted_at = null, merged_into = null, version = version + 1
         where tenant_id = $1 and id = any($2::text[]::uuid[])
-        returning id
+        returning id, version, rfc3339(deleted_at) as deleted_at, rfc3339(updated_at) as updated_at
+    ), emails as (
+        update contact_emails set live = true
+        where tenant_id = $1 and contact_id in (select id from restored)
     )
-    update contact_emails set live = true
-    where tenant_id = $1 and contact_id in (select id from restored)";
+    select * from restored";
 
 /// Moves back what [`MOVE`] moved to the survivor `$2`: each call, note and consent record still
 /// on the survivor to the contact it came from, the tags and lists the merge added taken off the
@@ -307,21 +309,7 @@ pub async fn mark_merged(
             ],
         )
         .await?;
-    before
-        .iter()
-        .map(|contact| {
-            let row = rows
-                .iter()
-                .find(|row| row.get::<ContactId>("id").is_ok_and(|id| id == contact.id))
-                .ok_or_else(|| DbError::Query(format!("contact {} was not merged", contact.id)))?;
-            let mut after = contact.clone();
-            after.version = row.get("version")?;
-            after.deleted_at = row.get("deleted_at")?;
-            after.updated_at = row.get("updated_at")?;
-            after.merged_into = Some(survivor);
-            Ok(after)
-        })
-        .collect()
+    marked(before, &rows, Some(survivor))
 }
 
 /// Moves to `survivor` what `moved` says (the merged contacts are `merged`).
@@ -404,14 +392,49 @@ pub async fn where_now(
     })
 }
 
-/// Makes the merged contacts live again.
+/// Makes the merged contacts live again; each as stored now, from `merged` (in the same order).
 ///
 /// # Errors
 /// The violation of the live email key when another contact took one of their emails meanwhile.
-pub async fn unmark_merged(tx: &Tx, tenant: TenantId, merged: &[ContactId]) -> Result<(), DbError> {
-    tx.execute(UNMARK_MERGED, &[tenant.into(), SqlValue::id_array(merged)])
+pub async fn unmark_merged(
+    tx: &Tx,
+    tenant: TenantId,
+    merged: &[Contact],
+) -> Result<Vec<Contact>, DbError> {
+    let rows = tx
+        .query(
+            UNMARK_MERGED,
+            &[
+                tenant.into(),
+                SqlValue::id_array(merged.iter().map(|c| c.id)),
+            ],
+        )
         .await?;
-    Ok(())
+    marked(merged, &rows, None)
+}
+
+/// Each of `before` as a statement that (un)marked it merged left it (`rows`: its id, version,
+/// `deleted_at` and `updated_at`), merged into `merged_into`.
+fn marked(
+    before: &[Contact],
+    rows: &[Row],
+    merged_into: Option<ContactId>,
+) -> Result<Vec<Contact>, DbError> {
+    before
+        .iter()
+        .map(|contact| {
+            let row = rows
+                .iter()
+                .find(|row| row.get::<ContactId>("id").is_ok_and(|id| id == contact.id))
+                .ok_or_else(|| DbError::Query(format!("contact {} was not changed", contact.id)))?;
+            let mut after = contact.clone();
+            after.version = row.get("version")?;
+            after.deleted_at = row.get("deleted_at")?;
+            after.updated_at = row.get("updated_at")?;
+            after.merged_into = merged_into;
+            Ok(after)
+        })
+        .collect()
 }
 
 /// Moves back from `survivor` what `moved` says a merge moved to it.

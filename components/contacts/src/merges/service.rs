@@ -5,16 +5,15 @@
 use super::repository::{self, Holdings, MergeRecord, NewMerge};
 use crate::repository as contacts;
 use crate::repository::EMAIL_TAKEN;
-use crate::service::{email_taken, unique_values, values_taken};
+use crate::service::{email_taken, record_all_noted, unique_values, values_taken};
 use crate::{custom_fields, preferences};
-use crm_domain::audit::{AuditRecord, FieldChange};
 use crm_domain::contact::merge::{
     merged_preferences, plan_links, same_preferences, unmerged_view, Attachment, LinkOutcome,
     MergeRequest, Moved, PreferencesChange,
 };
 use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
 use crm_domain::custom_field::CustomSchema;
-use crm_domain::event::{ContactAction, DomainEvent};
+use crm_domain::event::ContactAction;
 use crm_domain::preferences::Preferences;
 use crm_domain::{relationship, tag, ContactId, FieldError, MergeId, ValidationErrors};
 use crm_platform::document::from_value;
@@ -132,12 +131,22 @@ pub async fn merge(
         "merged_contact_ids": merged_ids,
         "moved": moved,
     });
-    let mut changes = vec![(ContactAction::Merged, &survivor, &after, Some(about))];
+    let merged_into = json!({"merge_id": record.id, "merged_into": survivor.id});
+    let mut changes = vec![(
+        ContactAction::Merged,
+        Some(&survivor),
+        &after,
+        Some(("merge", &about)),
+    )];
     for (before, after) in others.iter().zip(&merged_after) {
-        let about = json!({"merge_id": record.id, "merged_into": survivor.id});
-        changes.push((ContactAction::MergedInto, before, after, Some(about)));
+        changes.push((
+            ContactAction::MergedInto,
+            Some(before),
+            after,
+            Some(("merge", &merged_into)),
+        ));
     }
-    record_changes(uow, &changes).await?;
+    record_all_noted(uow, &changes).await?;
     Ok(MergeOutcome {
         record: Some(record),
         contact: after,
@@ -409,7 +418,12 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?
         .remove(0);
-    repository::unmark_merged(tx, tenant, &record.merged_ids)
+    let merged: Vec<Contact> = locked
+        .iter()
+        .filter(|c| record.merged_ids.contains(&c.id))
+        .cloned()
+        .collect();
+    let restored = repository::unmark_merged(tx, tenant, &merged)
         .await
         .map_err(on_constraint(EMAIL_TAKEN, email_taken))?;
     repository::move_back(tx, tenant, survivor.id, moved).await?;
@@ -420,20 +434,23 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
     for call in &moved.calls {
         uow.invalidate(cache::CALL, crm_domain::CallId::from_uuid(call.id));
     }
-    let restored = contacts::find_all_for_update(tx, tenant, &record.merged_ids).await?;
     let about = json!({"merge_id": id, "restored_contact_ids": record.merged_ids});
-    let mut changes = vec![(ContactAction::MergeUndone, &survivor, &after, Some(about))];
-    for after in &restored {
-        if let Some(before) = locked.iter().find(|c| c.id == after.id) {
-            changes.push((
-                ContactAction::Unmerged,
-                before,
-                after,
-                Some(json!({"merge_id": id})),
-            ));
-        }
+    let unmerged = json!({"merge_id": id});
+    let mut changes = vec![(
+        ContactAction::MergeUndone,
+        Some(&survivor),
+        &after,
+        Some(("merge", &about)),
+    )];
+    for (before, after) in merged.iter().zip(&restored) {
+        changes.push((
+            ContactAction::Unmerged,
+            Some(before),
+            after,
+            Some(("merge", &unmerged)),
+        ));
     }
-    record_changes(uow, &changes).await?;
+    record_all_noted(uow, &changes).await?;
     Ok(undone)
 }
 
@@ -447,7 +464,7 @@ async fn unique_values_taken(
 ) -> Result<Vec<FieldError>, ApiError> {
     let mut taken = Vec::new();
     for (at, merged) in record.merged_before.iter().enumerate() {
-        let elsewhere = values_taken(uow, fields, &merged.custom, record.survivor_id).await?;
+        let elsewhere = values_taken(uow, fields, &merged.custom, Some(record.survivor_id)).await?;
         let survivor_keeps = fields
             .iter()
             .filter(|f| f.unique && !f.archived)
@@ -495,34 +512,4 @@ fn under(prefix: &str, errors: ValidationErrors) -> ApiError {
             })
             .collect(),
     ))
-}
-
-/// The audit records and events of a merge's (or an undo's) changes of contacts, in one statement:
-/// each record's field-level diff plus a `merge` entry saying what the merge was and moved, and
-/// each event carrying it as `merge`.
-async fn record_changes(
-    uow: &UnitOfWork<'_>,
-    changes: &[(ContactAction, &Contact, &Contact, Option<Value>)],
-) -> Result<(), ApiError> {
-    let records: Vec<(AuditRecord, DomainEvent)> = changes
-        .iter()
-        .map(|(action, before, after, about)| {
-            uow.invalidate(cache::CONTACT, after.id);
-            let mut audit = AuditRecord::contact(*action, Some(before), after);
-            let mut event = DomainEvent::contact(*action, after);
-            if let Some(about) = about {
-                audit.changes.push(FieldChange {
-                    field: "merge".into(),
-                    old: Value::Null,
-                    new: about.clone(),
-                });
-                if let Some(data) = event.data.as_object_mut() {
-                    data.insert("merge".into(), about.clone());
-                }
-            }
-            (audit, event)
-        })
-        .collect();
-    let records: Vec<_> = records.iter().map(|(a, e)| (a, e)).collect();
-    uow.record_all(&records).await
 }
