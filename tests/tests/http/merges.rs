@@ -35,6 +35,15 @@ async fn merge(client: &TestClient, survivor: &str, body: Value, if_match: Optio
     client.send(request).await
 }
 
+async fn undo(client: &TestClient, merge_id: &str) -> Reply {
+    post(
+        client,
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        json!({}),
+    )
+    .await
+}
+
 async fn read(client: &TestClient, path: &str) -> Value {
     let reply = client.get(path).await;
     assert_eq!(reply.status, 200, "{path}: {}", reply.text);
@@ -235,12 +244,7 @@ async fn a_merge_moves_everything_to_the_survivor_and_its_undo_moves_it_back() {
     assert!(record["undo_until"].is_string());
 
     // Undo: both contacts as they were, everything back where it was.
-    let undone = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let undone = undo(&client, &merge_id).await;
     assert_eq!(undone.status, 200, "{}", undone.text);
     assert!(undone.json()["undone_at"].is_string());
     let back = read(&client, &format!("/api/v1/contacts/{augusta}")).await;
@@ -257,12 +261,7 @@ async fn a_merge_moves_everything_to_the_survivor_and_its_undo_moves_it_back() {
     assert_eq!(survivor["emails"].as_array().unwrap().len(), 1);
     assert_eq!(events_of(&tenant, "contact.unmerged").await.len(), 1);
 
-    let again = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let again = undo(&client, &merge_id).await;
     assert_eq!(again.status, 409, "{}", again.text);
     assert_eq!(again.json()["errors"][0]["code"], "undone");
 }
@@ -299,12 +298,7 @@ async fn an_undo_names_every_later_change_in_its_way() {
         .unwrap();
     assert_eq!(deleted.status(), 204);
 
-    let refused = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let refused = undo(&client, &merge_id).await;
     assert_eq!(refused.status, 409, "{}", refused.text);
     let mut fields = refused.error_fields();
     fields.sort();
@@ -429,22 +423,12 @@ async fn a_merge_refuses_what_it_cannot_do_and_names_the_field() {
             .status,
         404
     );
-    let undo = post(
-        &outsider,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(undo.status, 404, "{}", undo.text);
+    let foreign_undo = undo(&outsider, &merge_id).await;
+    assert_eq!(foreign_undo.status, 404, "{}", foreign_undo.text);
     // A merged contact cannot be merged again, and the emails the rule left behind come back with it.
     let twice = merge(&client, &ada, json!({"contact_ids": [al]}), None).await;
     assert_eq!(twice.status, 409, "{}", twice.text);
-    let undone = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let undone = undo(&client, &merge_id).await;
     assert_eq!(undone.status, 200, "{}", undone.text);
     assert_eq!(
         read(&client, &format!("/api/v1/contacts/{al}")).await["emails"]
@@ -528,13 +512,8 @@ async fn erasing_a_merged_contact_or_its_survivor_erases_the_merge_record() {
                 .status,
             404
         );
-        let undo = post(
-            &client,
-            &format!("/api/v1/merges/{merge_id}/undo"),
-            json!({}),
-        )
-        .await;
-        assert_eq!(undo.status, 404, "{}", undo.text);
+        let gone_undo = undo(&client, &merge_id).await;
+        assert_eq!(gone_undo.status, 404, "{}", gone_undo.text);
         if !erase_survivor {
             let survivor = read(&client, &format!("/api/v1/contacts/{ada}")).await;
             assert_eq!(survivor["emails"][0]["address"], "alfalse@example.com");
@@ -708,12 +687,7 @@ async fn an_expired_merge_cannot_be_undone_and_maintenance_purges_it() {
         )
         .await
         .unwrap();
-    let late = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let late = undo(&client, &merge_id).await;
     assert_eq!(late.status, 409, "{}", late.text);
     assert_eq!(late.json()["errors"][0]["code"], "expired");
     let purged = crm::maintain::purge(&crm_http_tests::harness().owner_url, 30)
@@ -763,12 +737,7 @@ async fn an_undo_refuses_to_bring_back_a_unique_value_another_contact_took() {
         .create_contact(&json!({"first_name": "Taker", "custom": {"account_no": "A-1"}}))
         .await;
 
-    let refused = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let refused = undo(&client, &merge_id).await;
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert_eq!(
         refused.error_fields(),
@@ -784,12 +753,7 @@ async fn an_undo_refuses_to_bring_back_a_unique_value_another_contact_took() {
         .patch_contact(&taker, &json!({"custom": {"account_no": null}}), None)
         .await;
     assert_eq!(freed.status, 200, "{}", freed.text);
-    let undone = post(
-        &client,
-        &format!("/api/v1/merges/{merge_id}/undo"),
-        json!({}),
-    )
-    .await;
+    let undone = undo(&client, &merge_id).await;
     assert_eq!(undone.status, 200, "{}", undone.text);
     assert_eq!(
         read(&client, &format!("/api/v1/contacts/{al}")).await["custom"]["account_no"],
