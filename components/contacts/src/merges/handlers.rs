@@ -12,7 +12,7 @@ use crm_platform::http::response::{self, json};
 use crm_platform::http::ApiResponse;
 use crm_platform::store::db::Tx;
 use crm_platform::{ApiError, RequestContext};
-use http::StatusCode;
+use http::{header, StatusCode};
 use serde::Serialize;
 
 /// A merge as the API shows it: who survived, who was merged, the survivor as the merge left it,
@@ -89,12 +89,12 @@ pub async fn merge_contacts(ctx: RequestContext) -> Result<ApiResponse, ApiError
         let outcome = service::merge(uow, survivor, &request, if_match.as_ref(), undo_days).await?;
         match &outcome.record {
             None => json(StatusCode::OK, &MergeView::of_dry_run(&outcome)),
-            Some(record) => response::entity(
-                StatusCode::CREATED,
-                &MergeView::of_record(record),
-                1,
-                Some(&format!("/api/v1/merges/{}", record.id)),
-            ),
+            Some(record) => {
+                let mut created = json(StatusCode::CREATED, &MergeView::of_record(record))?;
+                let location = format!("/api/v1/merges/{}", record.id);
+                response::set_header(&mut created, header::LOCATION, &location);
+                Ok(created)
+            }
         }
     })
     .await
