@@ -1,7 +1,7 @@
 //! Audit handlers: the trail, one record, and reports as JSON or CSV.
 
-use crate::csv;
 use crate::repository::{self, EventFilter};
+use crm_domain::csv;
 use crm_domain::AuditRecordId;
 use crm_platform::http::pagination::{CursorTime, Page, PageRequest};
 use crm_platform::http::query::{rfc3339, Query};
@@ -114,7 +114,7 @@ async fn report_as(ctx: RequestContext, as_csv: bool) -> Result<ApiResponse, Api
         for (key, count) in &groups {
             body.push_str(&csv::line(&[key, &count.to_string()]));
         }
-        let mut response = ApiResponse::new(bytes::Bytes::from(body));
+        let mut response = ApiResponse::new(body.into());
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/csv; charset=utf-8; header=present"),

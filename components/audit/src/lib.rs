@@ -1,6 +1,5 @@
 //! The audit component: `/api/v1/audit/**`: the audit trail as an API, and reports over it.
 
-mod csv;
 mod handlers;
 mod repository;
 

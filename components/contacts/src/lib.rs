@@ -7,6 +7,7 @@ pub mod batch;
 pub mod consents;
 pub mod custom_fields;
 mod duplicates;
+mod export;
 mod handlers;
 pub mod merges;
 pub mod preferences;
@@ -102,6 +103,7 @@ pub fn routes() -> Router {
         .merge(batch::routes())
         .merge(merges::routes())
         .merge(duplicates::routes())
+        .merge(export::routes())
         .merge(relationships::routes())
         .merge(preferences::routes())
         .merge(consents::routes())

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use crm_platform::http::router::Router;
+use crm_platform::http::ApiResponse;
 use crm_platform::App;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -90,10 +90,10 @@ async fn handle(
     router: &Router,
     request: hyper::Request<Incoming>,
     body_read: Duration,
-) -> hyper::Response<Full<Bytes>> {
+) -> ApiResponse {
     let (parts, body) = request.into_parts();
     let body = Deadline::new(body, body_read);
-    app.handle(router, parts, body).await.map(Full::new)
+    app.handle(router, parts, body).await
 }
 
 /// A request body that fails once its deadline passes, so that a client trickling its body cannot

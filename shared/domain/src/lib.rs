@@ -7,6 +7,7 @@ pub mod audit;
 pub mod call;
 pub mod consent;
 pub mod contact;
+pub mod csv;
 pub mod custom_field;
 pub mod error;
 pub mod event;

@@ -25,6 +25,17 @@ pub struct DoNotContact {
     pub post: bool,
 }
 
+impl DoNotContact {
+    /// The channels marked, in the order of [`CHANNELS`].
+    pub fn channels(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let marked = [self.email, self.phone, self.sms, self.post];
+        CHANNELS
+            .iter()
+            .zip(marked)
+            .filter_map(|(channel, marked)| marked.then_some(*channel))
+    }
+}
+
 /// Preferences as a merge patch's result carries them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

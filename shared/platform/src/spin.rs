@@ -5,8 +5,6 @@ use crate::app::App;
 use crate::config::Config;
 use crate::http::router::Router;
 use crate::ApiError;
-use bytes::Bytes;
-use http_body_util::Full;
 use spin_sdk::http::Request;
 use std::sync::{Arc, OnceLock};
 
@@ -27,26 +25,30 @@ pub async fn app() -> anyhow::Result<Arc<App>> {
 }
 
 /// Serves one request with `router`.
-pub async fn serve(router: &Router, request: Request) -> http::Response<Full<Bytes>> {
+pub async fn serve(router: &Router, request: Request) -> crate::http::ApiResponse {
     let app = match app().await {
         Ok(app) => app,
         Err(error) => {
             let request_id = crate::http::request_id::from_headers(request.headers());
             let error = ApiError::Internal(error.context("starting the component"));
             crate::http::pipeline::log_error(&request_id, &error);
-            return with_length(error.to_response(&request_id)).map(Full::new);
+            return with_length(error.to_response(&request_id));
         }
     };
     let (parts, body) = request.into_parts();
-    with_length(app.handle(router, parts, body).await).map(Full::new)
+    with_length(app.handle(router, parts, body).await)
 }
 
-/// `response` declaring its length: without it Spin sends the body chunked, in pieces that can wait
-/// for the client's delayed ACK, and some clients read only a declared length.
+/// `response` declaring its length when its body is whole: without it Spin sends the body chunked,
+/// in pieces that can wait for the client's delayed ACK, and some clients read only a declared
+/// length. A streamed body (an export) is sent chunked: its length is unknown until its end.
 fn with_length(mut response: crate::http::ApiResponse) -> crate::http::ApiResponse {
     let status = response.status();
     if status != http::StatusCode::NO_CONTENT && status != http::StatusCode::NOT_MODIFIED {
-        let length = http::HeaderValue::from(response.body().len());
+        let Some(length) = response.body().declared_length() else {
+            return response;
+        };
+        let length = http::HeaderValue::from(length);
         response
             .headers_mut()
             .insert(http::header::CONTENT_LENGTH, length);

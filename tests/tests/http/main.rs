@@ -11,6 +11,7 @@ mod contact_lists;
 mod contacts;
 mod custom_fields;
 mod documentation;
+mod exports;
 mod hostile_input;
 mod idempotency;
 mod limits_and_cache;

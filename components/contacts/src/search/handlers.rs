@@ -27,30 +27,7 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            // The tenant's custom fields and region are read only when the search names a
-            // custom field or a phone (each mention is in the body's text).
-            let text = body.to_string();
-            let fields = if text.contains("custom.") {
-                custom_fields::list(tx, tenant, true).await?
-            } else {
-                Vec::new()
-            };
-            let region = if text.contains("phone") || text.contains("\"lists\"") {
-                tenants::settings(tx, tenant)
-                    .await?
-                    .region(ctx.app.config.default_phone_region)
-            } else {
-                ctx.app.config.default_phone_region
-            };
-            let decode = |raw: &str| decode_cursor::<SearchCursor>(raw).ok();
-            let context = SearchContext {
-                fields: &fields,
-                region,
-                decode_cursor: &decode,
-            };
-            let mut search = Search::parse(&body, &context)?;
-            repository::narrow_fuzzy(tx, &mut search).await?;
-            let lists = list_membership(tx, tenant, &search, region).await?;
+            let (search, lists) = prepare(&ctx, tx, &body).await?;
             let rows = repository::page(tx, tenant, &search, &lists).await?;
             let total = if search.count {
                 Some(repository::total(tx, tenant, &search, &lists).await?)
@@ -72,6 +49,41 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         StatusCode::OK,
         &json!({ "data": page.data, "next_cursor": page.next_cursor, "total": total }),
     )
+}
+
+/// A search body read against the tenant's custom fields, region and lists: the search (its fuzzy
+/// words narrowed) and what each list it names is. The search and the export read bodies here.
+pub(crate) async fn prepare(
+    ctx: &RequestContext,
+    tx: &Tx,
+    body: &Value,
+) -> Result<(Search, ListMembership), ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    // The tenant's custom fields and region are read only when the search names a custom field or
+    // a phone (each mention is in the body's text).
+    let text = body.to_string();
+    let fields = if text.contains("custom.") {
+        custom_fields::list(tx, tenant, true).await?
+    } else {
+        Vec::new()
+    };
+    let region = if text.contains("phone") || text.contains("\"lists\"") {
+        tenants::settings(tx, tenant)
+            .await?
+            .region(ctx.app.config.default_phone_region)
+    } else {
+        ctx.app.config.default_phone_region
+    };
+    let decode = |raw: &str| decode_cursor::<SearchCursor>(raw).ok();
+    let context = SearchContext {
+        fields: &fields,
+        region,
+        decode_cursor: &decode,
+    };
+    let mut search = Search::parse(body, &context)?;
+    repository::narrow_fuzzy(tx, &mut search).await?;
+    let lists = list_membership(tx, tenant, &search, region).await?;
+    Ok((search, lists))
 }
 
 /// What each list the filter names is: a static list's members, or a smart list's saved

@@ -4,7 +4,7 @@
 //! which the contacts list and smart lists use too.
 
 pub(crate) mod conditions;
-mod handlers;
+pub(crate) mod handlers;
 pub mod indexes;
 mod repository;
 

@@ -34,7 +34,7 @@ pub struct AddressDraft {
 }
 
 /// A postal address: trimmed, bounded parts; `country` an ISO 3166-1 alpha-2 code, upper case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostalAddress {
     pub street: Option<String>,
     pub city: Option<String>,

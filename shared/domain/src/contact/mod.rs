@@ -5,6 +5,7 @@ pub mod batch;
 mod draft;
 pub mod duplicates;
 mod email;
+pub mod export;
 pub mod filter;
 mod lifecycle;
 pub mod merge;

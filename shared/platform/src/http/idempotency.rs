@@ -180,7 +180,7 @@ pub async fn claim(
 }
 
 fn stored_response(status: i64, headers: Value, body: Vec<u8>) -> Result<ApiResponse, ApiError> {
-    let mut response = http::Response::new(Bytes::from(body));
+    let mut response = http::Response::new(Bytes::from(body).into());
     *response.status_mut() = u16::try_from(status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -202,9 +202,9 @@ fn stored_response(status: i64, headers: Value, body: Vec<u8>) -> Result<ApiResp
 /// What a replay of `response` shows: its body, with the fields shown once set to `null`.
 fn replayable_body(response: &ApiResponse) -> Vec<u8> {
     let Some(ShownOnce(fields)) = response.extensions().get::<ShownOnce>() else {
-        return response.body().to_vec();
+        return response.body().as_bytes().to_vec();
     };
-    match serde_json::from_slice::<Value>(response.body()) {
+    match serde_json::from_slice::<Value>(response.body().as_bytes()) {
         Ok(Value::Object(mut body)) => {
             for field in *fields {
                 if let Some(value) = body.get_mut(*field) {

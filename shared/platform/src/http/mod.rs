@@ -2,6 +2,7 @@
 //! pagination, ETags, Idempotency-Key replays and the operational routes.
 
 pub mod batch;
+pub mod body;
 pub mod etag;
 pub mod idempotency;
 pub mod json;
@@ -24,5 +25,5 @@ pub struct ApiRequest {
     pub body: bytes::Bytes,
 }
 
-pub type ResponseBody = bytes::Bytes;
+pub use body::ResponseBody;
 pub type ApiResponse = ::http::Response<ResponseBody>;

@@ -42,7 +42,8 @@ async fn readyz(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 }
 
 async fn openapi(_: RequestContext) -> Result<ApiResponse, ApiError> {
-    let mut response = http::Response::new(bytes::Bytes::from_static(OPENAPI_JSON.as_bytes()));
+    let mut response =
+        http::Response::new(bytes::Bytes::from_static(OPENAPI_JSON.as_bytes()).into());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

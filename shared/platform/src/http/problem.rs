@@ -154,7 +154,7 @@ impl ApiError {
     /// Renders the problem+json response, stamped with the request id.
     pub fn to_response(&self, request_id: &str) -> ApiResponse {
         let body = self.to_problem(Some(request_id));
-        let mut response = http::Response::new(bytes::Bytes::from(body.to_string()));
+        let mut response = http::Response::new(body.to_string().into());
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -202,7 +202,7 @@ mod tests {
     use serde_json::Value;
 
     fn body(response: &ApiResponse) -> Value {
-        serde_json::from_slice(response.body()).unwrap()
+        serde_json::from_slice(response.body().as_bytes()).unwrap()
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
     fn internal_errors_never_leak_their_cause() {
         let error = ApiError::Internal(anyhow::anyhow!("password=hunter2 connection refused"));
         let response = error.to_response("req-2");
-        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        let text = String::from_utf8(response.body().as_bytes().to_vec()).unwrap();
         assert!(!text.contains("hunter2"));
         assert_eq!(response.status(), 500);
     }

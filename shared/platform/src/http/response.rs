@@ -9,7 +9,7 @@ use serde::Serialize;
 /// A JSON response with `status` and `body`.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<ApiResponse, ApiError> {
     let bytes = serde_json::to_vec(body).context("serialising a response body")?;
-    let mut response = http::Response::new(bytes::Bytes::from(bytes));
+    let mut response = http::Response::new(bytes.into());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

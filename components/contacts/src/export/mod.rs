@@ -1,0 +1,28 @@
+//! `GET /api/v1/contacts/export` (the contacts list's filters) and `POST /api/v1/contacts/export`
+//! (a search body): every matching contact, streamed as CSV or NDJSON page by page, so that memory
+//! stays flat whatever the row count, with its custom fields, tags, preferences and consent.
+
+mod handlers;
+mod repository;
+
+use crate::READ;
+use crm_platform::http::router::{Access, Router};
+use http::Method;
+
+pub fn routes() -> Router {
+    Router::new()
+        .route(
+            Method::GET,
+            "/api/v1/contacts/export",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::export_listed(ctx)),
+        )
+        .expensive()
+        .route(
+            Method::POST,
+            "/api/v1/contacts/export",
+            Access::Scope(READ),
+            |ctx| Box::pin(handlers::export_searched(ctx)),
+        )
+        .expensive()
+}
