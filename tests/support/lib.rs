@@ -252,11 +252,12 @@ pub async fn fresh_migrated_database() -> (String, String) {
     )
 }
 
-/// A server and its webhook dispatcher sharing one app, as `crm serve` runs them: the server's
-/// commits wake the dispatcher in-process.
+/// A server with its webhook dispatcher and import worker sharing one app, as `crm serve` runs
+/// them: the server's commits wake them in-process.
 pub async fn start_server_with_dispatcher(config: Config) -> String {
     let app = app_for(config);
     tokio::spawn(crm::dispatcher::run(app.clone(), DISPATCH_INTERVAL));
+    tokio::spawn(crm::importer::run(app.clone(), DISPATCH_INTERVAL));
     serve_app(app).await
 }
 

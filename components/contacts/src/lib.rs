@@ -9,6 +9,7 @@ pub mod custom_fields;
 mod duplicates;
 mod export;
 mod handlers;
+pub mod imports;
 pub mod merges;
 pub mod preferences;
 pub mod relationships;
@@ -104,6 +105,7 @@ pub fn routes() -> Router {
         .merge(merges::routes())
         .merge(duplicates::routes())
         .merge(export::routes())
+        .merge(imports::routes())
         .merge(relationships::routes())
         .merge(preferences::routes())
         .merge(consents::routes())
@@ -118,3 +120,25 @@ pub fn component_routes() -> Router {
 }
 
 crm_platform::spin_component!(component_routes);
+
+/// The import worker's entry point on Spin: this component also answers the Redis trigger of import
+/// wake-ups (the `import-worker` component of spin.toml is this same module), and each wake-up runs
+/// one worker pass, bounded in time; a pass that leaves work behind publishes the next wake-up.
+/// Jobs whose wake-up is lost are taken by the periodic `POST /api/v1/imports/work` (see
+/// `infra/cron/`).
+#[cfg(target_arch = "wasm32")]
+mod import_worker_entry {
+    use crate::imports::worker::{self, PASS_BUDGET};
+
+    #[spin_sdk::redis_subscriber]
+    async fn on_import_wakeup(_message: bytes::Bytes) -> anyhow::Result<()> {
+        let app = crm_platform::spin::app().await?;
+        let more = worker::run(&app, PASS_BUDGET)
+            .await
+            .map_err(|e| anyhow::anyhow!("import pass failed: {e}"))?;
+        if more {
+            app.import_wakeup.publish().await;
+        }
+        Ok(())
+    }
+}

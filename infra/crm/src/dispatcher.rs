@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 pub async fn run(app: Arc<App>, interval: Duration) {
     let wake = app.wakeup.local();
     if let Some(url) = app.config.redis_url.clone() {
-        tokio::spawn(relay_redis_wakeups(url, wake.clone()));
+        tokio::spawn(relay_redis_wakeups(url, CHANNEL, wake.clone()));
     }
     let dispatcher = match Dispatcher::new(&app.config.webhooks) {
         Ok(dispatcher) => dispatcher,
@@ -37,12 +37,12 @@ pub async fn run(app: Arc<App>, interval: Duration) {
     }
 }
 
-/// Subscribes to the wake-up channel and turns each message into an in-process wake-up,
+/// Subscribes to the wake-up `channel` and turns each message into an in-process wake-up,
 /// reconnecting (with a pause) whenever Redis goes away.
-async fn relay_redis_wakeups(url: String, wake: Arc<Notify>) {
+pub(crate) async fn relay_redis_wakeups(url: String, channel: &'static str, wake: Arc<Notify>) {
     let mut reported = false;
     loop {
-        match subscribe(&url).await {
+        match subscribe(&url, channel).await {
             Ok(mut messages) => {
                 reported = false;
                 while messages.next().await.is_some() {
@@ -52,7 +52,7 @@ async fn relay_redis_wakeups(url: String, wake: Arc<Notify>) {
             }
             Err(error) if !reported => {
                 reported = true;
-                tracing::warn!(error = %error, "no wake-up subscription; periodic dispatch only until Redis is back");
+                tracing::warn!(error = %error, channel, "no wake-up subscription; periodic passes only until Redis is back");
             }
             Err(_) => {}
         }
@@ -60,11 +60,14 @@ async fn relay_redis_wakeups(url: String, wake: Arc<Notify>) {
     }
 }
 
-async fn subscribe(url: &str) -> redis::RedisResult<impl futures::Stream<Item = redis::Msg>> {
+async fn subscribe(
+    url: &str,
+    channel: &str,
+) -> redis::RedisResult<impl futures::Stream<Item = redis::Msg>> {
     let client = redis::Client::open(url)?;
     let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
         .await
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "connect timed out")))??;
-    pubsub.subscribe(CHANNEL).await?;
+    pubsub.subscribe(channel).await?;
     Ok(pubsub.into_on_message())
 }

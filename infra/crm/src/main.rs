@@ -335,6 +335,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 app.clone(),
                 Duration::from_secs(dispatch_interval.max(1)),
             ));
+            tokio::spawn(crm::importer::run(
+                app.clone(),
+                Duration::from_secs(dispatch_interval.max(1)),
+            ));
             let timeouts = crm::server::ClientTimeouts {
                 header_read: Duration::from_secs(header_read_timeout.max(1)),
                 body_read: Duration::from_secs(body_read_timeout.max(1)),

@@ -75,6 +75,10 @@ uuid_id!(
     MergeId
 );
 uuid_id!(
+    /// An import job.
+    ImportId
+);
+uuid_id!(
     /// A logged call.
     CallId
 );

@@ -12,6 +12,7 @@ pub mod custom_field;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod import;
 pub mod list;
 pub mod note;
 pub mod preferences;
@@ -26,6 +27,6 @@ pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
     AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EntityId, EventId,
-    ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
+    ImportId, ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 pub use region::Region;

@@ -23,6 +23,8 @@ pub struct App {
     pub kv: KeyValue,
     /// Wakes the webhook dispatcher after a mutation commits.
     pub wakeup: Wakeup,
+    /// Wakes the import worker when an import starts (and when a pass leaves work behind).
+    pub import_wakeup: Wakeup,
     /// `None` when rate limiting is off.
     pub rate_limiter: Option<ratelimit::Limiter>,
     /// What this process last read of each tenant (exists, active, rate-limit overrides).
@@ -34,7 +36,11 @@ impl App {
     pub fn new(config: Config, kv: KeyValue) -> anyhow::Result<Self> {
         let auth = Authenticator::new(&config.jwt).context("loading JWT keys")?;
         let db = Db::connect(&config.database_url)?;
-        let wakeup = Wakeup::new(config.redis_url.as_deref());
+        let wakeup = Wakeup::new(config.redis_url.as_deref(), crate::edge::wakeup::CHANNEL);
+        let import_wakeup = Wakeup::new(
+            config.redis_url.as_deref(),
+            crate::edge::wakeup::IMPORT_CHANNEL,
+        );
         let rate_limiter = config.rate_limits.map(ratelimit::Limiter::new);
         let tenants = TenantDirectory::new(config.tenant_cache_seconds);
         Ok(Self {
@@ -43,6 +49,7 @@ impl App {
             db,
             kv,
             wakeup,
+            import_wakeup,
             rate_limiter,
             tenants,
         })

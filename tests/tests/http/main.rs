@@ -14,6 +14,7 @@ mod documentation;
 mod exports;
 mod hostile_input;
 mod idempotency;
+mod imports;
 mod limits_and_cache;
 mod lists;
 mod merges;

@@ -2,7 +2,7 @@
 //! call, all or nothing (`atomic`) or each standing alone.
 
 mod handlers;
-mod operations;
+pub(crate) mod operations;
 mod set_wise;
 
 use crate::WRITE;

@@ -1,12 +1,15 @@
-//! Wake-ups for the webhook dispatcher. After a mutation that wrote an outbox event commits, the
-//! request publishes a wake-up on a Redis channel; whatever dispatches (the `webhook-dispatcher`
+//! Wake-ups for background workers. After a mutation that wrote an outbox event commits, the
+//! request publishes a wake-up on the webhook channel; whatever dispatches (the `webhook-dispatcher`
 //! component's Redis trigger on Spin, the native server's dispatcher loop) fans the outbox out and
-//! sends what is due. A wake-up is only a hint: the event is already in the database, and the
-//! periodic dispatch finds it when no wake-up arrives (Redis down, a message lost), so a failed
-//! publish delays deliveries and never loses one.
+//! sends what is due. Starting an import (and a worker pass that leaves work behind) publishes on
+//! the import channel, which runs the import worker. A wake-up is only a hint: the work is already
+//! in the database, and the periodic passes find it when no wake-up arrives (Redis down, a message
+//! lost), so a failed publish delays work and never loses it.
 
-/// The Redis channel wake-ups travel on.
+/// The Redis channel webhook wake-ups travel on.
 pub const CHANNEL: &str = "crm-webhook-dispatch";
+/// The Redis channel import wake-ups travel on.
+pub const IMPORT_CHANNEL: &str = "crm-import-work";
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::Wakeup;
@@ -15,20 +18,20 @@ pub use spin::Wakeup;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-    use super::CHANNEL;
     use std::sync::Arc;
     use tokio::sync::{Notify, OnceCell};
 
     /// Natively a wake-up is published both in-process (to this server's own dispatcher loop) and
     /// on Redis (to every other dispatcher), the latter in the background: a request never waits
     /// for Redis.
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     pub struct Wakeup {
         local: Arc<Notify>,
         redis: Option<Arc<Redis>>,
     }
 
     struct Redis {
+        channel: &'static str,
         client: redis::Client,
         connection: OnceCell<redis::aio::ConnectionManager>,
         /// Whether the last publish failed: an outage is logged once, not per mutation.
@@ -36,10 +39,12 @@ mod native {
     }
 
     impl Wakeup {
-        /// Publishes to `redis_url` when given (an unparsable URL is reported and skipped).
-        pub fn new(redis_url: Option<&str>) -> Self {
+        /// Publishes on `channel` of `redis_url` when given (an unparsable URL is reported and
+        /// skipped).
+        pub fn new(redis_url: Option<&str>, channel: &'static str) -> Self {
             let redis = redis_url.and_then(|url| match redis::Client::open(url) {
                 Ok(client) => Some(Arc::new(Redis {
+                    channel,
                     client,
                     connection: OnceCell::new(),
                     failing: Default::default(),
@@ -69,7 +74,7 @@ mod native {
                         Ok(()) => redis.failing.store(false, Ordering::Relaxed),
                         Err(error) => {
                             if !redis.failing.swap(true, Ordering::Relaxed) {
-                                tracing::warn!(error = %error, "webhook wake-ups not published until Redis answers; deliveries wait for the periodic dispatch");
+                                tracing::warn!(error = %error, channel = redis.channel, "wake-ups not published until Redis answers; work waits for the periodic passes");
                             }
                         }
                     }
@@ -92,8 +97,8 @@ mod native {
                 })
                 .await?;
             redis::cmd("PUBLISH")
-                .arg(CHANNEL)
-                .arg("dispatch")
+                .arg(self.channel)
+                .arg("wake")
                 .query_async::<i64>(&mut connection.clone())
                 .await
                 .map(|_| ())
@@ -103,18 +108,18 @@ mod native {
 
 #[cfg(target_arch = "wasm32")]
 mod spin {
-    use super::CHANNEL;
-
     /// On Spin a wake-up is a publish through Spin's outbound Redis, on the instance's connection.
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     pub struct Wakeup {
         redis_url: Option<String>,
+        channel: &'static str,
     }
 
     impl Wakeup {
-        pub fn new(redis_url: Option<&str>) -> Self {
+        pub fn new(redis_url: Option<&str>, channel: &'static str) -> Self {
             Self {
                 redis_url: redis_url.map(str::to_owned),
+                channel,
             }
         }
 
@@ -123,11 +128,11 @@ mod spin {
                 return;
             };
             let published = crate::edge::spin_redis::run(url, async |connection| {
-                connection.publish(CHANNEL, b"dispatch").await
+                connection.publish(self.channel, b"wake").await
             })
             .await;
             if let Err(error) = published {
-                tracing::warn!(error = ?error, "webhook wake-up not published");
+                tracing::warn!(error = ?error, channel = self.channel, "wake-up not published");
             }
         }
     }

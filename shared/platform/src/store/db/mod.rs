@@ -19,8 +19,8 @@ use spin as backend;
 use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EventId, ListId,
-    MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
+    AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EventId, ImportId,
+    ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -84,6 +84,7 @@ id_columns!(
     TenantId,
     ContactId,
     MergeId,
+    ImportId,
     CallId,
     NoteId,
     TagId,
@@ -605,6 +606,19 @@ impl Tx {
             Err(_) => "rollback to savepoint operation",
         };
         self.execute(end, &[]).await?;
+        Ok(outcome)
+    }
+
+    /// Runs `work` in a savepoint that is always rolled back: what it would write, and nothing
+    /// written (a dry run).
+    pub async fn trial<T, E>(
+        &self,
+        work: impl AsyncFnOnce() -> Result<T, E>,
+    ) -> Result<Result<T, E>, DbError> {
+        self.execute("savepoint trial", &[]).await?;
+        let outcome = work().await;
+        self.execute("rollback to savepoint trial", &[]).await?;
+        self.execute("release savepoint trial", &[]).await?;
         Ok(outcome)
     }
 }
