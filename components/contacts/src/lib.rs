@@ -7,7 +7,7 @@ pub mod batch;
 pub mod consents;
 pub mod custom_fields;
 mod duplicates;
-mod export;
+pub mod export;
 mod handlers;
 pub mod imports;
 pub mod merges;

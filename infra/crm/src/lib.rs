@@ -10,6 +10,7 @@ pub mod search_indexes;
 pub mod seed;
 pub mod server;
 pub mod tenants;
+pub mod transfer;
 
 /// Connects to PostgreSQL with a one-line error that names the host, never the password.
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {

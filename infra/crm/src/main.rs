@@ -95,6 +95,53 @@ enum Command {
         #[command(flatten)]
         database: OwnerDatabase,
     },
+    /// Import a CSV or NDJSON file of contacts into a tenant: an import job (as `POST
+    /// /api/v1/imports` makes), uploaded and worked here, with progress on stderr and a summary.
+    /// Reads the API's `SPIN_VARIABLE_*` configuration, as `serve` does.
+    Import {
+        /// The file.
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// `csv` or `ndjson` (by default, from the file's extension: `.ndjson`/`.jsonl`, else csv).
+        #[arg(long)]
+        format: Option<String>,
+        /// `COLUMN=FIELD`, repeatable: the column's target (`emails`, `custom.plan`, ...); an empty
+        /// FIELD ignores the column. Columns not named map by their own name.
+        #[arg(long = "mapping", value_name = "COLUMN=FIELD")]
+        mapping: Vec<String>,
+        /// A CSV's delimiter (found from the first line when absent).
+        #[arg(long)]
+        delimiter: Option<String>,
+        /// `create_only`, `update_by_email`, `update_by_external_id` or `skip_duplicates`.
+        #[arg(long, default_value = "update_by_email")]
+        dedupe: String,
+        /// The unique custom field that identifies a contact (`update_by_external_id`).
+        #[arg(long)]
+        external_id: Option<String>,
+        /// Count what would happen; change no contact.
+        #[arg(long)]
+        dry_run: bool,
+        /// A static list every imported contact joins.
+        #[arg(long)]
+        list_id: Option<String>,
+    },
+    /// Export a tenant's contacts as CSV or NDJSON (as `GET /api/v1/contacts/export` does), to a file
+    /// or stdout, with progress on stderr. Reads the API's `SPIN_VARIABLE_*` configuration.
+    Export {
+        #[arg(long)]
+        tenant: String,
+        /// `csv` or `ndjson`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// `NAME=VALUE`, repeatable: a filter of `GET /api/v1/contacts` (`company=Acme`,
+        /// `contactable_via=email`, `sort=-updated_at`, ...).
+        #[arg(long = "filter", value_name = "NAME=VALUE")]
+        filters: Vec<String>,
+        /// Where to write (stdout when absent).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Serve every component's routes natively (for machines without Spin).
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -308,6 +355,84 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             contacts,
             database,
         } => crm::seed::run(&database.url, parse_tenant(&tenant)?, contacts).await?,
+        Command::Import {
+            file,
+            tenant,
+            format,
+            mapping,
+            delimiter,
+            dedupe,
+            external_id,
+            dry_run,
+            list_id,
+        } => {
+            let app = App::new(Config::from_env()?, KeyValue::memory())?;
+            let format = format.unwrap_or_else(|| {
+                let extension = file
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or_default();
+                if matches!(extension, "ndjson" | "jsonl") {
+                    "ndjson"
+                } else {
+                    "csv"
+                }
+                .to_owned()
+            });
+            let mapping = mapping
+                .iter()
+                .map(|pair| {
+                    let (column, field) = pair
+                        .split_once('=')
+                        .with_context(|| format!("--mapping {pair:?}: use COLUMN=FIELD"))?;
+                    let target = match field {
+                        "" => serde_json::Value::Null,
+                        field => serde_json::Value::from(field),
+                    };
+                    Ok((column.to_owned(), target))
+                })
+                .collect::<anyhow::Result<serde_json::Map<_, _>>>()?;
+            let draft = crm_domain::import::ImportDraft {
+                format,
+                delimiter,
+                mapping: Some(mapping),
+                dedupe: Some(dedupe),
+                external_id,
+                dry_run,
+                list_id,
+            };
+            let job = crm::transfer::import(&app, parse_tenant(&tenant)?, &file, draft).await?;
+            println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        Command::Export {
+            tenant,
+            format,
+            filters,
+            output,
+        } => {
+            let app = Arc::new(App::new(Config::from_env()?, KeyValue::memory())?);
+            let format = match format.as_str() {
+                "csv" => crm_domain::import::Format::Csv,
+                "ndjson" => crm_domain::import::Format::Ndjson,
+                other => bail!("--format {other:?}: use csv or ndjson"),
+            };
+            let filters = filters
+                .iter()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                        .with_context(|| format!("--filter {pair:?}: use NAME=VALUE"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut out: Box<dyn std::io::Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            crm::transfer::export(app, parse_tenant(&tenant)?, &filters, format, &mut out).await?;
+        }
         Command::Serve {
             listen,
             kv,

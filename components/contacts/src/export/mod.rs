@@ -4,6 +4,7 @@
 
 mod handlers;
 mod repository;
+pub mod service;
 
 use crate::READ;
 use crm_platform::http::router::{Access, Router};

@@ -16,10 +16,14 @@ use crm_domain::import::reader::{self, read_part, Progress, RowProblem};
 use crm_domain::import::{
     Dedupe, Format, Import, ImportAction, ImportDraft, ImportOptions, ImportStatus, MAX_PARTS,
 };
+use crm_domain::list::{ListKind, MembershipChange};
 use crm_domain::{Actor, ImportId, TenantId};
 use crm_platform::store::db::{SqlValue, Tx};
+use crm_platform::store::lists as store_lists;
 use crm_platform::store::unit_of_work::UnitOfWork;
 use crm_platform::{ApiError, App};
+use crm_segments_core::lists::service as list_service;
+use crm_segments_core::tags::service as tag_service;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -32,6 +36,26 @@ pub const LEASE_SECONDS: i64 = 60;
 pub async fn create(uow: &UnitOfWork<'_>, draft: ImportDraft) -> Result<Import, ApiError> {
     let fields = custom_fields::list(uow.tx(), uow.tenant(), true).await?;
     let options = ImportOptions::parse(draft, &fields)?;
+    if let Some(list) = options.list_id {
+        let found = store_lists::definition(uow.tx(), uow.tenant(), list).await?;
+        match found {
+            None => {
+                return Err(ApiError::invalid_field(
+                    "/list_id",
+                    "not_found",
+                    "no list of this tenant has this id",
+                ))
+            }
+            Some(found) if found.summary.kind == ListKind::Smart => {
+                return Err(ApiError::invalid_field(
+                    "/list_id",
+                    "smart_list",
+                    "a smart list's members are those its filter matches: name a static list",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     let id = ImportId::generate();
     let job = repository::insert(uow.tx(), uow.tenant(), id, &options, uow.actor()).await?;
     uow.record_change(ImportAction::Created, id, None::<&Import>, &job.import)
@@ -106,7 +130,7 @@ pub async fn add_part(
         ImportStatus::AwaitingUpload,
     )
     .await?;
-    reread(tx, uow.tenant(), id).await
+    find(tx, uow.tenant(), id).await
 }
 
 /// Ends the upload and queues the job: the record the last part ended inside is read now.
@@ -149,7 +173,7 @@ pub async fn start(uow: &UnitOfWork<'_>, id: ImportId) -> Result<Import, ApiErro
         ImportStatus::Queued,
     )
     .await?;
-    let import = reread(tx, uow.tenant(), id).await?;
+    let import = find(tx, uow.tenant(), id).await?;
     uow.record_change(ImportAction::Started, id, Some(&job.import), &import)
         .await?;
     Ok(import)
@@ -167,7 +191,7 @@ pub async fn cancel(uow: &UnitOfWork<'_>, id: ImportId) -> Result<Import, ApiErr
         ));
     }
     repository::set_status(uow.tx(), uow.tenant(), id, ImportStatus::Cancelled, None).await?;
-    let import = reread(uow.tx(), uow.tenant(), id).await?;
+    let import = find(uow.tx(), uow.tenant(), id).await?;
     uow.record_change(ImportAction::Cancelled, id, Some(&job.import), &import)
         .await?;
     Ok(import)
@@ -182,7 +206,8 @@ fn upload_closed(status: ImportStatus) -> ApiError {
     )
 }
 
-async fn reread(tx: &Tx, tenant: TenantId, id: ImportId) -> Result<Import, ApiError> {
+/// The job `id` of `tenant`; 404 when it has none.
+pub async fn find(tx: &Tx, tenant: TenantId, id: ImportId) -> Result<Import, ApiError> {
     Ok(repository::find(tx, tenant, id, false)
         .await?
         .ok_or(ApiError::NotFound)?
@@ -213,7 +238,7 @@ pub async fn step(app: &App, tenant: TenantId, id: ImportId) -> Result<bool, Api
             let rows = repository::next_rows(uow.tx(), tenant, id, job.last_row, STEP_ROWS).await?;
             let Some(last) = rows.last().map(|row| row.row) else {
                 repository::set_status(uow.tx(), tenant, id, ImportStatus::Completed, None).await?;
-                let import = reread(uow.tx(), tenant, id).await?;
+                let import = find(uow.tx(), tenant, id).await?;
                 uow.record_change(ImportAction::Completed, id, Some(&job.import), &import)
                     .await?;
                 return Ok(false);
@@ -251,7 +276,7 @@ pub async fn fail(app: &App, tenant: TenantId, id: ImportId, reason: &str) -> Re
             }
             repository::set_status(uow.tx(), tenant, id, ImportStatus::Failed, Some(reason))
                 .await?;
-            let import = reread(uow.tx(), tenant, id).await?;
+            let import = find(uow.tx(), tenant, id).await?;
             uow.record_change(ImportAction::Failed, id, Some(&job.import), &import)
                 .await
         },
@@ -281,17 +306,8 @@ async fn apply_rows(
     let delimiter = options.delimiter_for(b"");
     let mut counts = StepCounts::default();
     let mut errors = Vec::new();
-    let mut failed = |row: i64, problems: Vec<RowProblem>, counts: &mut StepCounts| {
-        counts.failed += 1;
-        for (position, problem) in problems.into_iter().enumerate() {
-            errors.push(RowError {
-                row,
-                position: position as i64,
-                problem,
-            });
-        }
-    };
     let mut bodies = Vec::with_capacity(rows.len());
+    let mut tags_of: HashMap<i64, Vec<String>> = HashMap::new();
     for row in rows {
         counts.processed += 1;
         let read = match &row.record {
@@ -304,10 +320,16 @@ async fn apply_rows(
             },
         };
         match read {
-            Ok((body, _tags)) => bodies.push((row.row, body)),
-            Err(problems) => failed(row.row, problems, &mut counts),
+            Ok((body, tags)) => {
+                if !tags.is_empty() {
+                    tags_of.insert(row.row, tags);
+                }
+                bodies.push((row.row, body));
+            }
+            Err(problems) => fail_row(&mut errors, &mut counts, row.row, problems),
         }
     }
+    let mut imported = Vec::new();
     for segment in segments(options, bodies) {
         let (pending, skipped) = operations_for(uow, options, segment).await?;
         counts.skipped += skipped;
@@ -317,18 +339,79 @@ async fn apply_rows(
         let raw: Vec<Value> = pending.iter().map(|p| p.operation.clone()).collect();
         let answered = operations::apply(uow, raw).await?;
         for (pending, answered) in pending.iter().zip(answered) {
-            match answered.answer {
-                Ok(done) if done.outcome == "created" => counts.created += 1,
-                Ok(_) => counts.updated += 1,
+            let contact = match answered.answer {
+                Ok(done) => {
+                    if done.outcome == "created" {
+                        counts.created += 1;
+                    } else {
+                        counts.updated += 1;
+                    }
+                    done.value.map(|changed| changed.contact.id)
+                }
                 Err(error) if error.status().is_server_error() => return Err(error),
                 Err(error) => {
                     let problems = problems_of(&error, mapping.as_ref());
-                    failed(pending.row, problems, &mut counts);
+                    fail_row(&mut errors, &mut counts, pending.row, problems);
+                    None
+                }
+            };
+            let Some(contact) = contact else { continue };
+            imported.push(contact);
+            if let Some(tags) = tags_of.get(&pending.row) {
+                // The contact stands without its tags; its row says why they are missing.
+                let attached = uow
+                    .tx()
+                    .savepoint(async || tag_service::attach_named(uow, contact, tags).await)
+                    .await?;
+                match attached {
+                    Ok(_) => {}
+                    Err(error) if error.status().is_server_error() => return Err(error),
+                    Err(error) => {
+                        for problem in problems_of(&error, mapping.as_ref()) {
+                            errors.push(RowError {
+                                row: pending.row,
+                                position: errors.len() as i64,
+                                problem,
+                            });
+                        }
+                    }
                 }
             }
         }
     }
+    if let (Some(list), false) = (options.list_id, imported.is_empty()) {
+        let add = imported
+            .iter()
+            .map(|id| (id.to_string(), Some(*id)))
+            .collect();
+        list_service::change_members(
+            uow,
+            list,
+            MembershipChange {
+                add,
+                remove: Vec::new(),
+            },
+        )
+        .await?;
+    }
     Ok((counts, errors))
+}
+
+/// Counts `row` failed and records its `problems`.
+fn fail_row(
+    errors: &mut Vec<RowError>,
+    counts: &mut StepCounts,
+    row: i64,
+    problems: Vec<RowProblem>,
+) {
+    counts.failed += 1;
+    for (position, problem) in problems.into_iter().enumerate() {
+        errors.push(RowError {
+            row,
+            position: position as i64,
+            problem,
+        });
+    }
 }
 
 /// The rows in runs that can be written together: all of them, but for `update_by_external_id` a

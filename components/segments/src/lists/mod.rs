@@ -3,8 +3,8 @@
 //! a contact's lists too (`/api/v1/contacts/{id}/lists`), through the contacts list's filters.
 
 mod handlers;
-mod repository;
-pub mod service;
+
+pub use crm_segments_core::lists::{repository, service};
 
 use crate::{READ, WRITE};
 use crm_platform::http::router::{Access, Router};

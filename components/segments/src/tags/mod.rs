@@ -2,8 +2,8 @@
 //! `/api/v1/contacts/{id}/tags/**`.
 
 mod handlers;
-pub(crate) mod repository;
-pub mod service;
+
+pub use crm_segments_core::tags::{repository, service};
 
 use crate::{READ, WRITE};
 use crm_platform::http::router::{Access, Router};

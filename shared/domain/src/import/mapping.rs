@@ -206,6 +206,7 @@ impl Mapping {
                 (Some(Target::Phones), "phones") => third != Some("label"),
                 (Some(Target::PhoneLabels), "phones") => third == Some("label"),
                 (Some(Target::Custom(key, _)), "custom") => second == Some(key),
+                (Some(Target::Tags), "tags") => true,
                 _ => false,
             })
             .map(|(column, _)| column.as_str())

@@ -99,6 +99,50 @@ pub async fn attach(
     changed(uow, before).await
 }
 
+/// Attaches the tags named `names` to the contact, adding to the vocabulary each name it does not
+/// have yet (an import's tags column): the tags it carried stay.
+pub async fn attach_named(
+    uow: &UnitOfWork<'_>,
+    contact: ContactId,
+    names: &[String],
+) -> Result<ContactTags, ApiError> {
+    let before = locked_tags(uow, contact).await?;
+    let known = repository::named(uow.tx(), uow.tenant(), names).await?;
+    let mut wanted: Vec<TagId> = Vec::with_capacity(names.len());
+    for name in names {
+        let id = match known
+            .iter()
+            .find(|tag| tag.name.to_lowercase() == name.to_lowercase())
+        {
+            Some(tag) => tag.id,
+            None => {
+                let draft = TagDraft {
+                    name: Some(name.clone()),
+                    ..TagDraft::default()
+                };
+                create_tag(uow, draft).await?.id
+            }
+        };
+        if !wanted.contains(&id) && !before.tags.iter().any(|t| t.id == id) {
+            wanted.push(id);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(before);
+    }
+    if before.tags.len() + wanted.len() > MAX_TAGS_PER_CONTACT {
+        return Err(ApiError::invalid_field(
+            "/tags",
+            "too_many",
+            format!("a contact carries at most {MAX_TAGS_PER_CONTACT} tags"),
+        ));
+    }
+    for tag in wanted {
+        repository::attach(uow.tx(), uow.tenant(), contact, tag).await?;
+    }
+    changed(uow, before).await
+}
+
 /// Detaches `tag` from the contact (nothing changes if it does not carry it).
 pub async fn detach(
     uow: &UnitOfWork<'_>,

@@ -26,6 +26,8 @@ const FIND: &str = "select {columns} from tags t where t.tenant_id = $1 and t.id
 const FIND_FOR_UPDATE: &str =
     "select {columns} from tags t where t.tenant_id = $1 and t.id = $2 for update";
 const DELETE: &str = "delete from tags where tenant_id = $1 and id = $2";
+const NAMED: &str =
+    "select {columns} from tags t where t.tenant_id = $1 and lower(t.name) = any($2::text[])";
 const KNOWN: &str = "select id from tags where tenant_id = $1 and id = any($2::text[]::uuid[])";
 
 const ATTACHED: &str = "
@@ -123,6 +125,16 @@ pub async fn list(
         .await?
         .iter()
         .map(|row| Ok((tag_from_row(row)?, row.get("sort_key")?)))
+        .collect()
+}
+
+/// The tenant's tags whose names are among `names` (compared without case).
+pub async fn named(tx: &Tx, tenant: TenantId, names: &[String]) -> Result<Vec<Tag>, DbError> {
+    let keys = names.iter().map(|name| name.to_lowercase()).collect();
+    tx.query(&sql(NAMED), &[tenant.into(), SqlValue::TextArray(keys)])
+        .await?
+        .iter()
+        .map(tag_from_row)
         .collect()
 }
 

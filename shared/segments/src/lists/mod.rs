@@ -1,0 +1,4 @@
+//! Lists: definitions and static lists' members.
+
+pub mod repository;
+pub mod service;
