@@ -2,6 +2,7 @@
 //! component's handlers in-process on a loopback port. With `CRM_TEST_BASE_URL` set, the same tests
 //! run against that live deployment instead (see the README's "Testing").
 
+pub mod jobs;
 pub mod receiver;
 
 use crm_domain::TenantId;
@@ -252,12 +253,12 @@ pub async fn fresh_migrated_database() -> (String, String) {
     )
 }
 
-/// A server with its webhook dispatcher and import worker sharing one app, as `crm serve` runs
+/// A server with its webhook dispatcher and job worker sharing one app, as `crm serve` runs
 /// them: the server's commits wake them in-process.
 pub async fn start_server_with_dispatcher(config: Config) -> String {
     let app = app_for(config);
     tokio::spawn(crm::dispatcher::run(app.clone(), DISPATCH_INTERVAL));
-    tokio::spawn(crm::importer::run(app.clone(), DISPATCH_INTERVAL));
+    tokio::spawn(crm::jobs::run(app.clone(), DISPATCH_INTERVAL));
     serve_app(app).await
 }
 

@@ -10,6 +10,7 @@ mod duplicates;
 pub mod export;
 mod handlers;
 pub mod imports;
+pub mod jobs;
 pub mod merges;
 pub mod preferences;
 pub mod relationships;
@@ -106,6 +107,7 @@ pub fn routes() -> Router {
         .merge(duplicates::routes())
         .merge(export::routes())
         .merge(imports::routes())
+        .merge(jobs::routes())
         .merge(relationships::routes())
         .merge(preferences::routes())
         .merge(consents::routes())
@@ -121,23 +123,23 @@ pub fn component_routes() -> Router {
 
 crm_platform::spin_component!(component_routes);
 
-/// The import worker's entry point on Spin: this component also answers the Redis trigger of import
-/// wake-ups (the `import-worker` component of spin.toml is this same module), and each wake-up runs
-/// one worker pass, bounded in time; a pass that leaves work behind publishes the next wake-up.
-/// Jobs whose wake-up is lost are taken by the periodic `POST /api/v1/imports/work` (see
-/// `infra/cron/`).
+/// The job worker's entry point on Spin: this component also answers the Redis trigger of job
+/// wake-ups (the `job-worker` component of spin.toml is this same module), and each wake-up runs one
+/// worker pass over imports and export jobs, bounded in time; a pass that leaves work behind
+/// publishes the next wake-up. Jobs whose wake-up is lost are taken by the periodic
+/// `POST /api/v1/jobs/work` (see `infra/cron/`).
 #[cfg(target_arch = "wasm32")]
-mod import_worker_entry {
-    use crate::imports::worker::{self, PASS_BUDGET};
+mod job_worker_entry {
+    use crate::jobs::worker::{self, PASS_BUDGET};
 
     #[spin_sdk::redis_subscriber]
-    async fn on_import_wakeup(_message: bytes::Bytes) -> anyhow::Result<()> {
+    async fn on_job_wakeup(_message: bytes::Bytes) -> anyhow::Result<()> {
         let app = crm_platform::spin::app().await?;
         let more = worker::run(&app, PASS_BUDGET)
             .await
-            .map_err(|e| anyhow::anyhow!("import pass failed: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("job pass failed: {e}"))?;
         if more {
-            app.import_wakeup.publish().await;
+            app.job_wakeup.publish().await;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 pub mod audit;
 pub mod dispatcher;
-pub mod importer;
+pub mod jobs;
 pub mod maintain;
 pub mod migrate;
 pub mod search_indexes;

@@ -49,7 +49,7 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Purge expired idempotency keys and contact merges past their undo time, and finished
+    /// Purge expired idempotency keys, contact merges past their undo time and expired exports, and finished
     /// deliveries and fanned-out outbox events older than the retention, and create the audit
     /// partitions ahead (run daily, e.g. from cron).
     Maintain {
@@ -267,8 +267,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let purged = crm::maintain::purge(&database.url, retention_days).await?;
             println!(
-                "purged {} expired idempotency key(s), {} finished deliver(ies), {} delivered event(s), {} expired merge(s)",
-                purged.idempotency_keys, purged.deliveries, purged.events, purged.merges
+                "purged {} expired idempotency key(s), {} finished deliver(ies), {} delivered event(s), {} expired merge(s), {} expired export(s)",
+                purged.idempotency_keys, purged.deliveries, purged.events, purged.merges, purged.exports
             );
             let created = crm::audit::maintain(&database.url, crm::audit::MONTHS_AHEAD).await?;
             println!("{created} audit partition(s) created");
@@ -460,7 +460,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 app.clone(),
                 Duration::from_secs(dispatch_interval.max(1)),
             ));
-            tokio::spawn(crm::importer::run(
+            tokio::spawn(crm::jobs::run(
                 app.clone(),
                 Duration::from_secs(dispatch_interval.max(1)),
             ));

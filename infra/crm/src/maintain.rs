@@ -13,9 +13,11 @@ pub struct Purged {
     /// Contact merges past the time they could be undone (`merge_undo_days`): the snapshots of the
     /// merged contacts they keep are personal data.
     pub merges: u64,
+    /// Export jobs whose download has expired: their files are personal data.
+    pub exports: u64,
 }
 
-/// Purges expired idempotency keys and contact merges that can no longer be undone, and finished deliveries and fanned-out events older than
+/// Purges expired idempotency keys, contact merges that can no longer be undone and expired exports, and finished deliveries and fanned-out events older than
 /// `retention_days`. Pending deliveries and the events they need are kept, whatever their age.
 pub async fn purge(owner_url: &str, retention_days: i32) -> anyhow::Result<Purged> {
     anyhow::ensure!(
@@ -47,11 +49,15 @@ pub async fn purge(owner_url: &str, retention_days: i32) -> anyhow::Result<Purge
     let merges = tx
         .execute("delete from contact_merges where expires_at < now()", &[])
         .await?;
+    let exports = tx
+        .execute("delete from exports where expires_at < now()", &[])
+        .await?;
     tx.commit().await?;
     Ok(Purged {
         idempotency_keys,
         deliveries,
         events,
         merges,
+        exports,
     })
 }

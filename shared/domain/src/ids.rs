@@ -79,6 +79,10 @@ uuid_id!(
     ImportId
 );
 uuid_id!(
+    /// An export job.
+    ExportId
+);
+uuid_id!(
     /// A logged call.
     CallId
 );

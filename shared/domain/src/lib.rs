@@ -27,6 +27,6 @@ pub use actor::Actor;
 pub use error::{FieldError, ValidationErrors};
 pub use ids::{
     AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EntityId, EventId,
-    ImportId, ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
+    ExportId, ImportId, ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 pub use region::Region;

@@ -35,6 +35,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "list.member_added",
     "list.member_removed",
     "consent.recorded",
+    "export.created",
+    "export.completed",
     "import.created",
     "import.started",
     "import.completed",

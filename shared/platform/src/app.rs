@@ -23,8 +23,9 @@ pub struct App {
     pub kv: KeyValue,
     /// Wakes the webhook dispatcher after a mutation commits.
     pub wakeup: Wakeup,
-    /// Wakes the import worker when an import starts (and when a pass leaves work behind).
-    pub import_wakeup: Wakeup,
+    /// Wakes the job worker when an import or an export job starts (and when a pass leaves work
+    /// behind).
+    pub job_wakeup: Wakeup,
     /// `None` when rate limiting is off.
     pub rate_limiter: Option<ratelimit::Limiter>,
     /// What this process last read of each tenant (exists, active, rate-limit overrides).
@@ -37,9 +38,9 @@ impl App {
         let auth = Authenticator::new(&config.jwt).context("loading JWT keys")?;
         let db = Db::connect(&config.database_url)?;
         let wakeup = Wakeup::new(config.redis_url.as_deref(), crate::edge::wakeup::CHANNEL);
-        let import_wakeup = Wakeup::new(
+        let job_wakeup = Wakeup::new(
             config.redis_url.as_deref(),
-            crate::edge::wakeup::IMPORT_CHANNEL,
+            crate::edge::wakeup::JOB_CHANNEL,
         );
         let rate_limiter = config.rate_limits.map(ratelimit::Limiter::new);
         let tenants = TenantDirectory::new(config.tenant_cache_seconds);
@@ -49,7 +50,7 @@ impl App {
             db,
             kv,
             wakeup,
-            import_wakeup,
+            job_wakeup,
             rate_limiter,
             tenants,
         })

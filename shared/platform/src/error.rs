@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 410: the contact was merged into `into` (its survivor), which answers in its place.
     #[error("merged into {into}")]
     Merged { into: crm_domain::ContactId },
+    /// 410: the resource existed and is gone for good (an export's download past its expiry).
+    #[error("gone: {detail}")]
+    Gone { detail: String },
     /// 405 with `Allow`.
     #[error("method not allowed")]
     MethodNotAllowed { allowed: Vec<Method> },

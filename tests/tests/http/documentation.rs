@@ -68,7 +68,7 @@ fn every_variable_is_declared_in_spin_toml_for_every_component() {
             "audit",
             "calls",
             "contacts",
-            "import-worker",
+            "job-worker",
             "notes",
             "segments",
             "webhook-dispatcher",

@@ -2,76 +2,17 @@
 //! started, and applied by the worker through the contacts' batch; rows that cannot be imported
 //! (the wrong number of cells, bytes that are not UTF-8, values a contact refuses) reported one by
 //! one without failing the job; each dedupe rule; a dry run; cancellation; an export imported into
-//! another tenant reading back identical; and a step killed in the middle resumed without
-//! duplicates.
+//! another tenant reading back identical; the CLI. (A job that runs on its own wake-up, and a step
+//! killed in the middle, are in `tests/exclusive/jobs.rs`.)
 
-use crm_http_tests::{count_rows, harness, owner_db, Reply, TestClient, TestTenant};
+use crm_http_tests::jobs::{create_import as create, ended, start, upload};
+use crm_http_tests::{count_rows, harness, TestClient, TestTenant};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 fn client_of(tenant: &TestTenant) -> TestClient {
     TestClient::new(Some(tenant.token("contacts:read contacts:write")))
-}
-
-async fn create(client: &TestClient, options: Value) -> String {
-    let reply = client
-        .send_json(Method::POST, "/api/v1/imports", &options)
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(reply.json()["status"], "awaiting_upload");
-    reply.json()["id"].as_str().unwrap().to_owned()
-}
-
-async fn upload(client: &TestClient, id: &str, number: usize, bytes: &[u8]) -> Reply {
-    client
-        .send(
-            client
-                .request(Method::PUT, &format!("/api/v1/imports/{id}/parts/{number}"))
-                .header("content-type", "text/csv")
-                .body(bytes.to_vec()),
-        )
-        .await
-}
-
-async fn start(client: &TestClient, id: &str) -> Reply {
-    client
-        .send_json(
-            Method::POST,
-            &format!("/api/v1/imports/{id}/start"),
-            &json!({}),
-        )
-        .await
-}
-
-/// Runs one worker pass through the operator route (as a scheduler does); the deployment's own
-/// worker may run passes too.
-async fn work() {
-    let reply = TestClient::new(Some(harness().operator_token.clone()))
-        .send_json(Method::POST, "/api/v1/imports/work", &json!({}))
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-}
-
-/// The job once it has ended, driving the worker meanwhile when `drive` (else waiting for the
-/// deployment's own worker alone).
-async fn ended(client: &TestClient, id: &str, drive: bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let reply = client.get(&format!("/api/v1/imports/{id}")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-        let job = reply.json();
-        if ["completed", "failed", "cancelled"].contains(&job["status"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "the import did not end: {job}");
-        if drive {
-            work().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 /// Uploads `file` in parts cut at `cuts`, starts the job and waits for it to end.
@@ -85,7 +26,7 @@ async fn import(client: &TestClient, options: Value, file: &[u8], cuts: &[usize]
     }
     let started = start(client, &id).await;
     assert_eq!(started.status, 202, "{}", started.text);
-    ended(client, &id, true).await
+    ended(client, &format!("/api/v1/imports/{id}"), true).await
 }
 
 async fn error_rows(client: &TestClient, job: &Value) -> Vec<BTreeMap<String, String>> {
@@ -471,112 +412,6 @@ async fn an_upload_is_checked_and_a_job_can_be_cancelled() {
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(listed.json()["data"][0]["id"], id.as_str());
     assert!(listed.json()["next_cursor"].is_string());
-}
-
-#[tokio::test]
-async fn a_started_import_runs_by_itself() {
-    let tenant = TestTenant::create("US").await;
-    let client = client_of(&tenant);
-    let id = create(&client, json!({"format": "ndjson"})).await;
-    let lines: String = (0..50)
-        .map(|n| format!("{{\"first_name\": \"Self{n}\"}}\n"))
-        .collect();
-    assert_eq!(upload(&client, &id, 1, lines.as_bytes()).await.status, 200);
-    assert_eq!(start(&client, &id).await.status, 202);
-    // Nothing drives the worker here: the wake-up the start published does.
-    let job = ended(&client, &id, false).await;
-    assert_eq!(job["status"], "completed", "{job}");
-    assert_eq!(job["rows"]["created"], 50);
-}
-
-#[tokio::test]
-async fn a_step_killed_midway_is_resumed_without_duplicates() {
-    let tenant = TestTenant::create("US").await;
-    let client = client_of(&tenant);
-    let held = client
-        .create_contact(&json!({"first_name": "Held", "emails": [{"address": "held@example.com"}]}))
-        .await;
-    // 2,500 rows: the second step (rows 1,002 to 2,001) updates the held contact.
-    let mut file = String::from("first_name,emails\n");
-    for n in 0..2_500 {
-        if n == 1_500 {
-            file.push_str("Held Again,held@example.com\n");
-        } else {
-            file.push_str(&format!("Person{n},person{n}@example.com\n"));
-        }
-    }
-    let owner = owner_db().await;
-    owner.batch_execute("begin").await.unwrap();
-    owner
-        .execute(
-            "select 1 from contacts where tenant_id = $1 and id = $2 for update",
-            &[&tenant.id.as_uuid(), &held.parse::<uuid::Uuid>().unwrap()],
-        )
-        .await
-        .unwrap();
-    let id = create(&client, json!({"format": "csv"})).await;
-    assert_eq!(upload(&client, &id, 1, file.as_bytes()).await.status, 200);
-    assert_eq!(start(&client, &id).await.status, 202);
-
-    // The step that meets the held row waits on its lock: kill its connection there.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let killed = loop {
-        let waiting = owner
-            .query(
-                "select pid from pg_stat_activity
-                 where usename = 'crm_app' and wait_event_type = 'Lock' and datname = current_database()",
-                &[],
-            )
-            .await
-            .unwrap();
-        if let Some(row) = waiting.first() {
-            let pid: i32 = row.get(0);
-            owner
-                .execute("select pg_terminate_backend($1)", &[&pid])
-                .await
-                .unwrap();
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "no step waited on the held row");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(killed > 0);
-    let midway = client.get(&format!("/api/v1/imports/{id}")).await.json();
-    assert_eq!(
-        midway["rows"]["processed"], 1_000,
-        "the killed step left nothing: {midway}"
-    );
-    owner.batch_execute("rollback").await.unwrap();
-
-    let job = ended(&client, &id, true).await;
-    assert_eq!(job["status"], "completed", "{job}");
-    assert_eq!(
-        (
-            &job["rows"]["created"],
-            &job["rows"]["updated"],
-            &job["rows"]["failed"]
-        ),
-        (&json!(2_499), &json!(1), &json!(0)),
-        "{job}"
-    );
-    assert_eq!(
-        count_rows("contacts", tenant.id).await,
-        2_500,
-        "no row imported twice"
-    );
-    let audited = owner
-        .query_one(
-            "select count(*) from audit_log where tenant_id = $1 and entity_type = 'contact'
-             and actor_type = 'import_job' and actor = $2",
-            &[&tenant.id.as_uuid(), &id],
-        )
-        .await
-        .unwrap();
-    assert_eq!(audited.get::<_, i64>(0), 2_500, "each row audited once");
-    assert_eq!(
-        client.get_contact(&held).await.json()["first_name"],
-        "Held Again"
-    );
 }
 
 #[tokio::test]

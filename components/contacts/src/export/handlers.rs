@@ -3,19 +3,24 @@
 //! body), then the rest streamed a page at a time.
 
 use super::service::Export;
+use super::{jobs, repository};
 use crate::search;
 use bytes::Bytes;
+use crm_domain::contact::export::ExportDraft;
 use crm_domain::contact::filter::SAVED_FILTERS;
 use crm_domain::import::Format;
+use crm_domain::ExportId;
 use crm_domain::{FieldError, ValidationErrors};
 use crm_platform::http::json::parse_body;
 use crm_platform::http::query::Query;
+use crm_platform::http::response::json;
 use crm_platform::http::response::set_header;
 use crm_platform::http::{ApiResponse, ResponseBody};
 use crm_platform::store::db::Tx;
 use crm_platform::{ApiError, RequestContext};
 use futures::StreamExt;
 use http::header;
+use http::StatusCode;
 use serde_json::Value;
 
 /// The query parameters of `GET /api/v1/contacts/export` beside the list's filters.
@@ -88,7 +93,7 @@ pub async fn export_searched(ctx: RequestContext) -> Result<ApiResponse, ApiErro
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            search::handlers::prepare(&ctx, tx, &body).await
+            search::handlers::prepare(ctx.app.config.default_phone_region, tenant, tx, &body).await
         })
         .await?;
     let export = Export::new(ctx.app.clone(), tenant, search, lists, format).await?;
@@ -117,6 +122,99 @@ async fn respond(mut export: Export) -> Result<ApiResponse, ApiError> {
         &format!("attachment; filename=\"contacts.{}\"", format.as_str()),
     );
     // Personal data: no shared cache keeps a copy.
+    set_header(&mut response, header::CACHE_CONTROL, "no-store");
+    Ok(response)
+}
+
+/// `POST /api/v1/exports`: an export job of the list's `filters` or a `search` body; 202 with
+/// `Location`, and the worker woken.
+pub async fn create_export_job(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let draft: ExportDraft = parse_body(&ctx.request)?;
+    let (format, source) = jobs::source_of(&ctx.app, tenant, draft).await?;
+    let response = ctx
+        .write(async |uow| {
+            let job = jobs::create(uow, format, &source).await?;
+            let mut response = json(StatusCode::ACCEPTED, &job)?;
+            set_header(
+                &mut response,
+                header::LOCATION,
+                &format!("/api/v1/exports/{}", job.id),
+            );
+            Ok(response)
+        })
+        .await?;
+    ctx.app.job_wakeup.publish().await;
+    Ok(response)
+}
+
+/// `GET /api/v1/exports/{id}`: the job, with its `download_url` once completed.
+pub async fn get_export_job(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = ctx.path_id::<ExportId>("id")?;
+    let job = ctx
+        .app
+        .db
+        .read(tenant, async |tx: &Tx| jobs::find(tx, tenant, id).await)
+        .await?;
+    json(StatusCode::OK, &job)
+}
+
+/// `GET /api/v1/exports/{id}/download`: the completed job's file, streamed chunk by chunk; 409
+/// before it completes, 410 once it has expired.
+pub async fn download_export(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let tenant = ctx.principal()?.tenant_id;
+    let id = ctx.path_id::<ExportId>("id")?;
+    let stored = ctx
+        .app
+        .db
+        .read(tenant, async |tx: &Tx| {
+            repository::find_job(tx, tenant, id, false).await
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if stored.expired {
+        return Err(ApiError::Gone {
+            detail: format!(
+                "the export expired at {}",
+                stored.job.expires_at.unwrap_or_default()
+            ),
+        });
+    }
+    if stored.job.status != "completed" {
+        return Err(ApiError::conflict(
+            format!("the export is {}", stored.job.status),
+            "/status",
+            "not_completed",
+            "download the file once the job has completed",
+        ));
+    }
+    let app = ctx.app.clone();
+    let chunks = stored.chunks;
+    let body = futures::stream::try_unfold(0i64, move |seq| {
+        let app = app.clone();
+        async move {
+            if seq >= chunks {
+                return Ok(None);
+            }
+            let data = app
+                .db
+                .read(tenant, async |tx: &Tx| {
+                    repository::chunk(tx, tenant, id, seq).await
+                })
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            Ok::<_, ApiError>(Some((Bytes::from(data), seq + 1)))
+        }
+    });
+    let format = stored.job.format;
+    let mut response = ApiResponse::new(ResponseBody::streamed(Box::pin(body)));
+    set_header(&mut response, header::CONTENT_TYPE, media_type(format));
+    set_header(
+        &mut response,
+        header::CONTENT_DISPOSITION,
+        &format!("attachment; filename=\"contacts-{id}.{}\"", format.as_str()),
+    );
     set_header(&mut response, header::CACHE_CONTROL, "no-store");
     Ok(response)
 }

@@ -78,6 +78,16 @@ impl Export {
         self.format
     }
 
+    /// Where the export stands: the last contact written (none before the first page).
+    pub fn position(&self) -> Option<&SearchCursor> {
+        self.search.after.as_ref()
+    }
+
+    /// Goes on after `position` (a job's next step).
+    pub fn resume(&mut self, position: Option<SearchCursor>) {
+        self.search.after = position;
+    }
+
     /// What the output starts with: a CSV's header line (nothing for NDJSON).
     pub fn header(&self) -> String {
         match self.format {

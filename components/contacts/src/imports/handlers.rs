@@ -2,7 +2,7 @@
 //! HTTP out. Starting a job wakes the import worker.
 
 use super::repository::{self, RowError};
-use super::{service, worker};
+use super::service;
 use bytes::Bytes;
 use crm_domain::csv;
 use crm_domain::import::{Import, ImportDraft, MAX_PARTS};
@@ -94,7 +94,7 @@ pub async fn start_import(ctx: RequestContext) -> Result<ApiResponse, ApiError> 
             json(StatusCode::ACCEPTED, &import)
         })
         .await?;
-    ctx.app.import_wakeup.publish().await;
+    ctx.app.job_wakeup.publish().await;
     Ok(response)
 }
 
@@ -160,16 +160,6 @@ fn error_line(error: &RowError) -> String {
         &error.problem.code,
         &error.problem.message,
     ])
-}
-
-/// `POST /api/v1/imports/work` (operator credential): one worker pass over every tenant's jobs;
-/// `{"more": true}` when work remains, and then the worker is woken again.
-pub async fn work(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let more = worker::run(&ctx.app, worker::PASS_BUDGET).await?;
-    if more {
-        ctx.app.import_wakeup.publish().await;
-    }
-    json(StatusCode::OK, &serde_json::json!({ "more": more }))
 }
 
 async fn existing(app: &Arc<App>, tenant: TenantId, id: ImportId) -> Result<Import, ApiError> {

@@ -1,12 +1,11 @@
 //! Import jobs, `/api/v1/imports/**`: a CSV or NDJSON file of contacts uploaded in numbered parts,
 //! started, and applied by the import worker a bounded step at a time through the contacts' batch;
-//! its progress, counts and per-row errors (as CSV) read back; cancellable. The worker's pass is
-//! also an operator route, for schedulers and Spin's Redis-triggered worker.
+//! its progress, counts and per-row errors (as CSV) read back; cancellable. The job worker
+//! (`crate::jobs`) applies them.
 
 mod handlers;
 mod repository;
 pub mod service;
-pub mod worker;
 
 use crate::{READ, WRITE};
 use crm_platform::http::router::{Access, Router};
@@ -58,11 +57,5 @@ pub fn routes() -> Router {
             "/api/v1/imports/{id}/errors",
             Access::Scope(READ),
             |ctx| Box::pin(handlers::import_errors(ctx)),
-        )
-        .route(
-            Method::POST,
-            "/api/v1/imports/work",
-            Access::Operator,
-            |ctx| Box::pin(handlers::work(ctx)),
         )
 }

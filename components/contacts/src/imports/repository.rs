@@ -60,7 +60,6 @@ const SET_STATUS: &str = "
                        version = version + 1
     where tenant_id = $1 and id = $2";
 const DELETE_ROWS: &str = "delete from import_rows where tenant_id = $1 and import_id = $2";
-const RELEASE: &str = "update imports set lease_until = null where tenant_id = $1 and id = $2";
 const INSERT_ERRORS: &str = "
     insert into import_errors (tenant_id, import_id, row_number, position, column_name, code, message)
     select $1, $2, e.row_number::int8, e.position::int4, nullif(e.column_name, ''), e.code, e.message
@@ -328,12 +327,6 @@ pub async fn set_status(
     if status.is_final() {
         tx.execute(DELETE_ROWS, &[tenant.into(), id.into()]).await?;
     }
-    Ok(())
-}
-
-/// Lets another worker take the job at once.
-pub async fn release(tx: &Tx, tenant: TenantId, id: ImportId) -> Result<(), DbError> {
-    tx.execute(RELEASE, &[tenant.into(), id.into()]).await?;
     Ok(())
 }
 

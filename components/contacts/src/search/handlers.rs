@@ -27,7 +27,8 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         .app
         .db
         .read(tenant, async |tx: &Tx| {
-            let (search, lists) = prepare(&ctx, tx, &body).await?;
+            let region = ctx.app.config.default_phone_region;
+            let (search, lists) = prepare(region, tenant, tx, &body).await?;
             let rows = repository::page(tx, tenant, &search, &lists).await?;
             let total = if search.count {
                 Some(repository::total(tx, tenant, &search, &lists).await?)
@@ -51,14 +52,15 @@ pub async fn search(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     )
 }
 
-/// A search body read against the tenant's custom fields, region and lists: the search (its fuzzy
-/// words narrowed) and what each list it names is. The search and the export read bodies here.
+/// A search body read against the tenant's custom fields, region (`default_region` when it has
+/// none) and lists: the search (its fuzzy words narrowed) and what each list it names is. The
+/// search, the export and export jobs read bodies here.
 pub(crate) async fn prepare(
-    ctx: &RequestContext,
+    default_region: crm_domain::Region,
+    tenant: crm_domain::TenantId,
     tx: &Tx,
     body: &Value,
 ) -> Result<(Search, ListMembership), ApiError> {
-    let tenant = ctx.principal()?.tenant_id;
     // The tenant's custom fields and region are read only when the search names a custom field or
     // a phone (each mention is in the body's text).
     let text = body.to_string();
@@ -68,11 +70,9 @@ pub(crate) async fn prepare(
         Vec::new()
     };
     let region = if text.contains("phone") || text.contains("\"lists\"") {
-        tenants::settings(tx, tenant)
-            .await?
-            .region(ctx.app.config.default_phone_region)
+        tenants::settings(tx, tenant).await?.region(default_region)
     } else {
-        ctx.app.config.default_phone_region
+        default_region
     };
     let decode = |raw: &str| decode_cursor::<SearchCursor>(raw).ok();
     let context = SearchContext {

@@ -5,8 +5,12 @@
 
 use super::Contact;
 use crate::csv;
+use crate::event::Action;
+use crate::ids::ExportId;
+use crate::import::Format;
 use crate::preferences::DoNotContact;
 use crate::time::rfc3339;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -167,6 +171,77 @@ pub fn ndjson_line(contact: &Contact, extras: &Extras) -> String {
     let mut text = Value::Object(line).to_string();
     text.push('\n');
     text
+}
+
+/// What an export job reads: the contacts list's filters (query parameter → value), or a search
+/// body (as `POST /api/v1/contacts/search` takes, without its paging fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportSource {
+    Filters(BTreeMap<String, String>),
+    Search(Value),
+}
+
+/// The body of `POST /api/v1/exports`, as raw values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportDraft {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub filters: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub search: Option<Value>,
+}
+
+/// An export job as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportJob {
+    pub id: ExportId,
+    /// `queued`, `running`, `completed` or `failed`.
+    pub status: String,
+    pub format: Format,
+    pub source: ExportSource,
+    /// Contacts written so far.
+    pub rows: i64,
+    pub bytes: i64,
+    /// Where the file downloads from, once completed and until it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub version: i64,
+}
+
+/// What can happen to an export job (who exported what is audited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportAction {
+    Created,
+    Completed,
+}
+
+impl Action for ExportAction {
+    const ENTITY: &'static str = "export";
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Created => "create",
+            Self::Completed => "complete",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Created => "export.created",
+            Self::Completed => "export.completed",
+        }
+    }
 }
 
 #[cfg(test)]

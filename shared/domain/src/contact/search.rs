@@ -235,7 +235,7 @@ pub const SORT_FIELDS: &[&str] = &[
 ];
 
 /// Where a page of a search ended: the sort it was made under, its last row's key and id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchCursor {
     pub sort: SearchSort,
     pub key: String,

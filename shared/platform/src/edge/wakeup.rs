@@ -1,15 +1,15 @@
 //! Wake-ups for background workers. After a mutation that wrote an outbox event commits, the
 //! request publishes a wake-up on the webhook channel; whatever dispatches (the `webhook-dispatcher`
 //! component's Redis trigger on Spin, the native server's dispatcher loop) fans the outbox out and
-//! sends what is due. Starting an import (and a worker pass that leaves work behind) publishes on
-//! the import channel, which runs the import worker. A wake-up is only a hint: the work is already
+//! sends what is due. Starting an import or an export job (and a worker pass that leaves work
+//! behind) publishes on the job channel, which runs the job worker. A wake-up is only a hint: the work is already
 //! in the database, and the periodic passes find it when no wake-up arrives (Redis down, a message
 //! lost), so a failed publish delays work and never loses it.
 
 /// The Redis channel webhook wake-ups travel on.
 pub const CHANNEL: &str = "crm-webhook-dispatch";
-/// The Redis channel import wake-ups travel on.
-pub const IMPORT_CHANNEL: &str = "crm-import-work";
+/// The Redis channel job wake-ups (imports, export jobs) travel on.
+pub const JOB_CHANNEL: &str = "crm-jobs";
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::Wakeup;

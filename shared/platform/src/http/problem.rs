@@ -14,7 +14,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } | ApiError::TenantSuspended => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Merged { .. } => StatusCode::GONE,
+            ApiError::Merged { .. } | ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -40,6 +40,7 @@ impl ApiError {
             ApiError::TenantSuspended => ("tenant-suspended", "The tenant is suspended"),
             ApiError::NotFound => ("not-found", "No such resource"),
             ApiError::Merged { .. } => ("contact-merged", "The contact was merged into another"),
+            ApiError::Gone { .. } => ("gone", "The resource is gone"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { .. } => ("conflict", "The request conflicts with existing data"),
             ApiError::IdempotencyKeyInFlight => (
@@ -68,6 +69,7 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::BadRequest { detail }
+            | ApiError::Gone { detail }
             | ApiError::Unauthorized { detail }
             | ApiError::Conflict { detail, .. }
             | ApiError::BatchNotApplied { detail, .. } => detail.clone(),

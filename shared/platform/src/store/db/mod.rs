@@ -19,8 +19,8 @@ use spin as backend;
 use crate::ApiError;
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EventId, ImportId,
-    ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
+    AuditRecordId, CallId, ConsentId, ContactId, CustomFieldId, DeliveryId, EventId, ExportId,
+    ImportId, ListId, MergeId, NoteId, RelationshipId, TagId, TenantId, WebhookId,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -85,6 +85,7 @@ id_columns!(
     ContactId,
     MergeId,
     ImportId,
+    ExportId,
     CallId,
     NoteId,
     TagId,
