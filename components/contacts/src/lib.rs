@@ -135,9 +135,9 @@ mod job_worker_entry {
     #[spin_sdk::redis_subscriber]
     async fn on_job_wakeup(_message: bytes::Bytes) -> anyhow::Result<()> {
         let app = crm_platform::spin::app().await?;
-        let more = worker::run(&app, PASS_BUDGET)
+        let more = worker::run_retrying(&app, PASS_BUDGET)
             .await
-            .map_err(|e| anyhow::anyhow!("job pass failed: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("job pass failed: {e:?}"))?;
         if more {
             app.job_wakeup.publish().await;
         }

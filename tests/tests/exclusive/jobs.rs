@@ -49,6 +49,11 @@ async fn a_step_killed_midway_is_resumed_without_duplicates() {
         }
     }
     let owner = owner_db().await;
+    let holder: i32 = owner
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     owner.batch_execute("begin").await.unwrap();
     owner
         .execute(
@@ -61,20 +66,21 @@ async fn a_step_killed_midway_is_resumed_without_duplicates() {
     assert_eq!(upload(&client, &id, 1, file.as_bytes()).await.status, 200);
     assert_eq!(start(&client, &id).await.status, 202);
 
-    // The step that meets the held row waits on its lock: kill its connection there.
+    // The step that meets the held row waits on its lock: kill its connection there. (Watched from
+    // a connection of its own: within the holder's transaction, the activity view is a snapshot.)
+    let watcher = owner_db().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let killed = loop {
-        let waiting = owner
+        let waiting = watcher
             .query(
-                "select pid from pg_stat_activity
-                 where usename = 'crm_app' and wait_event_type = 'Lock' and datname = current_database()",
-                &[],
+                "select pid from pg_stat_activity where $1 = any(pg_blocking_pids(pid))",
+                &[&holder],
             )
             .await
             .unwrap();
         if let Some(row) = waiting.first() {
             let pid: i32 = row.get(0);
-            owner
+            watcher
                 .execute("select pg_terminate_backend($1)", &[&pid])
                 .await
                 .unwrap();

@@ -100,37 +100,50 @@ pub async fn add_part(
             &format!("send part {expected} (at most {MAX_PARTS} parts)"),
         ));
     }
-    let tx = uow.tx();
     if job.import.upload.parts == 0 && job.options().format == Format::Csv {
         let delimiter = job.options().delimiter_for(bytes);
         job.import.options.delimiter = Some(char::from(delimiter).to_string());
     }
-    let options = job.options().clone();
+    record(uow, &job, bytes, ImportStatus::AwaitingUpload).await?;
+    find(uow.tx(), uow.tenant(), id).await
+}
+
+/// Reads `bytes` after what the job has read (none: the end of the upload, which completes the
+/// record the last part ended inside), checks a header read now against the mapping, and stores
+/// the rows with the job moved to `status`.
+async fn record(
+    uow: &UnitOfWork<'_>,
+    job: &Job,
+    bytes: &[u8],
+    status: ImportStatus,
+) -> Result<(), ApiError> {
+    let options = job.options();
+    let last = status != ImportStatus::AwaitingUpload;
     let read = read_part(
         options.format,
         options.delimiter_for(bytes),
-        &progress_of(&job),
+        &progress_of(job),
         bytes,
-        false,
+        last,
     )
     .map_err(|problem| ApiError::invalid_field("", "unreadable_file", problem.0))?;
     if job.import.columns.is_none() {
         if let Some(header) = &read.progress.header {
-            let fields = custom_fields::list(tx, uow.tenant(), true).await?;
+            let fields = custom_fields::list(uow.tx(), uow.tenant(), true).await?;
             Mapping::resolve(header, &options.mapping, &fields)?;
         }
     }
     repository::record_part(
-        tx,
+        uow.tx(),
         uow.tenant(),
-        id,
-        &options,
+        job.import.id,
+        options,
         bytes.len() as i64,
         &read,
-        ImportStatus::AwaitingUpload,
+        status,
     )
     .await?;
-    find(tx, uow.tenant(), id).await
+    Ok(())
 }
 
 /// Ends the upload and queues the job: the record the last part ended inside is read now.
@@ -147,33 +160,8 @@ pub async fn start(uow: &UnitOfWork<'_>, id: ImportId) -> Result<Import, ApiErro
             "upload part 1 of the file first",
         ));
     }
-    let tx = uow.tx();
-    let options = job.options().clone();
-    let read = read_part(
-        options.format,
-        options.delimiter_for(b""),
-        &progress_of(&job),
-        b"",
-        true,
-    )
-    .map_err(|problem| ApiError::invalid_field("", "unreadable_file", problem.0))?;
-    if job.import.columns.is_none() {
-        if let Some(header) = &read.progress.header {
-            let fields = custom_fields::list(tx, uow.tenant(), true).await?;
-            Mapping::resolve(header, &options.mapping, &fields)?;
-        }
-    }
-    repository::record_part(
-        tx,
-        uow.tenant(),
-        id,
-        &options,
-        0,
-        &read,
-        ImportStatus::Queued,
-    )
-    .await?;
-    let import = find(tx, uow.tenant(), id).await?;
+    record(uow, &job, b"", ImportStatus::Queued).await?;
+    let import = find(uow.tx(), uow.tenant(), id).await?;
     uow.record_change(ImportAction::Started, id, Some(&job.import), &import)
         .await?;
     Ok(import)

@@ -22,6 +22,20 @@ enum Job {
     Export(TenantId, ExportId),
 }
 
+/// [`run`], run once more when it fails on the server's side: the failed statement's connection was
+/// dropped (a database restart, a killed backend), and the next pass gets a fresh one. For the
+/// entry points that nothing calls again soon (a Redis wake-up, the operator route); the native loop
+/// retries on its interval.
+pub async fn run_retrying(app: &Arc<App>, budget: Duration) -> Result<bool, ApiError> {
+    match run(app, budget).await {
+        Err(error) if error.status().is_server_error() => {
+            tracing::warn!(error = ?error, "a job pass failed; running it again");
+            run(app, budget).await
+        }
+        outcome => outcome,
+    }
+}
+
 /// Works until no job has work left or `budget` has passed; whether work remains.
 pub async fn run(app: &Arc<App>, budget: Duration) -> Result<bool, ApiError> {
     let started = Instant::now();
