@@ -1,10 +1,10 @@
 //! What an export reads beside the contacts themselves: the columns a CSV export adds (custom
 //! fields, consent purposes) and, for each page, the contacts' tags, preferences and consent.
 
+use crate::preferences::repository::do_not_contact_from_row;
 use crm_domain::contact::export::{ExportJob, ExportSource, Extras};
 use crm_domain::contact::search::SearchCursor;
 use crm_domain::import::Format;
-use crm_domain::preferences::DoNotContact;
 use crm_domain::{Actor, ContactId, ExportId, TenantId};
 use crm_platform::store::db::{DbError, Row, SqlValue, Tx};
 use serde_json::Value;
@@ -73,12 +73,7 @@ fn extras_from_row(row: &Row) -> Result<Extras, DbError> {
         preferred_channel: row.get("preferred_channel")?,
         language: row.get("language")?,
         time_zone: row.get("time_zone")?,
-        do_not_contact: DoNotContact {
-            email: row.get("do_not_email")?,
-            phone: row.get("do_not_phone")?,
-            sms: row.get("do_not_sms")?,
-            post: row.get("do_not_post")?,
-        },
+        do_not_contact: do_not_contact_from_row(row)?,
         consent,
     })
 }

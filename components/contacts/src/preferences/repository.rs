@@ -74,13 +74,19 @@ fn preferences_from_row(contact: ContactId, row: &Row) -> Result<Preferences, Db
         preferred_channel: row.get("preferred_channel")?,
         language: row.get("language")?,
         time_zone: row.get("time_zone")?,
-        do_not_contact: DoNotContact {
-            email: row.get("do_not_email")?,
-            phone: row.get("do_not_phone")?,
-            sms: row.get("do_not_sms")?,
-            post: row.get("do_not_post")?,
-        },
+        do_not_contact: do_not_contact_from_row(row)?,
         version: row.get("version")?,
         updated_at: row.get("updated_at")?,
+    })
+}
+
+/// The do-not-contact flags of a row with `do_not_email`, `do_not_phone`, `do_not_sms` and
+/// `do_not_post` columns.
+pub(crate) fn do_not_contact_from_row(row: &Row) -> Result<DoNotContact, DbError> {
+    Ok(DoNotContact {
+        email: row.get("do_not_email")?,
+        phone: row.get("do_not_phone")?,
+        sms: row.get("do_not_sms")?,
+        post: row.get("do_not_post")?,
     })
 }
