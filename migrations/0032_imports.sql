@@ -21,7 +21,6 @@ create table imports (
                           'cancelled')),
     format text not null check (format in ('csv', 'ndjson')),
     options jsonb not null check (jsonb_typeof(options) = 'object'),
-    dry_run boolean not null default false,
     parts integer not null default 0,
     bytes bigint not null default 0,
     header text[],

@@ -15,8 +15,8 @@ const COLUMNS: &str = "i.id, i.status, i.options, i.parts::int8 as parts, i.byte
 
 const INSERT: &str = "
     with i as (
-        insert into imports (tenant_id, id, format, options, dry_run, actor_type, actor)
-        values ($1, $2, $3, $4, $5, $6, $7)
+        insert into imports (tenant_id, id, format, options, actor_type, actor)
+        values ($1, $2, $3, $4, $5, $6)
         returning *
     )
     select {columns} from i";
@@ -95,9 +95,6 @@ impl Job {
     }
 }
 
-/// One row to import: its number and its record, or why it cannot be read.
-pub type StoredRow = ReadRow;
-
 /// What one step did, to be counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepCounts {
@@ -131,7 +128,6 @@ pub async fn insert(
                 id.into(),
                 options.format.as_str().into(),
                 SqlValue::Json(options_json(options)?),
-                options.dry_run.into(),
                 actor.kind().into(),
                 actor.id().into(),
             ],
@@ -255,7 +251,7 @@ pub async fn next_rows(
     id: ImportId,
     after: i64,
     limit: i64,
-) -> Result<Vec<StoredRow>, DbError> {
+) -> Result<Vec<ReadRow>, DbError> {
     tx.query(
         NEXT_ROWS,
         &[tenant.into(), id.into(), after.into(), limit.into()],

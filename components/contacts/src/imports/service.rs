@@ -202,73 +202,70 @@ pub async fn find(tx: &Tx, tenant: TenantId, id: ImportId) -> Result<Import, Api
         .import)
 }
 
+/// Runs `work` as a change made by job `id` of `tenant` itself (actor `import_job`, correlation id
+/// `import-<id>`).
+async fn as_job<T>(
+    app: &App,
+    tenant: TenantId,
+    id: ImportId,
+    work: impl AsyncFnOnce(&UnitOfWork<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let actor = Actor::ImportJob(id.to_string());
+    let correlation = format!("import-{id}");
+    app.unit_of_work(tenant, &actor, &correlation, work).await
+}
+
 /// One step of job `id` of `tenant`, by the job itself as actor: its next rows applied, or the job
 /// completed when none are left. Whether more work remains.
 pub async fn step(app: &App, tenant: TenantId, id: ImportId) -> Result<bool, ApiError> {
-    let actor = Actor::ImportJob(id.to_string());
-    let correlation = format!("import-{id}");
-    app.unit_of_work(
-        tenant,
-        &actor,
-        &correlation,
-        async |uow: &UnitOfWork<'_>| {
-            let Some(job) = repository::find(uow.tx(), tenant, id, true).await? else {
-                return Ok(false);
-            };
-            match job.status() {
-                ImportStatus::Queued => {
-                    repository::set_status(uow.tx(), tenant, id, ImportStatus::Running, None)
-                        .await?;
-                }
-                ImportStatus::Running => {}
-                _ => return Ok(false),
+    as_job(app, tenant, id, async |uow: &UnitOfWork<'_>| {
+        let Some(job) = repository::find(uow.tx(), tenant, id, true).await? else {
+            return Ok(false);
+        };
+        match job.status() {
+            ImportStatus::Queued => {
+                repository::set_status(uow.tx(), tenant, id, ImportStatus::Running, None).await?;
             }
-            let rows = repository::next_rows(uow.tx(), tenant, id, job.last_row, STEP_ROWS).await?;
-            let Some(last) = rows.last().map(|row| row.row) else {
-                repository::set_status(uow.tx(), tenant, id, ImportStatus::Completed, None).await?;
-                let import = find(uow.tx(), tenant, id).await?;
-                uow.record_change(ImportAction::Completed, id, Some(&job.import), &import)
-                    .await?;
-                return Ok(false);
-            };
-            let fields = custom_fields::list(uow.tx(), tenant, true).await?;
-            let (counts, errors) = if job.options().dry_run {
-                uow.tx()
-                    .trial(async || apply_rows(uow, &job, &rows, &fields).await)
-                    .await??
-            } else {
-                apply_rows(uow, &job, &rows, &fields).await?
-            };
-            repository::insert_errors(uow.tx(), tenant, id, &errors).await?;
-            repository::advance(uow.tx(), tenant, id, last, counts, LEASE_SECONDS).await?;
-            Ok(true)
-        },
-    )
+            ImportStatus::Running => {}
+            _ => return Ok(false),
+        }
+        let rows = repository::next_rows(uow.tx(), tenant, id, job.last_row, STEP_ROWS).await?;
+        let Some(last) = rows.last().map(|row| row.row) else {
+            repository::set_status(uow.tx(), tenant, id, ImportStatus::Completed, None).await?;
+            let import = find(uow.tx(), tenant, id).await?;
+            uow.record_change(ImportAction::Completed, id, Some(&job.import), &import)
+                .await?;
+            return Ok(false);
+        };
+        let fields = custom_fields::list(uow.tx(), tenant, true).await?;
+        let (counts, errors) = if job.options().dry_run {
+            uow.tx()
+                .trial(async || apply_rows(uow, &job, &rows, &fields).await)
+                .await??
+        } else {
+            apply_rows(uow, &job, &rows, &fields).await?
+        };
+        repository::insert_errors(uow.tx(), tenant, id, &errors).await?;
+        repository::advance(uow.tx(), tenant, id, last, counts, LEASE_SECONDS).await?;
+        Ok(true)
+    })
     .await
 }
 
 /// Marks job `id` failed with `reason` (a step that cannot succeed, however often it is tried).
 pub async fn fail(app: &App, tenant: TenantId, id: ImportId, reason: &str) -> Result<(), ApiError> {
-    let actor = Actor::ImportJob(id.to_string());
-    let correlation = format!("import-{id}");
-    app.unit_of_work(
-        tenant,
-        &actor,
-        &correlation,
-        async |uow: &UnitOfWork<'_>| {
-            let Some(job) = repository::find(uow.tx(), tenant, id, true).await? else {
-                return Ok(());
-            };
-            if job.status().is_final() {
-                return Ok(());
-            }
-            repository::set_status(uow.tx(), tenant, id, ImportStatus::Failed, Some(reason))
-                .await?;
-            let import = find(uow.tx(), tenant, id).await?;
-            uow.record_change(ImportAction::Failed, id, Some(&job.import), &import)
-                .await
-        },
-    )
+    as_job(app, tenant, id, async |uow: &UnitOfWork<'_>| {
+        let Some(job) = repository::find(uow.tx(), tenant, id, true).await? else {
+            return Ok(());
+        };
+        if job.status().is_final() {
+            return Ok(());
+        }
+        repository::set_status(uow.tx(), tenant, id, ImportStatus::Failed, Some(reason)).await?;
+        let import = find(uow.tx(), tenant, id).await?;
+        uow.record_change(ImportAction::Failed, id, Some(&job.import), &import)
+            .await
+    })
     .await
 }
 
