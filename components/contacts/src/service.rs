@@ -228,7 +228,7 @@ pub(crate) fn patched(
         fields,
         previous: Some(&before.custom),
     };
-    let contact = NewContact::parse(draft, region, schema)?;
+    let contact = NewContact::parse_change(draft, region, schema, &before.phones)?;
     let preview = contact.to_contact(
         before.id,
         before.version,

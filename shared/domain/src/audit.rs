@@ -126,12 +126,12 @@ fn top_level_diff(before: &Value, after: &Value) -> Vec<FieldChange> {
         .into_iter()
         .filter(|field| !UNAUDITED_FIELDS.contains(&field.as_str()))
         .filter_map(|field| {
-            let old = before.get(field).cloned().unwrap_or(Value::Null);
-            let new = after.get(field).cloned().unwrap_or(Value::Null);
-            (old != new).then(|| FieldChange {
+            let (old, new) = (before.get(field), after.get(field));
+            let value = |side: Option<&Value>| side.cloned().unwrap_or(Value::Null);
+            (old.unwrap_or(&Value::Null) != new.unwrap_or(&Value::Null)).then(|| FieldChange {
                 field: field.clone(),
-                old,
-                new,
+                old: value(old),
+                new: value(new),
             })
         })
         .collect()

@@ -418,6 +418,46 @@ async fn a_trunk_prefix_after_the_country_code_is_accepted() {
     assert_eq!(created.json()["phones"][0]["number"], "+44 (0)20 7946 0958");
 }
 
+/// A number is read once, when it is written: after the tenant's default region changes, a change
+/// of the contact that leaves its numbers alone keeps them as they were read (it neither fails on
+/// them nor reads them otherwise), and a number it adds is read with the new region.
+#[tokio::test]
+async fn a_stored_number_keeps_its_reading_when_the_default_region_changes() {
+    let tenant = TestTenant::create("GB").await;
+    let client = tenant.client();
+    let created = client
+        .post_contact(&json!({"first_name": "Read", "phones": [{"number": "07911 123456"}]}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    tenant
+        .set(crm::tenants::TenantUpdate {
+            region: Some("US"),
+            ..Default::default()
+        })
+        .await;
+    let renamed = client
+        .patch_contact(&id, &json!({"job_title": "Engineer"}), None)
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.json()["phones"], created.json()["phones"]);
+    let added = client
+        .patch_contact(
+            &id,
+            &json!({"phones": [{"number": "07911 123456"}, {"number": "(212) 736-5000"}]}),
+            None,
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(added.json()["phones"][0]["e164"], "+447911123456");
+    assert_eq!(added.json()["phones"][1]["e164"], "+12127365000");
+    // Written anew (not a number the contact holds), a national number is read with the region.
+    let refused = client
+        .post_contact(&json!({"first_name": "New", "phones": [{"number": "07911 123456"}]}))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+}
+
 /// Times PostgreSQL cannot store (year 0) are the client's mistake, named, never a 500: in query
 /// strings and in bodies alike.
 #[tokio::test]

@@ -11,7 +11,7 @@ use crm_domain::contact::merge::{
     merged_preferences, plan_links, same_preferences, unmerged_view, Attachment, LinkOutcome,
     MergeRequest, Moved, PreferencesChange,
 };
-use crm_domain::contact::{Contact, ContactDraft, EmailAddress, NewContact};
+use crm_domain::contact::{Contact, ContactDraft, ContactPhone, EmailAddress, NewContact};
 use crm_domain::custom_field::CustomSchema;
 use crm_domain::event::ContactAction;
 use crm_domain::preferences::Preferences;
@@ -77,7 +77,11 @@ pub async fn merge(
         fields: &fields,
         previous: Some(&survivor.custom),
     };
-    let contact = NewContact::parse(draft, uow.region(&settings), schema)
+    let stored: Vec<ContactPhone> = std::iter::once(&survivor)
+        .chain(&others)
+        .flat_map(|contact| contact.phones.iter().cloned())
+        .collect();
+    let contact = NewContact::parse_change(draft, uow.region(&settings), schema, &stored)
         .map_err(|errors| under("/contact", errors))?;
     let merged_ids: Vec<ContactId> = others.iter().map(|c| c.id).collect();
     let holdings = repository::holdings(tx, tenant, survivor.id, &merged_ids).await?;
@@ -412,7 +416,7 @@ pub async fn undo(uow: &UnitOfWork<'_>, id: MergeId) -> Result<MergeRecord, ApiE
         fields: &fields,
         previous: Some(&survivor.custom),
     };
-    let contact = NewContact::parse(draft, uow.region(&settings), schema)
+    let contact = NewContact::parse_change(draft, uow.region(&settings), schema, &survivor.phones)
         .map_err(|errors| later_changes(under("/survivor", errors).field_errors().to_vec()))?;
     let after = contacts::update(tx, tenant, &[(&survivor, &contact)])
         .await

@@ -126,6 +126,19 @@ impl NewContact {
         default_region: Region,
         schema: CustomSchema<'_>,
     ) -> Result<Self, ValidationErrors> {
+        Self::parse_change(draft, default_region, schema, &[])
+    }
+
+    /// [`parse`](Self::parse) of a stored contact's new state: a phone number written as `stored`
+    /// holds it keeps the reading it was stored with (not read again, with today's default region),
+    /// so a change that leaves the phones alone neither pays for libphonenumber again nor
+    /// fails on a number the tenant's region now reads otherwise.
+    pub fn parse_change(
+        draft: ContactDraft,
+        default_region: Region,
+        schema: CustomSchema<'_>,
+        stored: &[ContactPhone],
+    ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let custom = schema.values(draft.custom, default_region, &mut errors);
         let name = |raw: Option<String>, field: &str, max: usize, errors: &mut ValidationErrors| {
@@ -150,7 +163,7 @@ impl NewContact {
             &mut errors,
         );
         let emails = parse_emails(draft.emails, &mut errors);
-        let phones = parse_phones(draft.phones, default_region, &mut errors);
+        let phones = parse_phones(draft.phones, default_region, stored, &mut errors);
         let mut text = |raw: Option<String>, field: &str, max: usize| {
             raw.and_then(|raw| errors.take(PersonName::parse(&raw, field, max)).flatten())
                 .map(PersonName::into_inner)
@@ -306,6 +319,7 @@ fn parse_emails(drafts: Vec<EmailDraft>, errors: &mut ValidationErrors) -> Vec<N
 fn parse_phones(
     drafts: Vec<PhoneDraft>,
     region: Region,
+    stored: &[ContactPhone],
     errors: &mut ValidationErrors,
 ) -> Vec<NewPhone> {
     let entries = drafts
@@ -316,7 +330,13 @@ fn parse_phones(
             primary: d.primary,
         })
         .collect();
-    let parse = |raw: &str, field: &str| PhoneNumber::parse(raw, region, field);
+    let parse = |raw: &str, field: &str| {
+        let known = stored.iter().find(|phone| phone.number == raw.trim());
+        match known.and_then(PhoneNumber::as_stored) {
+            Some(phone) => Ok(phone),
+            None => PhoneNumber::parse(raw, region, field),
+        }
+    };
     let key = |phone: &PhoneNumber| phone.e164().to_owned();
     parse_entries(entries, "/phones", "number", MAX_PHONES, errors, parse, key)
         .into_iter()
@@ -466,6 +486,33 @@ mod tests {
         let contact = NewContact::parse(draft, gb(), CustomSchema::default()).unwrap();
         assert!(contact.emails[0].primary && !contact.emails[1].primary);
         assert!(contact.phones[0].primary);
+    }
+
+    #[test]
+    fn a_stored_number_keeps_the_reading_it_was_stored_with() {
+        let draft = || ContactDraft {
+            phones: vec![phone(" 07911 123456 "), phone("020 7946 0018")],
+            ..Default::default()
+        };
+        let stored = NewContact::parse(draft(), gb(), CustomSchema::default())
+            .unwrap()
+            .to_contact(ContactId::generate(), 1, Utc::now(), Utc::now())
+            .phones;
+        assert_eq!(stored[0].e164, "+447911123456");
+        let us = Region::parse("US").unwrap();
+        // Read again with another default region, a national number means something else.
+        let errors = NewContact::parse(draft(), us, CustomSchema::default()).unwrap_err();
+        assert_eq!(fields(&errors)[0], ("/phones/0/number", "invalid_phone"));
+        // As a change of the stored contact, each number it holds keeps its reading; a new one
+        // is read with the default region.
+        let mut changed = draft();
+        changed.phones.push(phone("(212) 736-5000"));
+        let contact = NewContact::parse_change(changed, us, CustomSchema::default(), &stored)
+            .unwrap()
+            .to_contact(ContactId::generate(), 2, Utc::now(), Utc::now());
+        assert_eq!(contact.phones[..2], stored[..]);
+        assert_eq!(contact.phones[2].e164, "+12127365000");
+        assert_eq!(contact.phones[2].region, "US");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Phone numbers, parsed with libphonenumber's metadata and stored as E.164 with their region.
 
+use crate::contact::ContactPhone;
 use crate::error::FieldError;
 use crate::region::Region;
 use phonenumber::Mode;
@@ -57,6 +58,17 @@ impl PhoneNumber {
             e164: parsed.format().mode(Mode::E164).to_string(),
             national: parsed.format().mode(Mode::National).to_string(),
             region,
+        })
+    }
+
+    /// The number as a stored contact holds it (read when it was stored); `None` when the stored
+    /// region is not one this build knows.
+    pub fn as_stored(stored: &ContactPhone) -> Option<Self> {
+        Some(Self {
+            raw: stored.number.clone(),
+            e164: stored.e164.clone(),
+            national: stored.national.clone(),
+            region: Region::parse(&stored.region)?,
         })
     }
 
