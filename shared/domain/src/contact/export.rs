@@ -14,8 +14,46 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Joins the items of a multi-valued cell (emails, tags, a multi-select custom field).
+/// Separates the items of a multi-valued cell (emails, tags, a multi-select custom field).
 pub const SEPARATOR: &str = "; ";
+
+/// The items as one multi-valued cell, joined by [`SEPARATOR`]; a `;` or a backslash inside an item
+/// is escaped with a backslash (a tag named `a;b` is written `a\;b`, and stays one tag), as
+/// [`split_items`] reads it back.
+pub fn join_items<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let escaped: Vec<String> = items
+        .into_iter()
+        .map(|item| item.as_ref().replace('\\', "\\\\").replace(';', "\\;"))
+        .collect();
+    escaped.join(SEPARATOR)
+}
+
+/// The items of a multi-valued cell, each trimmed, blanks kept: split at each `;` that is not
+/// escaped (`\;` is a `;` of the item, `\\` a backslash; any other backslash is itself, as files
+/// written elsewhere hold them).
+pub fn split_items(cell: &str) -> Vec<String> {
+    if cell.is_empty() {
+        return Vec::new();
+    }
+    let mut items = Vec::new();
+    let mut item = String::new();
+    let mut chars = cell.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&next @ (';' | '\\')) => {
+                    item.push(next);
+                    chars.next();
+                }
+                _ => item.push(c),
+            },
+            ';' => items.push(std::mem::take(&mut item)),
+            _ => item.push(c),
+        }
+    }
+    items.push(item);
+    items.iter().map(|item| item.trim().to_owned()).collect()
+}
 
 /// What an export writes beside the contact itself.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,7 +124,7 @@ impl Columns {
     /// `contact` as one CSV line under [`Columns::header`].
     pub fn row(&self, contact: &Contact, extras: &Extras) -> String {
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let joined = |items: Vec<String>| items.join(SEPARATOR);
+        let joined = |items: Vec<String>| join_items(items);
         let address = contact.address.clone().unwrap_or_default();
         let mut cells = vec![
             contact.id.to_string(),
@@ -140,12 +178,12 @@ impl Columns {
     }
 }
 
-/// A custom field's value as a CSV cell: text as it is, a list joined by [`SEPARATOR`].
+/// A custom field's value as a CSV cell: text as it is, a list as [`join_items`] joins it.
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(text) => text.clone(),
-        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(SEPARATOR),
+        Value::Array(items) => join_items(items.iter().map(cell)),
         other => other.to_string(),
     }
 }
@@ -250,6 +288,17 @@ mod tests {
     use crate::contact::{ContactEmail, ContactPhone, LifecycleStage};
     use crate::ids::ContactId;
     use chrono::TimeZone;
+
+    #[test]
+    fn items_holding_the_separator_or_a_backslash_survive_a_round_trip() {
+        let items = ["VIP; gold", r"C:\temp", r"ends with \", "", "plain"];
+        let cell = join_items(items);
+        assert_eq!(cell, r"VIP\; gold; C:\\temp; ends with \\; ; plain");
+        assert_eq!(split_items(&cell), items);
+        // Written elsewhere: a lone backslash is itself, blanks and spaces around items as given.
+        assert_eq!(split_items(r" a\b ;c; "), [r"a\b", "c", ""]);
+        assert!(split_items("").is_empty());
+    }
 
     fn contact() -> Contact {
         let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();

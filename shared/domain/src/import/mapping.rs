@@ -4,7 +4,7 @@
 //! exported file imports back as it is.
 
 use super::reader::RowProblem;
-use crate::contact::export::STANDARD_COLUMNS;
+use crate::contact::export::{split_items, STANDARD_COLUMNS};
 use crate::custom_field::{CustomField, FieldType};
 use crate::error::{FieldError, ValidationErrors};
 use serde_json::{json, Map, Value};
@@ -232,9 +232,9 @@ impl Mapping {
                     address.insert((*part).to_owned(), json!(cell));
                 }
                 Target::Emails => emails = split(cell),
-                Target::EmailLabels => email_labels = split_keeping_blanks(cell),
+                Target::EmailLabels => email_labels = split_items(cell),
                 Target::Phones => phones = split(cell),
-                Target::PhoneLabels => phone_labels = split_keeping_blanks(cell),
+                Target::PhoneLabels => phone_labels = split_items(cell),
                 Target::Tags => tags = split(cell),
                 Target::Custom(key, kind) if !cell.is_empty() => match custom_value(cell, *kind) {
                     Ok(value) => {
@@ -384,19 +384,9 @@ fn drop_derived_display_name(body: &mut Map<String, Value>, primary_e164: Option
 
 /// The items of a multi-valued cell, blanks left out.
 fn split(cell: &str) -> Vec<String> {
-    cell.split(';')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The items of a labels cell, aligned with its values: blanks kept.
-fn split_keeping_blanks(cell: &str) -> Vec<String> {
-    if cell.is_empty() {
-        return Vec::new();
-    }
-    cell.split(';').map(|item| item.trim().to_owned()).collect()
+    let mut items = split_items(cell);
+    items.retain(|item| !item.is_empty());
+    items
 }
 
 /// A custom field's cell as the JSON its field reads: a number for numbers, a boolean for booleans
