@@ -986,3 +986,81 @@ async fn every_search_shape_reads_an_index_on_a_large_tenant() {
     assert!(!has_index().await);
     assert!(!has_statistics().await);
 }
+
+/// The search document of a contact as stored: its row version (`xmin`) and its text.
+async fn document_of(contact: &str) -> (String, String) {
+    let row = crm_http_tests::owner_db()
+        .await
+        .query_one(
+            "select xmin::text, document::text from contact_search where contact_id = $1::text::uuid",
+            &[&contact],
+        )
+        .await
+        .expect("the contact's search document");
+    (row.get(0), row.get(1))
+}
+
+/// A contact's search document is written again when what it reads changes (names, company, job
+/// title, notes' text) and only then: a change of the lifecycle stage, a custom field or a note's
+/// `pinned` leaves it as it was, and the search still finds what it must.
+#[tokio::test]
+async fn a_search_document_is_rewritten_only_when_a_searched_field_changes() {
+    let book = book().await;
+    let id = book
+        .client
+        .create_contact(&json!({"first_name": "Octavia", "company": "Initech"}))
+        .await;
+    let note = book
+        .client
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/contacts/{id}/notes"),
+            &json!({"body": "met at the harbour"}),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{}", note.text);
+    let note = note.json()["id"].as_str().unwrap().to_owned();
+    let before = document_of(&id).await;
+
+    let staged = book
+        .client
+        .patch_contact(&id, &json!({"lifecycle_stage": "customer"}), None)
+        .await;
+    assert_eq!(staged.status, 200, "{}", staged.text);
+    let pinned = book
+        .client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/contacts/{id}/notes/{note}"),
+            &json!({"pinned": true}),
+        )
+        .await;
+    assert_eq!(pinned.status, 200, "{}", pinned.text);
+    assert_eq!(document_of(&id).await, before, "nothing searched changed");
+
+    let titled = book
+        .client
+        .patch_contact(&id, &json!({"job_title": "Harbourmaster"}), None)
+        .await;
+    assert_eq!(titled.status, 200, "{}", titled.text);
+    let after = document_of(&id).await;
+    assert_ne!(after.0, before.0);
+    assert!(after.1.contains("harbourmaster"), "{}", after.1);
+    assert_eq!(
+        book.names(json!({"q": "harbourmaster"})).await,
+        vec!["Octavia".to_owned()]
+    );
+    let noted = book
+        .client
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/contacts/{id}/notes/{note}"),
+            &json!({"body": "met at the lighthouse"}),
+        )
+        .await;
+    assert_eq!(noted.status, 200, "{}", noted.text);
+    assert_eq!(
+        book.names(json!({"q": "lighthouse"})).await,
+        vec!["Octavia".to_owned()]
+    );
+}
