@@ -29,3 +29,14 @@ ensure_redis() {
   echo "Redis is not answering on 127.0.0.1:6379." >&2
   return 1
 }
+
+# For benchmarks: says so when the server runs without autovacuum (this workplace's CI machines
+# do, in conf.d/90-ci.conf), since that shapes every figure of a run: dead rows and GIN pending
+# lists are never cleaned in the background, and nothing is analyzed after a bulk load.
+report_autovacuum() {
+  local host=$1 port=$2
+  if [ "$(psql -Atq -h "$host" -p "$port" -U postgres -d postgres -c 'show autovacuum' 2>/dev/null)" = off ]; then
+    echo "note: PostgreSQL on $host:$port runs with autovacuum off; production runs it (figures here" \
+      "carry every dead row and GIN pending-list cleanup of the run, and stale statistics after a bulk load)"
+  fi
+}
