@@ -5,27 +5,31 @@
 -- new document row and its GIN entries (a third of a batch upsert's database time), for nothing.
 --
 -- * Updates of contacts and notes note a contact only when a column the document reads changed
---   (`contact_search_fields_changed`, comparing the statement's old and new rows).
+--   (`contact_search_fields_changed`, comparing the statement's old and new rows); a note moved to
+--   another contact (a merge, its undo) notes both.
 -- * The refresh leaves a document row alone when what it computes is what is there.
 
 -- Trigger arguments: the column holding the contact's id, the row's key column, then the columns
--- the search document reads.
+-- the search document reads. A row whose contact column changed (a note a merge moved) notes both
+-- contacts, the one it left and the one it joined.
 create function contact_search_fields_changed() returns trigger
     language plpgsql security definer set search_path = public
     as $$
 declare
     searched text := (select string_agg(format('o.%1$I is distinct from n.%1$I', column_name), ' or ')
-                      from unnest(tg_argv[2:]) as column_name);
+                      from unnest(tg_argv[0:0] || tg_argv[2:]) as column_name);
 begin
     perform set_config('crm.contact_search_flushed', 'no', true);
     execute format('insert into contact_search_pending (tenant_id, contact_id)
-                    select distinct n.tenant_id, n.%1$I
+                    select distinct touched.tenant_id, touched.contact_id
                     from new_rows n join old_rows o on o.tenant_id = n.tenant_id and o.%2$I = n.%2$I
+                    cross join lateral (values (n.tenant_id, n.%1$I), (o.tenant_id, o.%1$I))
+                        as touched (tenant_id, contact_id)
                     where (%3$s)
                       and not exists (select 1 from contact_search_pending p
                                       where p.transaction_id = pg_current_xact_id()
-                                        and p.tenant_id = n.tenant_id
-                                        and p.contact_id = n.%1$I)',
+                                        and p.tenant_id = touched.tenant_id
+                                        and p.contact_id = touched.contact_id)',
                    tg_argv[0], tg_argv[1], searched);
     return null;
 end

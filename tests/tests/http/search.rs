@@ -1064,3 +1064,54 @@ async fn a_search_document_is_rewritten_only_when_a_searched_field_changes() {
         vec!["Octavia".to_owned()]
     );
 }
+
+/// Notes a merge moves are searched under the survivor (and, after an undo, under their contact
+/// again), though the survivor's own searched fields do not change.
+#[tokio::test]
+async fn notes_a_merge_moves_are_searched_under_their_new_contact() {
+    let book = book().await;
+    let survivor = book
+        .client
+        .create_contact(&json!({"first_name": "Ada", "company": "Initech"}))
+        .await;
+    let merged = book
+        .client
+        .create_contact(&json!({"first_name": "Augusta", "company": "Initech"}))
+        .await;
+    let note = book
+        .client
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/contacts/{merged}/notes"),
+            &json!({"body": "asked about the zeppelin"}),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{}", note.text);
+    let done = book
+        .client
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/contacts/{survivor}/merge"),
+            &json!({"contact_ids": [merged], "rules": {"first_name": "target"}}),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    assert_eq!(
+        book.names(json!({"q": "zeppelin"})).await,
+        vec!["Ada".to_owned()]
+    );
+    let merge_id = done.json()["id"].as_str().unwrap().to_owned();
+    let undone = book
+        .client
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/merges/{merge_id}/undo"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(undone.status, 200, "{}", undone.text);
+    assert_eq!(
+        book.names(json!({"q": "zeppelin"})).await,
+        vec!["Augusta".to_owned()]
+    );
+}
