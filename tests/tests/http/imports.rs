@@ -451,3 +451,47 @@ async fn the_cli_imports_and_exports_through_the_same_services() {
     assert!(text.starts_with("id,first_name,"), "{text}");
     assert!(text.contains(",ada@example.com,"), "{text}");
 }
+
+/// An import that wrote `ANALYZE_AFTER_ROWS` contacts or more refreshes the planner's statistics
+/// of the tables it wrote when it completes (natively and on Spin: the worker's own step does it),
+/// so that what reads them next is planned for the rows it added. Watched on `contact_phones`,
+/// which no other test analyzes.
+#[tokio::test]
+async fn a_bulk_import_refreshes_the_planners_statistics() {
+    let last_analyze = async || -> Option<String> {
+        crm_http_tests::owner_db()
+            .await
+            .query_one(
+                "select last_analyze::text from pg_stat_user_tables where relname = 'contact_phones'",
+                &[],
+            )
+            .await
+            .expect("the table's statistics")
+            .get(0)
+    };
+    let before = last_analyze().await;
+    let rows = crm_contacts::imports::service::ANALYZE_AFTER_ROWS;
+    let mut file = String::from("first_name,email\n");
+    for row in 0..rows {
+        file.push_str(&format!("Bulk {row},bulk-{row}@example.com\n"));
+    }
+    let tenant = TestTenant::create("US").await;
+    let client = client_of(&tenant);
+    let job = import(
+        &client,
+        json!({"format": "csv", "dedupe": "create_only"}),
+        file.as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(job["rows"]["created"], rows, "{job}");
+    let mut after = last_analyze().await;
+    for _ in 0..50 {
+        if after != before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = last_analyze().await;
+    }
+    assert!(after.is_some() && after != before, "{before:?} → {after:?}");
+}

@@ -5,7 +5,7 @@ use crm_domain::import::reader::{PartRead, ReadRow, RowProblem};
 use crm_domain::import::{Import, ImportOptions, ImportStatus, RowCounts, Upload};
 use crm_domain::{ImportId, TenantId};
 use crm_platform::http::pagination::CursorTime;
-use crm_platform::store::db::{DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
+use crm_platform::store::db::{Db, DbError, Keyset, Row, SqlBuilder, SqlValue, Tx};
 use serde_json::{json, Value};
 
 const COLUMNS: &str = "i.id, i.status, i.options, i.parts::int8 as parts, i.bytes, i.header,
@@ -437,4 +437,14 @@ fn job_from_row(row: &Row) -> Result<Job, DbError> {
         last_row: row.get("last_row")?,
         next_row: row.get("next_row")?,
     })
+}
+
+/// Refreshes the planner's statistics of the tables an import writes (`analyze_contacts`, run as
+/// the schema owner: the application's role owns no table), in a transaction of its own.
+pub async fn analyze_contacts(db: &Db) -> Result<(), DbError> {
+    db.unscoped_transaction(async |tx: &Tx| {
+        tx.execute("select analyze_contacts()", &[]).await?;
+        Ok::<_, DbError>(())
+    })
+    .await
 }

@@ -31,6 +31,10 @@ use std::collections::{HashMap, HashSet};
 pub const STEP_ROWS: i64 = 1_000;
 /// How long a worker holds a job between steps; a worker that dies loses it after this.
 pub const LEASE_SECONDS: i64 = 60;
+/// An import that wrote at least this many contacts refreshes the planner's statistics of the
+/// tables it wrote when it completes (`analyze_contacts`, migration 0035), so that a list or an
+/// export read right after it is planned for the rows it added, not for the tables before it.
+pub const ANALYZE_AFTER_ROWS: i64 = 10_000;
 
 /// Creates a job awaiting its upload.
 pub async fn create(uow: &UnitOfWork<'_>, draft: ImportDraft) -> Result<Import, ApiError> {
@@ -215,19 +219,29 @@ async fn as_job<T>(
     app.unit_of_work(tenant, &actor, &correlation, work).await
 }
 
+/// What a step left to do.
+enum Stepped {
+    /// More rows wait.
+    More,
+    /// The job has ended (or had): nothing is left.
+    Ended,
+    /// The job completed now, having written enough contacts for statistics to be stale.
+    CompletedInBulk,
+}
+
 /// One step of job `id` of `tenant`, by the job itself as actor: its next rows applied, or the job
 /// completed when none are left. Whether more work remains.
 pub async fn step(app: &App, tenant: TenantId, id: ImportId) -> Result<bool, ApiError> {
-    as_job(app, tenant, id, async |uow: &UnitOfWork<'_>| {
+    let stepped = as_job(app, tenant, id, async |uow: &UnitOfWork<'_>| {
         let Some(job) = repository::find(uow.tx(), tenant, id, true).await? else {
-            return Ok(false);
+            return Ok(Stepped::Ended);
         };
         match job.status() {
             ImportStatus::Queued => {
                 repository::set_status(uow.tx(), tenant, id, ImportStatus::Running, None).await?;
             }
             ImportStatus::Running => {}
-            _ => return Ok(false),
+            _ => return Ok(Stepped::Ended),
         }
         let rows = repository::next_rows(uow.tx(), tenant, id, job.last_row, STEP_ROWS).await?;
         let Some(last) = rows.last().map(|row| row.row) else {
@@ -235,7 +249,13 @@ pub async fn step(app: &App, tenant: TenantId, id: ImportId) -> Result<bool, Api
             let import = find(uow.tx(), tenant, id).await?;
             uow.record_change(ImportAction::Completed, id, Some(&job.import), &import)
                 .await?;
-            return Ok(false);
+            let written = import.rows.created + import.rows.updated;
+            return Ok(
+                match job.options().dry_run || written < ANALYZE_AFTER_ROWS {
+                    true => Stepped::Ended,
+                    false => Stepped::CompletedInBulk,
+                },
+            );
         };
         let fields = custom_fields::list(uow.tx(), tenant, true).await?;
         let (counts, errors) = if job.options().dry_run {
@@ -247,9 +267,17 @@ pub async fn step(app: &App, tenant: TenantId, id: ImportId) -> Result<bool, Api
         };
         repository::insert_errors(uow.tx(), tenant, id, &errors).await?;
         repository::advance(uow.tx(), tenant, id, last, counts, LEASE_SECONDS).await?;
-        Ok(true)
+        Ok(Stepped::More)
     })
-    .await
+    .await?;
+    if let Stepped::CompletedInBulk = stepped {
+        // Best effort, after the job's completion committed: statistics a little stale are no
+        // reason to fail an import (a concurrent index build holds the tables, for instance).
+        if let Err(error) = repository::analyze_contacts(&app.db).await {
+            tracing::warn!(error = ?error, import = %id, "refreshing statistics after an import failed");
+        }
+    }
+    Ok(matches!(stepped, Stepped::More))
 }
 
 /// Marks job `id` failed with `reason` (a step that cannot succeed, however often it is tried).
