@@ -124,17 +124,16 @@ impl Columns {
     /// `contact` as one CSV line under [`Columns::header`].
     pub fn row(&self, contact: &Contact, extras: &Extras) -> String {
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let joined = |items: Vec<String>| join_items(items);
         let address = contact.address.clone().unwrap_or_default();
         let mut cells = vec![
             contact.id.to_string(),
             text(&contact.first_name),
             text(&contact.last_name),
             contact.display_name.clone(),
-            joined(contact.emails.iter().map(|e| e.address.clone()).collect()),
-            joined(contact.emails.iter().map(|e| text(&e.label)).collect()),
-            joined(contact.phones.iter().map(|p| p.number.clone()).collect()),
-            joined(contact.phones.iter().map(|p| text(&p.label)).collect()),
+            join_items(contact.emails.iter().map(|e| &e.address)),
+            join_items(contact.emails.iter().map(|e| text(&e.label))),
+            join_items(contact.phones.iter().map(|p| &p.number)),
+            join_items(contact.phones.iter().map(|p| text(&p.label))),
             text(&contact.company),
             text(&contact.job_title),
             text(&address.street),
@@ -148,17 +147,11 @@ impl Columns {
                 .unwrap_or_default(),
             text(&contact.owner_id),
             text(&contact.source),
-            joined(extras.tags.clone()),
+            join_items(&extras.tags),
             text(&extras.preferred_channel),
             text(&extras.language),
             text(&extras.time_zone),
-            joined(
-                extras
-                    .do_not_contact
-                    .channels()
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            join_items(extras.do_not_contact.channels()),
             contact.last_contacted_at.map(rfc3339).unwrap_or_default(),
             rfc3339(contact.created_at),
             rfc3339(contact.updated_at),
