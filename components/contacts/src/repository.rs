@@ -19,13 +19,13 @@ macro_rules! contact_records {
                 id uuid, first_name text, last_name text, display_name text,
                 display_name_explicit boolean, company text, job_title text, address jsonb,
                 lifecycle_stage text, owner_id text, source text, custom jsonb, emails jsonb,
-                phones jsonb, lists_changed boolean))"
+                phones jsonb, emails_changed boolean, phones_changed boolean))"
     };
 }
 
-/// The emails and phones of the contacts in `input` whose lists are written (all of a new
-/// contact's; an updated contact's when they changed: a second statement after the update, since
-/// rows deleted and re-inserted under the same keys cannot share one).
+/// The emails and the phones of the contacts in `input` whose lists are written (all of a new
+/// contact's; an updated contact's list when it changed: a second statement after the update,
+/// since rows deleted and re-inserted under the same keys cannot share one).
 macro_rules! insert_lists {
     () => {
         "emails as (
@@ -33,13 +33,13 @@ macro_rules! insert_lists {
             select $1, i.id, e.position, e.address, e.address_key, e.label, e.is_primary
             from input i cross join lateral jsonb_to_recordset(i.emails)
                 as e(position smallint, address text, address_key text, label text, is_primary boolean)
-            where i.lists_changed
+            where i.emails_changed
         ), phones as (
             insert into contact_phones (tenant_id, contact_id, position, raw, e164, region, national, label, is_primary)
             select $1, i.id, p.position, p.raw, p.e164, p.region, p.national, p.label, p.is_primary
             from input i cross join lateral jsonb_to_recordset(i.phones)
                 as p(position smallint, raw text, e164 text, region text, national text, label text, is_primary boolean)
-            where i.lists_changed
+            where i.phones_changed
         )"
     };
 }
@@ -78,10 +78,10 @@ const UPDATE: &str = concat!(
                   rfc3339(c.updated_at) as updated_at, rfc3339(c.last_contacted_at) as last_contacted_at
     ), emails as (
         delete from contact_emails
-        where tenant_id = $1 and contact_id in (select id from input where lists_changed)
+        where tenant_id = $1 and contact_id in (select id from input where emails_changed)
     ), phones as (
         delete from contact_phones
-        where tenant_id = $1 and contact_id in (select id from input where lists_changed)
+        where tenant_id = $1 and contact_id in (select id from input where phones_changed)
     )
     select * from contact"
 );
@@ -196,39 +196,75 @@ const HISTORY: &str = "
     order by a.id desc, c.ordinality asc
     limit $5";
 
-/// One record of [`contact_records`]: the contact's writable columns, emails and phones, and
-/// whether its emails and phones are to be written.
-fn record(id: ContactId, contact: &NewContact, lists_changed: bool) -> Value {
-    let emails: Vec<Value> = contact
-        .emails
-        .iter()
-        .enumerate()
-        .map(|(position, email)| {
-            json!({
-                "position": position,
-                "address": email.address.as_str(),
-                "address_key": email.address.key(),
-                "label": email.label.clone().map(|l| l.into_inner()),
-                "is_primary": email.primary,
+/// Which of a contact's lists a write replaces.
+#[derive(Clone, Copy)]
+struct Lists {
+    emails: bool,
+    phones: bool,
+}
+
+impl Lists {
+    /// A new contact's: both.
+    const ALL: Lists = Lists {
+        emails: true,
+        phones: true,
+    };
+
+    /// Those `after` holds otherwise than `before` (their entries, labels or order): an update
+    /// that leaves a contact's phones as they were neither deletes nor re-inserts them.
+    fn changed(before: &Contact, after: &NewContact) -> Lists {
+        let after = after.to_contact(
+            before.id,
+            before.version,
+            before.created_at,
+            before.updated_at,
+        );
+        Lists {
+            emails: after.emails != before.emails,
+            phones: after.phones != before.phones,
+        }
+    }
+}
+
+/// One record of [`contact_records`]: the contact's writable columns, and the emails and phones
+/// of the lists it writes (an empty array for a list left as it is).
+fn record(id: ContactId, contact: &NewContact, lists: Lists) -> Value {
+    let emails: Vec<Value> = match lists.emails {
+        false => Vec::new(),
+        true => contact
+            .emails
+            .iter()
+            .enumerate()
+            .map(|(position, email)| {
+                json!({
+                    "position": position,
+                    "address": email.address.as_str(),
+                    "address_key": email.address.key(),
+                    "label": email.label.clone().map(|l| l.into_inner()),
+                    "is_primary": email.primary,
+                })
             })
-        })
-        .collect();
-    let phones: Vec<Value> = contact
-        .phones
-        .iter()
-        .enumerate()
-        .map(|(position, phone)| {
-            json!({
-                "position": position,
-                "raw": phone.number.raw(),
-                "e164": phone.number.e164(),
-                "region": phone.number.region().to_string(),
-                "national": phone.number.national(),
-                "label": phone.label.clone().map(|l| l.into_inner()),
-                "is_primary": phone.primary,
+            .collect(),
+    };
+    let phones: Vec<Value> = match lists.phones {
+        false => Vec::new(),
+        true => contact
+            .phones
+            .iter()
+            .enumerate()
+            .map(|(position, phone)| {
+                json!({
+                    "position": position,
+                    "raw": phone.number.raw(),
+                    "e164": phone.number.e164(),
+                    "region": phone.number.region().to_string(),
+                    "national": phone.number.national(),
+                    "label": phone.label.clone().map(|l| l.into_inner()),
+                    "is_primary": phone.primary,
+                })
             })
-        })
-        .collect();
+            .collect(),
+    };
     json!({
         "id": id,
         "first_name": contact.first_name.as_ref().map(|n| n.as_str()),
@@ -244,29 +280,19 @@ fn record(id: ContactId, contact: &NewContact, lists_changed: bool) -> Value {
         "custom": contact.custom,
         "emails": emails,
         "phones": phones,
-        "lists_changed": lists_changed,
+        "emails_changed": lists.emails,
+        "phones_changed": lists.phones,
     })
 }
 
-/// The record set of `contacts` (each with whether its lists are written), and the statement's
-/// parameters with it.
-fn records(tenant: TenantId, contacts: &[(ContactId, &NewContact, bool)]) -> [SqlValue; 2] {
+/// The record set of `contacts` (each with the lists it writes), and the statement's parameters
+/// with it.
+fn records(tenant: TenantId, contacts: &[(ContactId, &NewContact, Lists)]) -> [SqlValue; 2] {
     let records: Vec<Value> = contacts
         .iter()
-        .map(|(id, contact, lists_changed)| record(*id, contact, *lists_changed))
+        .map(|(id, contact, lists)| record(*id, contact, *lists))
         .collect();
     [tenant.into(), Value::Array(records).into()]
-}
-
-/// Whether `after` has other emails or phones than `before` (their entries, labels or order).
-fn lists_changed(before: &Contact, after: &NewContact) -> bool {
-    let after = after.to_contact(
-        before.id,
-        before.version,
-        before.created_at,
-        before.updated_at,
-    );
-    after.emails != before.emails || after.phones != before.phones
 }
 
 /// Each of `contacts` as stored, from the rows a write returned (matched by id).
@@ -299,8 +325,10 @@ pub async fn insert(
     tenant: TenantId,
     contacts: &[(ContactId, &NewContact)],
 ) -> Result<Vec<Contact>, DbError> {
-    let all: Vec<(ContactId, &NewContact, bool)> =
-        contacts.iter().map(|(id, c)| (*id, *c, true)).collect();
+    let all: Vec<(ContactId, &NewContact, Lists)> = contacts
+        .iter()
+        .map(|(id, c)| (*id, *c, Lists::ALL))
+        .collect();
     let rows = tx.query(INSERT, &records(tenant, &all)).await?;
     stored_all(contacts, &rows)
 }
@@ -316,13 +344,13 @@ pub async fn update(
     tenant: TenantId,
     contacts: &[(&Contact, &NewContact)],
 ) -> Result<Vec<Contact>, DbError> {
-    let all: Vec<(ContactId, &NewContact, bool)> = contacts
+    let all: Vec<(ContactId, &NewContact, Lists)> = contacts
         .iter()
-        .map(|(before, after)| (before.id, *after, lists_changed(before, after)))
+        .map(|(before, after)| (before.id, *after, Lists::changed(before, after)))
         .collect();
     let params = records(tenant, &all);
     let rows = tx.query(UPDATE, &params).await?;
-    if all.iter().any(|(_, _, changed)| *changed) {
+    if all.iter().any(|(_, _, lists)| lists.emails || lists.phones) {
         tx.execute(INSERT_LISTS, &params).await?;
     }
     let ids: Vec<(ContactId, &NewContact)> = all.iter().map(|(id, c, _)| (*id, *c)).collect();

@@ -592,3 +592,78 @@ async fn upsert_and_restore_honour_preconditions() {
     assert_eq!(restore(Some("\"v1\"")).await, 412);
     assert_eq!(restore(Some("\"v3\"")).await, 200);
 }
+
+/// The row versions (`xmin`) of a contact's email rows and of its phone rows.
+async fn list_row_versions(id: &str) -> (Vec<String>, Vec<String>) {
+    let db = owner_db().await;
+    let versions = |table: &'static str| {
+        let db = &db;
+        async move {
+            db.query(
+                &format!(
+                    "select xmin::text from {table} where contact_id = $1::text::uuid order by position"
+                ),
+                &[&id],
+            )
+            .await
+            .expect("the contact's list rows")
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect::<Vec<_>>()
+        }
+    };
+    (
+        versions("contact_emails").await,
+        versions("contact_phones").await,
+    )
+}
+
+/// An update writes again only the list that changed: new phones leave the email rows as they
+/// were and a relabelled email leaves the phone rows, through a PATCH and a batch upsert alike,
+/// and what reads back is what was sent.
+#[tokio::test]
+async fn an_update_rewrites_only_the_list_that_changed() {
+    let tenant = TestTenant::create("US").await;
+    let client = tenant.client();
+    let id = client
+        .create_contact(&json!({
+            "first_name": "Lists",
+            "emails": [{"address": "lists@example.com", "label": "work"}],
+            "phones": [{"number": "+1 212 736 5000"}]
+        }))
+        .await;
+    let (emails, phones) = list_row_versions(&id).await;
+
+    let rephoned = client
+        .patch_contact(
+            &id,
+            &json!({"phones": [{"number": "+1 212 736 5001"}]}),
+            None,
+        )
+        .await;
+    assert_eq!(rephoned.status, 200, "{}", rephoned.text);
+    assert_eq!(rephoned.json()["phones"][0]["e164"], "+12127365001");
+    assert_eq!(rephoned.json()["emails"][0]["label"], "work");
+    let (emails_after, phones_after) = list_row_versions(&id).await;
+    assert_eq!(emails_after, emails, "the emails did not change");
+    assert_ne!(phones_after, phones, "the phones did");
+
+    let upserted = client
+        .send_json(
+            Method::POST,
+            "/api/v1/contacts/batch",
+            &json!({"operations": [{"op": "upsert", "contact": {
+                "emails": [{"address": "lists@example.com"}], "job_title": "Relabelled"}}]}),
+        )
+        .await;
+    assert_eq!(upserted.status, 200, "{}", upserted.text);
+    let read = client.get_contact(&id).await;
+    assert_eq!(
+        read.json()["emails"],
+        json!([{"address": "lists@example.com", "label": null, "primary": true}])
+    );
+    assert_eq!(read.json()["phones"][0]["e164"], "+12127365001");
+    let (emails_last, phones_last) = list_row_versions(&id).await;
+    assert_ne!(emails_last, emails_after, "the email lost its label");
+    assert_eq!(phones_last, phones_after, "the phones did not change");
+}
