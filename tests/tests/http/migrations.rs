@@ -181,3 +181,30 @@ async fn erasure_knows_every_kind_of_row_a_contact_owns() {
         .collect();
     assert_eq!(owners, registered);
 }
+
+/// `rfc3339` is inlined into the statements that call it (migration 0036): the plan computes
+/// `to_char` itself rather than calling the function for each timestamp, and the text is the
+/// API's (UTC, microseconds, `Z`).
+#[tokio::test]
+async fn rfc3339_is_inlined_into_the_statement() {
+    let db = crm_http_tests::owner_db().await;
+    let plan: String = db
+        .query(
+            "explain (verbose, costs off) select rfc3339(created_at) from contacts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("to_char("), "{plan}");
+    assert!(!plan.contains("rfc3339("), "{plan}");
+    let text: String = db
+        .query_one("select rfc3339('2026-12-01 18:27:00.5+02')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(text, "2026-12-01T16:27:00.500000Z");
+}
