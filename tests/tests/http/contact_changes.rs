@@ -595,27 +595,18 @@ async fn upsert_and_restore_honour_preconditions() {
 
 /// The row versions (`xmin`) of a contact's email rows and of its phone rows.
 async fn list_row_versions(id: &str) -> (Vec<String>, Vec<String>) {
-    let db = owner_db().await;
-    let versions = |table: &'static str| {
-        let db = &db;
-        async move {
-            db.query(
-                &format!(
-                    "select xmin::text from {table} where contact_id = $1::text::uuid order by position"
-                ),
-                &[&id],
-            )
-            .await
-            .expect("the contact's list rows")
-            .iter()
-            .map(|row| row.get::<_, String>(0))
-            .collect::<Vec<_>>()
-        }
-    };
-    (
-        versions("contact_emails").await,
-        versions("contact_phones").await,
-    )
+    let row = owner_db()
+        .await
+        .query_one(
+            "select array(select xmin::text from contact_emails
+                          where contact_id = $1::text::uuid order by position),
+                    array(select xmin::text from contact_phones
+                          where contact_id = $1::text::uuid order by position)",
+            &[&id],
+        )
+        .await
+        .expect("the contact's list rows");
+    (row.get(0), row.get(1))
 }
 
 /// An update writes again only the list that changed: new phones leave the email rows as they
